@@ -1,0 +1,352 @@
+//! The key registry: every built-in item key declared in one place, with its parameters
+//! as data, checked before the handler runs.
+//!
+//! Owns key lookup, parameter validation and dispatch (inline, blocking pool, or async).
+//! It must not know about sockets or the wire format: passive checks, active checks and
+//! `zagent test` all come through [`AgentCtx::execute`].
+//!
+//! Adding a key touches its family's file and one line of [`FAMILIES`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zbx_proto::key::ItemKey;
+
+use crate::config::Config;
+
+pub mod agent;
+
+/// Every built-in key family, in the order `zagent keys` prints them.
+pub const FAMILIES: &[&[KeyDef]] = &[agent::KEYS];
+
+/// A collected value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// Unsigned integer (`u` in `zagent test`).
+    Uint(u64),
+    /// Floating point (`d`); sent with 6 decimals.
+    Float(f64),
+    /// Short string (`s`).
+    Str(String),
+    /// Text (`t`).
+    Text(String),
+}
+
+impl Value {
+    /// The type letter `zabbix_agentd -t` prints.
+    pub fn type_letter(&self) -> char {
+        match self {
+            Value::Uint(_) => 'u',
+            Value::Float(_) => 'd',
+            Value::Str(_) => 's',
+            Value::Text(_) => 't',
+        }
+    }
+
+    /// The value as sent on the wire: integers in decimal, floats with 6 decimals,
+    /// strings raw.
+    pub fn to_wire(&self) -> String {
+        match self {
+            Value::Uint(v) => v.to_string(),
+            Value::Float(v) => format!("{v:.6}"),
+            Value::Str(s) | Value::Text(s) => s.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_wire())
+    }
+}
+
+/// Why a key produced no value: answered as `ZBX_NOTSUPPORTED\0<reason>`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotSupported(pub String);
+
+impl NotSupported {
+    /// A reason text.
+    pub fn new(reason: impl Into<String>) -> Self {
+        NotSupported(reason.into())
+    }
+
+    /// `Invalid first parameter.` and friends, with the official ordinal words.
+    pub fn invalid_param(index: usize) -> Self {
+        NotSupported(format!("Invalid {} parameter.", ordinal(index)))
+    }
+}
+
+/// The result of one check.
+pub type KeyResult = Result<Value, NotSupported>;
+
+/// Official reason texts.
+pub mod reason {
+    /// Unknown key, or a key denied by a rule (no hint that a rule matched).
+    pub const UNSUPPORTED_KEY: &str = "Unsupported item key.";
+    /// Brackets on a key that takes no parameters.
+    pub const NO_PARAMS: &str = "Item does not allow parameters.";
+    /// More parameters than the key declares.
+    pub const TOO_MANY: &str = "Too many parameters.";
+    /// Broken key syntax.
+    pub const INVALID_FORMAT: &str = "Invalid item key format.";
+}
+
+/// "first", "second", … as zabbix_agentd words its parameter errors (0-based index).
+pub fn ordinal(index: usize) -> &'static str {
+    const WORDS: [&str; 10] = [
+        "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
+        "tenth",
+    ];
+    WORDS.get(index).copied().unwrap_or("")
+}
+
+/// One check to run: the parsed key and the time it may take.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The parsed key.
+    pub key: ItemKey,
+    /// Timeout for this check (global `Timeout`, or the 7.0 per-item timeout).
+    pub timeout: Duration,
+}
+
+impl Request {
+    /// Parameter `i` (0-based); empty string when absent, as Zabbix handlers see it.
+    pub fn param(&self, i: usize) -> &str {
+        self.key.param(i).unwrap_or("")
+    }
+
+    /// Parameter `i`, or `None` when absent or empty.
+    pub fn opt(&self, i: usize) -> Option<&str> {
+        self.key.param(i).filter(|s| !s.is_empty())
+    }
+
+    /// Number of parameters.
+    pub fn nparams(&self) -> usize {
+        self.key.params.len()
+    }
+}
+
+/// A future returned by an async handler.
+pub type BoxFuture = Pin<Box<dyn Future<Output = KeyResult> + Send + 'static>>;
+
+/// A synchronous handler.
+pub type SyncFn = fn(&AgentCtx, &Request) -> KeyResult;
+/// An asynchronous handler (commands, connects: anything that waits).
+pub type AsyncFn = fn(Arc<AgentCtx>, Request) -> BoxFuture;
+
+/// How a key's handler runs.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Cheap and non-blocking (no I/O beyond a small /proc read): run on the caller's task.
+    Inline(SyncFn),
+    /// May block (file reads, big netlink dumps): run on tokio's blocking pool.
+    Blocking(SyncFn),
+    /// Waits on something (a child process, a connect): awaited, bounded by the timeout.
+    Async(AsyncFn),
+}
+
+impl fmt::Debug for Handler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Handler::Inline(_) => "Inline",
+            Handler::Blocking(_) => "Blocking",
+            Handler::Async(_) => "Async",
+        })
+    }
+}
+
+/// A declared parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamDef {
+    /// Its name as documented (`<mode>`, `port`).
+    pub name: &'static str,
+    /// Whether an empty or missing value is an error (`Invalid Nth parameter.`).
+    pub required: bool,
+    /// Accepted values; empty = any. An empty value is allowed when not required
+    /// (it selects the default).
+    pub choices: &'static [&'static str],
+}
+
+impl ParamDef {
+    /// An optional parameter taking any value.
+    pub const fn opt(name: &'static str) -> ParamDef {
+        ParamDef {
+            name,
+            required: false,
+            choices: &[],
+        }
+    }
+
+    /// A required parameter taking any non-empty value.
+    pub const fn req(name: &'static str) -> ParamDef {
+        ParamDef {
+            name,
+            required: true,
+            choices: &[],
+        }
+    }
+
+    /// An optional parameter restricted to `choices`.
+    pub const fn one_of(name: &'static str, choices: &'static [&'static str]) -> ParamDef {
+        ParamDef {
+            name,
+            required: false,
+            choices,
+        }
+    }
+}
+
+/// What parameters a key takes.
+#[derive(Debug, Clone, Copy)]
+pub enum Params {
+    /// None: brackets are an error (`Item does not allow parameters.`).
+    None,
+    /// Up to these, in order; more is `Too many parameters.`
+    List(&'static [ParamDef]),
+}
+
+/// A built-in key.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDef {
+    /// The key name (`agent.ping`).
+    pub name: &'static str,
+    /// One line for `zagent keys --describe` and the docs.
+    pub description: &'static str,
+    /// Declared parameters, validated before the handler runs.
+    pub params: Params,
+    /// The key as `zagent keys` tests it (like `zabbix_agentd -p`), e.g.
+    /// `system.cpu.load[all,avg1]`.
+    pub test_key: &'static str,
+    /// The handler.
+    pub handler: Handler,
+}
+
+impl KeyDef {
+    /// Checks the request's parameters against the declaration.
+    pub fn validate(&self, req: &Request) -> Result<(), NotSupported> {
+        match self.params {
+            Params::None => {
+                if req.key.has_params() {
+                    return Err(NotSupported::new(reason::NO_PARAMS));
+                }
+            }
+            Params::List(defs) => {
+                if req.nparams() > defs.len() {
+                    return Err(NotSupported::new(reason::TOO_MANY));
+                }
+                for (i, def) in defs.iter().enumerate() {
+                    let v = req.param(i);
+                    if v.is_empty() {
+                        if def.required {
+                            return Err(NotSupported::invalid_param(i));
+                        }
+                    } else if !def.choices.is_empty() && !def.choices.contains(&v) {
+                        return Err(NotSupported::invalid_param(i));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// All built-in keys by name.
+#[derive(Debug)]
+pub struct Registry {
+    builtins: HashMap<&'static str, &'static KeyDef>,
+}
+
+impl Registry {
+    /// The registry of every family in [`FAMILIES`].
+    pub fn builtin() -> Registry {
+        let mut builtins = HashMap::new();
+        for family in FAMILIES {
+            for def in family.iter() {
+                builtins.insert(def.name, def);
+            }
+        }
+        Registry { builtins }
+    }
+
+    /// Looks a built-in key up by name.
+    pub fn get(&self, name: &str) -> Option<&'static KeyDef> {
+        self.builtins.get(name).copied()
+    }
+
+    /// Every built-in key in family order.
+    pub fn all() -> impl Iterator<Item = &'static KeyDef> {
+        FAMILIES.iter().flat_map(|f| f.iter())
+    }
+}
+
+/// Everything a handler may need: configuration, start time, shared collectors.
+/// One per agent, behind an `Arc`.
+#[derive(Debug)]
+pub struct AgentCtx {
+    /// The configuration the agent runs with.
+    pub config: Arc<Config>,
+    /// The key registry.
+    pub registry: Registry,
+    /// When the agent started.
+    pub started: Instant,
+}
+
+impl AgentCtx {
+    /// A context for `config`.
+    pub fn new(config: Arc<Config>) -> Arc<AgentCtx> {
+        Arc::new(AgentCtx {
+            config,
+            registry: Registry::builtin(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Runs one check given as key text, with the global timeout.
+    pub async fn execute(self: &Arc<Self>, key: &str) -> KeyResult {
+        let timeout = self.config.timeout;
+        self.execute_with_timeout(key, timeout).await
+    }
+
+    /// Runs one check given as key text. Syntax, lookup and parameter errors come back
+    /// as `NotSupported` with the official reason texts.
+    pub async fn execute_with_timeout(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
+        let parsed = ItemKey::parse(key).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
+        let Some(def) = self.registry.get(&parsed.name) else {
+            return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
+        };
+        let req = Request {
+            key: parsed,
+            timeout,
+        };
+        def.validate(&req)?;
+        self.run(def.handler, req).await
+    }
+
+    async fn run(self: &Arc<Self>, handler: Handler, req: Request) -> KeyResult {
+        let timeout = req.timeout;
+        let timed_out = || NotSupported::new("Timeout while executing a shell script.");
+        match handler {
+            Handler::Inline(f) => f(self, &req),
+            Handler::Blocking(f) => {
+                let ctx = Arc::clone(self);
+                let task = tokio::task::spawn_blocking(move || f(&ctx, &req));
+                match tokio::time::timeout(timeout, task).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => Err(NotSupported::new(format!("Check failed: {e}"))),
+                    Err(_) => Err(timed_out()),
+                }
+            }
+            Handler::Async(f) => {
+                match tokio::time::timeout(timeout, f(Arc::clone(self), req)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(timed_out()),
+                }
+            }
+        }
+    }
+}

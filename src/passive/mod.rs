@@ -1,0 +1,1 @@
+//! Passive checks: the listener, `Server=` access control, one request → one response.

@@ -1,0 +1,2 @@
+//! Linux readers. Each reader is split into a fetch (I/O) and a pure parse tested on
+//! fixtures; the `/proc` root is overridable for tests.

@@ -19,9 +19,10 @@ use zbx_proto::key::ItemKey;
 use crate::config::Config;
 
 pub mod agent;
+pub mod net_tcp;
 
 /// Every built-in key family, in the order `zagent keys` prints them.
-pub const FAMILIES: &[&[KeyDef]] = &[agent::KEYS];
+pub const FAMILIES: &[&[KeyDef]] = &[agent::KEYS, net_tcp::KEYS];
 
 /// A collected value.
 #[derive(Debug, Clone, PartialEq)]
@@ -294,6 +295,8 @@ pub struct AgentCtx {
     pub registry: Registry,
     /// When the agent started.
     pub started: Instant,
+    /// The connection-state engine (netlink dumps, single-flight counts).
+    pub net: crate::sys::sock_diag::Engine,
 }
 
 impl AgentCtx {
@@ -303,6 +306,7 @@ impl AgentCtx {
             config,
             registry: Registry::builtin(),
             started: Instant::now(),
+            net: crate::sys::sock_diag::Engine::default(),
         })
     }
 

@@ -25,9 +25,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value};
+use super::{
+    AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
+};
 use crate::sys::net_snmp;
-use crate::sys::sock_diag::{state, AddrFilter, EngineError, Proto, SockFilter, SockRecord, StateMask};
+use crate::sys::sock_diag::{
+    state, AddrFilter, EngineError, Proto, SockFilter, SockRecord, StateMask,
+};
 
 const SOCKET_PARAMS: &[ParamDef] = &[
     ParamDef::opt("<laddr>"),
@@ -141,6 +145,9 @@ pub mod limits {
 }
 
 const PROC: &str = "/proc";
+/// Root whose `net/` holds this thread's network namespace's tables (`/proc/net` follows
+/// the process's main thread; they differ only when a thread entered another namespace).
+const PROC_NET_ROOT: &str = crate::sys::sock_diag::PROC_NET_ROOT;
 const SERVICES: &str = "/etc/services";
 
 // ---------------------------------------------------------------------------------------
@@ -163,9 +170,7 @@ pub fn parse_ushort(s: &str) -> Option<u16> {
 fn atoi_nonzero(s: &str) -> bool {
     let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
     let t = t.strip_prefix(['+', '-']).unwrap_or(t);
-    t.bytes()
-        .take_while(u8::is_ascii_digit)
-        .any(|b| b != b'0')
+    t.bytes().take_while(u8::is_ascii_digit).any(|b| b != b'0')
 }
 
 /// Zabbix's dotted-quad check (four groups of 1-3 digits, each at most 255), then the
@@ -232,7 +237,9 @@ pub fn parse_addr_param(s: &str) -> Result<Option<AddrFilter>, NotSupported> {
         Ok(None) => return Err(unsupported()),
         Err(()) => IpAddr::V6(ip_str.parse().map_err(|_| unsupported())?),
     };
-    AddrFilter::new(ip, prefix).map(Some).ok_or_else(unsupported)
+    AddrFilter::new(ip, prefix)
+        .map(Some)
+        .ok_or_else(unsupported)
 }
 
 /// Looks a service name up in `/etc/services` text for `proto` ("tcp"/"udp"), names and
@@ -350,7 +357,13 @@ fn four(req: &Request) -> [&str; 4] {
 // Handlers
 // ---------------------------------------------------------------------------------------
 
-fn count_one(ctx: &AgentCtx, req: &Request, proto: Proto, filter: &SockFilter, states: StateMask) -> KeyResult {
+fn count_one(
+    ctx: &AgentCtx,
+    req: &Request,
+    proto: Proto,
+    filter: &SockFilter,
+    states: StateMask,
+) -> KeyResult {
     let counts = ctx
         .net
         .count(proto, states, filter, req.timeout)
@@ -360,7 +373,13 @@ fn count_one(ctx: &AgentCtx, req: &Request, proto: Proto, filter: &SockFilter, s
 
 fn tcp_status(ctx: &AgentCtx, req: &Request) -> KeyResult {
     let st = tcp_state_seed(req.param(0)).ok_or_else(|| NotSupported::invalid_param(0))?;
-    count_one(ctx, req, Proto::Tcp, &SockFilter::default(), StateMask::one(st))
+    count_one(
+        ctx,
+        req,
+        Proto::Tcp,
+        &SockFilter::default(),
+        StateMask::one(st),
+    )
 }
 
 fn socket_count(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
@@ -419,9 +438,12 @@ fn tcp_listen(ctx: &AgentCtx, req: &Request) -> KeyResult {
     let port = listen_port(req)?;
     let mut found = false;
     ctx.net
-        .visit(Proto::Tcp, StateMask::one(state::LISTEN), req.timeout, &mut |r| {
-            found |= r.sport == port
-        })
+        .visit(
+            Proto::Tcp,
+            StateMask::one(state::LISTEN),
+            req.timeout,
+            &mut |r| found |= r.sport == port,
+        )
         .map_err(engine_err)?;
     Ok(Value::Uint(u64::from(found)))
 }
@@ -436,9 +458,12 @@ fn udp_listen(ctx: &AgentCtx, req: &Request) -> KeyResult {
     let port = listen_port(req)?;
     let mut found = false;
     ctx.net
-        .visit(Proto::Udp, StateMask::one(state::CLOSE), req.timeout, &mut |r| {
-            found |= r.sport == port && udp_listening(r)
-        })
+        .visit(
+            Proto::Udp,
+            StateMask::one(state::CLOSE),
+            req.timeout,
+            &mut |r| found |= r.sport == port && udp_listening(r),
+        )
         .map_err(engine_err)?;
     Ok(Value::Uint(u64::from(found)))
 }
@@ -513,7 +538,10 @@ pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, St
     };
     'procs: for p in procs.flatten() {
         let name = p.file_name();
-        let Some(pid) = name.to_str().filter(|s| s.bytes().all(|b| b.is_ascii_digit())) else {
+        let Some(pid) = name
+            .to_str()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        else {
             continue;
         };
         let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
@@ -579,7 +607,12 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
         })
         .map_err(engine_err)?;
     if dropped > 0 {
-        tracing::warn!(dropped, limit = limits::MAX_DISCOVERY_ENTRIES, proto = proto.name(), "Listener discovery truncated");
+        tracing::warn!(
+            dropped,
+            limit = limits::MAX_DISCOVERY_ENTRIES,
+            proto = proto.name(),
+            "Listener discovery truncated"
+        );
     }
     let wanted: HashSet<u32> = seen.values().copied().filter(|i| *i != 0).collect();
     let owners = socket_owners(Path::new(PROC), &wanted);
@@ -617,7 +650,7 @@ fn counter_value(v: i64) -> Value {
 
 fn tcp_stats(_: &AgentCtx, req: &Request) -> KeyResult {
     let name = req.param(0);
-    match net_snmp::tcp_counter(Path::new(PROC), name) {
+    match net_snmp::tcp_counter(Path::new(PROC_NET_ROOT), name) {
         Ok(Some(v)) => Ok(counter_value(v)),
         Ok(None) => Err(NotSupported::new(format!(
             "Cannot find counter \"{name}\" in /proc/net/snmp (Tcp:) or /proc/net/netstat (TcpExt:)."
@@ -628,7 +661,7 @@ fn tcp_stats(_: &AgentCtx, req: &Request) -> KeyResult {
 
 fn udp_stats(_: &AgentCtx, req: &Request) -> KeyResult {
     let name = req.param(0);
-    match net_snmp::udp_counter(Path::new(PROC), name) {
+    match net_snmp::udp_counter(Path::new(PROC_NET_ROOT), name) {
         Ok(Some(v)) => Ok(counter_value(v)),
         Ok(None) => Err(NotSupported::new(format!(
             "Cannot find counter \"{name}\" in /proc/net/snmp (Udp:)."
@@ -639,7 +672,7 @@ fn udp_stats(_: &AgentCtx, req: &Request) -> KeyResult {
 
 fn sockstat(_: &AgentCtx, req: &Request) -> KeyResult {
     let (proto, field) = (req.param(0), req.param(1));
-    match net_snmp::sockstat(Path::new(PROC), proto, field) {
+    match net_snmp::sockstat(Path::new(PROC_NET_ROOT), proto, field) {
         Ok(Some(v)) => Ok(Value::Uint(v)),
         Ok(None) => Err(NotSupported::new(format!(
             "Cannot find \"{proto}: {field}\" in /proc/net/sockstat or /proc/net/sockstat6."
@@ -673,12 +706,30 @@ mod tests {
             err(parse_port_param("ssh", Proto::Udp, s)),
             "The service \"ssh\" is not available for the requested socket type."
         );
-        assert_eq!(err(parse_port_param("HTTP", Proto::Tcp, s)), "The service \"HTTP\" is not available for the requested socket type.");
-        assert_eq!(err(parse_port_param("0x16", Proto::Tcp, s)), "The service \"0x16\" is not available for the requested socket type.");
-        assert_eq!(err(parse_port_param("70000", Proto::Tcp, s)), "Invalid port number: 70000");
-        assert_eq!(err(parse_port_param("-1", Proto::Tcp, s)), "Invalid port number: -1");
-        assert_eq!(err(parse_port_param("+22", Proto::Tcp, s)), "Invalid port number: +22");
-        assert_eq!(err(parse_port_param("22a", Proto::Tcp, s)), "Invalid port number: 22a");
+        assert_eq!(
+            err(parse_port_param("HTTP", Proto::Tcp, s)),
+            "The service \"HTTP\" is not available for the requested socket type."
+        );
+        assert_eq!(
+            err(parse_port_param("0x16", Proto::Tcp, s)),
+            "The service \"0x16\" is not available for the requested socket type."
+        );
+        assert_eq!(
+            err(parse_port_param("70000", Proto::Tcp, s)),
+            "Invalid port number: 70000"
+        );
+        assert_eq!(
+            err(parse_port_param("-1", Proto::Tcp, s)),
+            "Invalid port number: -1"
+        );
+        assert_eq!(
+            err(parse_port_param("+22", Proto::Tcp, s)),
+            "Invalid port number: +22"
+        );
+        assert_eq!(
+            err(parse_port_param("22a", Proto::Tcp, s)),
+            "Invalid port number: 22a"
+        );
     }
 
     #[test]
@@ -689,26 +740,58 @@ mod tests {
         assert_eq!(parse_addr_param("127.0.0.1/08").unwrap().unwrap().prefix, 8);
         assert_eq!(parse_addr_param("010.0.0.1").unwrap().unwrap().addr[0], 8);
         assert!(parse_addr_param("::ffff:127.0.0.1").unwrap().unwrap().v6v4);
-        assert!(!parse_addr_param("::ffff:127.0.0.1/0").unwrap().unwrap().v6v4);
+        assert!(
+            !parse_addr_param("::ffff:127.0.0.1/0")
+                .unwrap()
+                .unwrap()
+                .v6v4
+        );
         assert_eq!(err(parse_addr_param("bad")), "IP is not supported: \"bad\"");
-        assert_eq!(err(parse_addr_param("1.2.3")), "IP is not supported: \"1.2.3\"");
-        assert_eq!(err(parse_addr_param("localhost")), "IP is not supported: \"localhost\"");
-        assert_eq!(err(parse_addr_param("fe80::1%lo")), "IP is not supported: \"fe80::1%lo\"");
-        assert_eq!(err(parse_addr_param("127.0.0.0/33")), "Cannot validate CIDR \"127.0.0.0/33\"");
-        assert_eq!(err(parse_addr_param("::1/129")), "Cannot validate CIDR \"::1/129\"");
-        assert_eq!(err(parse_addr_param("127.0.0.1/")), "Cannot validate CIDR \"127.0.0.1/\"");
-        assert_eq!(err(parse_addr_param("bad/8")), "Cannot validate CIDR \"bad/8\"");
+        assert_eq!(
+            err(parse_addr_param("1.2.3")),
+            "IP is not supported: \"1.2.3\""
+        );
+        assert_eq!(
+            err(parse_addr_param("localhost")),
+            "IP is not supported: \"localhost\""
+        );
+        assert_eq!(
+            err(parse_addr_param("fe80::1%lo")),
+            "IP is not supported: \"fe80::1%lo\""
+        );
+        assert_eq!(
+            err(parse_addr_param("127.0.0.0/33")),
+            "Cannot validate CIDR \"127.0.0.0/33\""
+        );
+        assert_eq!(
+            err(parse_addr_param("::1/129")),
+            "Cannot validate CIDR \"::1/129\""
+        );
+        assert_eq!(
+            err(parse_addr_param("127.0.0.1/")),
+            "Cannot validate CIDR \"127.0.0.1/\""
+        );
+        assert_eq!(
+            err(parse_addr_param("bad/8")),
+            "Cannot validate CIDR \"bad/8\""
+        );
     }
 
     #[test]
     fn filter_errors_come_in_the_c_agents_order() {
         let s: &dyn Fn() -> String = &services;
-        assert_eq!(err(parse_filter(["bad", "x", "", ""], Proto::Tcp, s)), "IP is not supported: \"bad\"");
+        assert_eq!(
+            err(parse_filter(["bad", "x", "", ""], Proto::Tcp, s)),
+            "IP is not supported: \"bad\""
+        );
         assert_eq!(
             err(parse_filter(["", "x", "bad", ""], Proto::Tcp, s)),
             "The service \"x\" is not available for the requested socket type."
         );
-        assert_eq!(err(parse_filter(["", "ssh", "bad", ""], Proto::Tcp, s)), "IP is not supported: \"bad\"");
+        assert_eq!(
+            err(parse_filter(["", "ssh", "bad", ""], Proto::Tcp, s)),
+            "IP is not supported: \"bad\""
+        );
     }
 
     #[test]
@@ -741,8 +824,16 @@ mod tests {
     #[test]
     fn discovery_json_shape() {
         let l = vec![
-            Listener { port: 22, addr: "0.0.0.0".into(), process: Some("sshd".into()) },
-            Listener { port: 53, addr: "::".into(), process: None },
+            Listener {
+                port: 22,
+                addr: "0.0.0.0".into(),
+                process: Some("sshd".into()),
+            },
+            Listener {
+                port: 53,
+                addr: "::".into(),
+                process: None,
+            },
         ];
         assert_eq!(
             discovery_json(&l),
@@ -755,9 +846,18 @@ mod tests {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         use std::os::fd::AsRawFd;
         let link = std::fs::read_link(format!("/proc/self/fd/{}", l.as_raw_fd())).unwrap();
-        let inode: u32 = link.to_str().unwrap().trim_start_matches("socket:[").trim_end_matches(']').parse().unwrap();
+        let inode: u32 = link
+            .to_str()
+            .unwrap()
+            .trim_start_matches("socket:[")
+            .trim_end_matches(']')
+            .parse()
+            .unwrap();
         let owners = socket_owners(Path::new("/proc"), &HashSet::from([inode]));
         let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
-        assert_eq!(owners.get(&inode).map(String::as_str), Some(comm.trim_end()));
+        assert_eq!(
+            owners.get(&inode).map(String::as_str),
+            Some(comm.trim_end())
+        );
     }
 }

@@ -745,6 +745,11 @@ pub mod dump {
     }
 }
 
+/// The directory whose `net/` holds the calling thread's network namespace's tables.
+/// `/proc/net` follows the process's main thread; `/proc/thread-self/net` follows the
+/// thread, which is what a netlink socket opened by that thread sees too.
+pub const PROC_NET_ROOT: &str = "/proc/thread-self";
+
 /// Why the engine could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
@@ -784,12 +789,12 @@ pub struct Engine {
 
 impl Default for Engine {
     fn default() -> Self {
-        Engine::new("/proc")
+        Engine::new(PROC_NET_ROOT)
     }
 }
 
 impl Engine {
-    /// An engine reading `/proc`-fallback tables under `proc_root`.
+    /// An engine reading its fallback tables under `<proc_root>/net`.
     pub fn new(proc_root: impl Into<std::path::PathBuf>) -> Engine {
         Engine {
             flights: std::sync::Mutex::new(std::collections::HashMap::new()),

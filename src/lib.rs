@@ -17,3 +17,4 @@ pub mod config;
 pub mod keys;
 pub mod passive;
 pub mod sys;
+pub mod transport;

@@ -79,7 +79,7 @@ pub enum TransportError {
         source: io::Error,
     },
     /// TCP connect failed.
-    #[error("cannot connect to [[{host}]:{port}]: {source}")]
+    #[error("cannot connect to [[{host}]:{port}]: {}", os_error_text(source))]
     Connect {
         /// Host as given.
         host: String,
@@ -108,6 +108,18 @@ pub enum TransportError {
     /// The peer closed without sending anything.
     #[error("connection closed by peer without a reply")]
     Empty,
+}
+
+/// An OS error as the C components print it: `[111] Connection refused`.
+pub fn os_error_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let text = e.to_string();
+            let suffix = format!(" (os error {code})");
+            format!("[{code}] {}", text.strip_suffix(&suffix).unwrap_or(&text))
+        }
+        None => e.to_string(),
+    }
 }
 
 /// Options for an outgoing connection.

@@ -95,7 +95,19 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // `ip netns exec` execs the program, so the child is zabbix_agentd's main
+        // process: SIGTERM lets it stop its forked listeners (SIGKILL would orphan
+        // them); SIGKILL only if it does not exit in 5 s.
         for c in &mut self.children {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -616,6 +628,56 @@ fn listen_port_discovery_and_counters_in_a_namespace() {
         - ss_count(&ns, &["-t6", "state", "time-wait"])
         - ss_count(&ns, &["-t6", "state", "syn-recv"]);
     assert_eq!(c[4], v6_inuse.to_string(), "net.sockstat[TCP6,inuse]");
+
+    // The kernel-side port program is accepted and filters: every socket the dump
+    // returns has the port (a kernel refusing it would return them all).
+    use zagent::sys::sock_diag::{dump, Proto, StateMask};
+    for (proto, ports, ss_args) in [
+        (
+            Proto::Tcp,
+            (Some(P_V4), None),
+            vec!["-ta", "sport", "=", ":8001"],
+        ),
+        (
+            Proto::Tcp,
+            (None, Some(P_V4)),
+            vec!["-ta", "dport", "=", ":8001"],
+        ),
+        (
+            Proto::Tcp,
+            (Some(P_DUAL), Some(40000u16)),
+            vec!["-ta", "sport", "=", ":8004", "and", "dport", "=", ":40000"],
+        ),
+        (
+            Proto::Udp,
+            (Some(53), None),
+            vec!["-ua", "sport", "=", ":53"],
+        ),
+    ] {
+        let (all, matching) = ns.run_in(move || {
+            let (mut all, mut matching) = (0u64, 0u64);
+            dump::visit(
+                proto,
+                StateMask::ALL,
+                ports,
+                Duration::from_secs(5),
+                &mut |r| {
+                    all += 1;
+                    if ports.0.is_none_or(|p| p == r.sport) && ports.1.is_none_or(|p| p == r.dport)
+                    {
+                        matching += 1;
+                    }
+                },
+            )
+            .unwrap();
+            (all, matching)
+        });
+        assert_eq!(
+            all, matching,
+            "{proto:?} {ports:?}: the kernel returned non-matching sockets"
+        );
+        assert_eq!(all, ss_count(&ns, &ss_args), "{proto:?} {ports:?} vs ss");
+    }
 
     let keys: Vec<String> = [
         "net.tcp.listen[8001]",

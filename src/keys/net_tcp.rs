@@ -524,27 +524,39 @@ pub fn discovery_json(list: &[Listener]) -> String {
 }
 
 /// Maps socket inodes to the `comm` of a process holding them, walking
-/// `<proc>/PID/fd`, bounded by [`limits::MAX_FDS_SCANNED`] and
-/// [`limits::OWNER_SCAN_BUDGET`]. Unreadable processes are skipped.
+/// `<proc>/PID/fd`: processes in our network namespace first (only they can hold our
+/// sockets, short of fd passing), then the others, bounded by
+/// [`limits::MAX_FDS_SCANNED`] and [`limits::OWNER_SCAN_BUDGET`]. Unreadable processes
+/// are skipped.
 pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, String> {
     let mut found = HashMap::new();
     if wanted.is_empty() {
         return found;
     }
-    let started = Instant::now();
-    let mut scanned = 0usize;
     let Ok(procs) = std::fs::read_dir(proc_root) else {
         return found;
     };
-    'procs: for p in procs.flatten() {
+    let own_ns = std::fs::read_link(proc_root.join("thread-self/ns/net")).ok();
+    let (mut ours, mut others) = (Vec::new(), Vec::new());
+    for p in procs.flatten() {
         let name = p.file_name();
-        let Some(pid) = name
+        if !name
             .to_str()
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        else {
+            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        {
             continue;
-        };
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+        }
+        let ns = std::fs::read_link(p.path().join("ns/net")).ok();
+        if ns.is_some() && ns == own_ns {
+            ours.push(p.path());
+        } else {
+            others.push(p.path());
+        }
+    }
+    let started = Instant::now();
+    let mut scanned = 0usize;
+    'procs: for dir in ours.iter().chain(others.iter()) {
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
             continue;
         };
         let mut comm: Option<String> = None;
@@ -567,7 +579,7 @@ pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, St
             };
             if wanted.contains(&inode) && !found.contains_key(&inode) {
                 if comm.is_none() {
-                    comm = std::fs::read_to_string(proc_root.join(pid).join("comm"))
+                    comm = std::fs::read_to_string(dir.join("comm"))
                         .ok()
                         .map(|c| c.trim_end().to_string());
                 }

@@ -137,6 +137,7 @@ one_scale() {
   add() { NAMES+=("$1"); CMDS+=("$2"); }
   add floor_nl_time_wait           "$BIN/tcpstate nl time_wait"
   add floor_nl1_time_wait          "$BIN/tcpstate nl1 time_wait"
+  add floor_nl_established         "$BIN/tcpstate nl established"
   add floor_nl_all                 "$BIN/tcpstate nl all"
   add floor_nl1_all                "$BIN/tcpstate nl1 all"
   add zagent_ping                  "$ZG -p 11052 -k agent.ping"

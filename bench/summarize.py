@@ -69,6 +69,7 @@ if scale >= 100000:
 if scale <= 1000:
     ratio("zabbix_get tcp.status[timewait] / zabbix_get agent.ping (zagent)", g("zagent_tcp_status_timewait"), g("zagent_ping"), 2.0)
     ratio("zabbix_get tcp.status[timewait] / zabbix_get agent.ping (zabbix_agentd)", g("zagent_tcp_status_timewait"), g("agentd_ping"), 2.0)
+ratio("zabbix_get net.tcp.socket.count[,,,,established] / raw netlink established (wall)", g("zagent_count_established"), g("floor_nl_established"), 1.3 if scale >= 100000 else None)
 ratio("zabbix_get net.tcp.states / raw netlink all-states dump (wall)", g("zagent_states"), g("floor_nl_all"), 1.0 if scale >= 100000 else None)
 ratio("zagent one state / raw legacy one-walk netlink one state (wall)", g("zagent_count_time_wait"), g("floor_nl1_time_wait"))
 ratio("zabbix_agentd net.tcp.socket.count / zagent (wall, speed-up)", g("agentd_count_time_wait"), g("zagent_count_time_wait"))

@@ -6,7 +6,7 @@
 //! checked with `zabbix_agentd -t`). The socket tables come from
 //! [`crate::sys::sock_diag::Engine`]; nothing here talks to netlink or parses /proc.
 //!
-//! Decisions (documented in docs/BENCHMARKS.md and the README's key list):
+//! Decisions (the user-facing reference is docs/CONNECTION_KEYS.md):
 //! - `tcp.status[<state>]` takes the seed script's names (`established`, `synrecv`,
 //!   `timewait`, …) and the official ones (`syn_recv`, `time_wait`, …) and answers the
 //!   count of IPv4+IPv6 TCP sockets in that state, 0 when none, exactly what the seed's

@@ -679,6 +679,52 @@ fn listen_port_discovery_and_counters_in_a_namespace() {
         assert_eq!(all, ss_count(&ns, &ss_args), "{proto:?} {ports:?} vs ss");
     }
 
+    // The /proc/net fallback sees exactly what netlink sees, filter by filter.
+    use zagent::sys::sock_diag::{AddrFilter, Engine, SockFilter};
+    let compared = ns.run_in(|| {
+        let (nl, text) = (
+            Engine::default(),
+            Engine::proc_tables(zagent::sys::sock_diag::PROC_NET_ROOT),
+        );
+        let a = |s: &str, p: Option<u8>| AddrFilter::new(s.parse().unwrap(), p);
+        let filters = [
+            SockFilter::default(),
+            SockFilter {
+                laddr: a("127.0.0.1", None),
+                ..Default::default()
+            },
+            SockFilter {
+                laddr: a("::1", None),
+                ..Default::default()
+            },
+            SockFilter {
+                raddr: a("::ffff:127.0.0.1", None),
+                ..Default::default()
+            },
+            SockFilter {
+                lport: Some(P_DUAL),
+                ..Default::default()
+            },
+            SockFilter {
+                rport: Some(80),
+                raddr: a("10.0.0.0", Some(8)),
+                ..Default::default()
+            },
+        ];
+        let t = Duration::from_secs(5);
+        let mut n = 0;
+        for proto in [Proto::Tcp, Proto::Udp] {
+            for f in &filters {
+                let x = nl.count(proto, StateMask::ALL, f, t).unwrap();
+                let y = text.count(proto, StateMask::ALL, f, t).unwrap();
+                assert_eq!(x, y, "{proto:?} {f:?}: netlink vs /proc/net");
+                n += 1;
+            }
+        }
+        n
+    });
+    assert_eq!(compared, 12);
+
     let keys: Vec<String> = [
         "net.tcp.listen[8001]",
         "net.tcp.listen[22]",

@@ -865,6 +865,8 @@ pub struct Engine {
     flights: std::sync::Mutex<std::collections::HashMap<FlightKey, std::sync::Arc<Flight>>>,
     proc_root: std::path::PathBuf,
     fallback_logged: std::sync::atomic::AtomicBool,
+    /// Skip netlink and read the text tables (tests; kernels known to lack sock_diag).
+    proc_only: bool,
 }
 
 impl Default for Engine {
@@ -880,6 +882,16 @@ impl Engine {
             flights: std::sync::Mutex::new(std::collections::HashMap::new()),
             proc_root: proc_root.into(),
             fallback_logged: std::sync::atomic::AtomicBool::new(false),
+            proc_only: false,
+        }
+    }
+
+    /// An engine that never uses netlink and reads `<proc_root>/net/{tcp,tcp6,udp,udp6}`
+    /// (the fallback path, for tests and for kernels known to lack sock_diag).
+    pub fn proc_tables(proc_root: impl Into<std::path::PathBuf>) -> Engine {
+        Engine {
+            proc_only: true,
+            ..Engine::new(proc_root)
         }
     }
 
@@ -909,8 +921,22 @@ impl Engine {
             proto: proto.name(),
             reason,
         };
-        match dump::visit(proto, states, ports, timeout, visit) {
+        let result = if self.proc_only {
+            Err(SockDiagError::Endless(0))
+        } else {
+            dump::visit(proto, states, ports, timeout, visit)
+        };
+        match result {
             Ok(()) => Ok(()),
+            Err(_) if self.proc_only => {
+                let mut only = |r: &SockRecord| {
+                    if states.contains(r.state) {
+                        visit(r)
+                    }
+                };
+                super::net_proc::visit(&self.proc_root, proto, &mut only)
+                    .map_err(|e| failed(e.to_string()))
+            }
             Err(e @ (SockDiagError::Open(_) | SockDiagError::Wire(wire::WireError::Kernel(_)))) => {
                 if !self
                     .fallback_logged
@@ -1287,6 +1313,57 @@ mod tests {
             walk(&b[..100], |_| {}),
             Err(WireError::Truncated(88))
         ));
+    }
+
+    #[test]
+    fn proc_fallback_counts_fixture_tables() {
+        let dir = std::env::temp_dir().join(format!("zagent-sockdiag-{}", std::process::id()));
+        let net = dir.join("net");
+        std::fs::create_dir_all(&net).unwrap();
+        let fx = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/net");
+        for n in ["tcp", "tcp6", "udp"] {
+            std::fs::copy(fx.join(format!("proc_net_{n}")), net.join(n)).unwrap();
+        }
+        let e = Engine::proc_tables(&dir);
+        let t = std::time::Duration::from_secs(1);
+        let all = e
+            .count(Proto::Tcp, StateMask::ALL, &SockFilter::default(), t)
+            .unwrap();
+        assert_eq!(all.sum(StateMask::ALL), 7);
+        assert_eq!(all.get(state::LISTEN), 2);
+        let f = SockFilter {
+            laddr: Some(af("127.0.0.1", None)),
+            ..Default::default()
+        };
+        // v4 127.0.0.1 x3 plus the mapped ::ffff:127.0.0.1 CLOSE_WAIT
+        assert_eq!(
+            e.count(Proto::Tcp, StateMask::ALL, &f, t)
+                .unwrap()
+                .sum(StateMask::ALL),
+            4
+        );
+        let tw = e
+            .count(
+                Proto::Tcp,
+                StateMask::one(state::TIME_WAIT),
+                &SockFilter::default(),
+                t,
+            )
+            .unwrap();
+        assert_eq!(tw.sum(StateMask::ALL), 1);
+        // no udp6 table: skipped, not an error
+        let u = e
+            .count(Proto::Udp, StateMask::ALL, &SockFilter::default(), t)
+            .unwrap();
+        assert_eq!(u.get(state::CLOSE), 1);
+        let missing = Engine::proc_tables("/nonexistent");
+        let err = missing
+            .count(Proto::Tcp, StateMask::ALL, &SockFilter::default(), t)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("Cannot open /nonexistent/net/tcp"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ if os.path.exists(os.path.join(d, "agent_cost.txt")):
 print(f"\n### {scale} sockets\n")
 pop = os.path.join(d, "population.txt")
 if os.path.exists(pop):
-    print("Population (sockgen): " + "; ".join(l.strip() for l in open(pop) if l.strip()) + "\n")
+    print("Population (sockgen; IPv4, IPv6, total): " + "; ".join(l.strip() for l in open(pop) if l.strip()) + "\n")
 print("| method | wall ms | CPU ms | wall / yardstick (paired) | agent CPU ms/query | agent round trip ms | agent peak RSS MB | answer |")
 print("|---|---:|---:|---:|---:|---:|---:|---|")
 for n in wall:

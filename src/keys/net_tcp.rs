@@ -173,34 +173,50 @@ fn atoi_nonzero(s: &str) -> bool {
     t.bytes().take_while(u8::is_ascii_digit).any(|b| b != b'0')
 }
 
+/// How a string reads as an IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Text {
+    /// Not a dotted quad for Zabbix (`zbx_is_ip4` fails): try IPv6.
+    NotIpv4,
+    /// A dotted quad for Zabbix that `getaddrinfo` then refuses (`09.1.1.1`: bad octal).
+    Unresolvable,
+    /// The address.
+    Addr(Ipv4Addr),
+}
+
 /// Zabbix's dotted-quad check (four groups of 1-3 digits, each at most 255), then the
 /// value as `getaddrinfo(AI_NUMERICHOST)` reads it (a leading 0 means octal).
-pub fn parse_ipv4(s: &str) -> Result<Option<Ipv4Addr>, ()> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() != 4 {
-        return Err(());
-    }
+pub fn parse_ipv4(s: &str) -> Ipv4Text {
     let mut octets = [0u8; 4];
-    for (i, p) in parts.iter().enumerate() {
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(());
+    let mut n = 0;
+    let mut unresolvable = false;
+    for p in s.split('.') {
+        if n == 4 || p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Ipv4Text::NotIpv4;
         }
-        let dec: u32 = p.parse().map_err(|_| ())?;
+        let Ok(dec) = p.parse::<u32>() else {
+            return Ipv4Text::NotIpv4;
+        };
         if dec > 255 {
-            return Err(());
+            return Ipv4Text::NotIpv4;
         }
         // Valid for Zabbix; now as inet_aton reads it.
         let v = if p.len() > 1 && p.starts_with('0') {
-            match u32::from_str_radix(p, 8) {
-                Ok(v) => v,
-                Err(_) => return Ok(None),
-            }
+            u32::from_str_radix(p, 8).unwrap_or_else(|_| {
+                unresolvable = true;
+                0
+            })
         } else {
             dec
         };
-        octets[i] = v as u8;
+        octets[n] = u8::try_from(v).unwrap_or(0);
+        n += 1;
     }
-    Ok(Some(Ipv4Addr::from(octets)))
+    match (n, unresolvable) {
+        (4, false) => Ipv4Text::Addr(Ipv4Addr::from(octets)),
+        (4, true) => Ipv4Text::Unresolvable,
+        _ => Ipv4Text::NotIpv4,
+    }
 }
 
 fn digits_in_range(s: &str, max: u32) -> Option<u8> {
@@ -221,7 +237,7 @@ pub fn parse_addr_param(s: &str) -> Result<Option<AddrFilter>, NotSupported> {
     let (ip_str, prefix) = match s.split_once('/') {
         Some((ip, cidr)) => {
             let bad = || NotSupported::new(format!("Cannot validate CIDR \"{ip}/{cidr}\""));
-            let max = if parse_ipv4(ip).is_ok() {
+            let max = if parse_ipv4(ip) != Ipv4Text::NotIpv4 {
                 32
             } else if ip.parse::<std::net::Ipv6Addr>().is_ok() {
                 128
@@ -233,9 +249,9 @@ pub fn parse_addr_param(s: &str) -> Result<Option<AddrFilter>, NotSupported> {
         None => (s, None),
     };
     let ip = match parse_ipv4(ip_str) {
-        Ok(Some(v4)) => IpAddr::V4(v4),
-        Ok(None) => return Err(unsupported()),
-        Err(()) => IpAddr::V6(ip_str.parse().map_err(|_| unsupported())?),
+        Ipv4Text::Addr(v4) => IpAddr::V4(v4),
+        Ipv4Text::Unresolvable => return Err(unsupported()),
+        Ipv4Text::NotIpv4 => IpAddr::V6(ip_str.parse().map_err(|_| unsupported())?),
     };
     AddrFilter::new(ip, prefix)
         .map(Some)
@@ -694,6 +710,7 @@ fn sockstat(_: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

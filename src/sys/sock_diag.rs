@@ -1051,11 +1051,13 @@ impl Engine {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::wire::*;
     use super::*;
 
     /// One `inet_diag_msg` reply, annotated field by field.
+    #[allow(clippy::too_many_arguments)]
     fn diag_msg(
         ty: u16,
         family: u8,

@@ -18,10 +18,13 @@ use zbx_proto::key::ItemKey;
 
 use crate::config::Config;
 
+pub mod access;
 pub mod agent;
+pub mod system_run;
+pub mod user;
 
 /// Every built-in key family, in the order `zagent keys` prints them.
-pub const FAMILIES: &[&[KeyDef]] = &[agent::KEYS];
+pub const FAMILIES: &[&[KeyDef]] = &[agent::KEYS, system_run::KEYS];
 
 /// A collected value.
 #[derive(Debug, Clone, PartialEq)]
@@ -294,16 +297,37 @@ pub struct AgentCtx {
     pub registry: Registry,
     /// When the agent started.
     pub started: Instant,
+    /// Aliases, AllowKey/DenyKey rules, UserParameters and the command runner.
+    pub user: user::UserKeys,
 }
 
 impl AgentCtx {
-    /// A context for `config`.
+    /// A context for `config`. A configuration whose UserParameters, AllowKey/DenyKey
+    /// rules or aliases are unusable is logged and runs with every key denied; use
+    /// [`AgentCtx::try_new`] to refuse it instead (as `zagent run` must).
     pub fn new(config: Arc<Config>) -> Arc<AgentCtx> {
+        let user = user::UserKeys::from_config(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "Unusable configuration: every key is denied");
+            user::UserKeys::deny_all()
+        });
         Arc::new(AgentCtx {
             config,
             registry: Registry::builtin(),
             started: Instant::now(),
+            user,
         })
+    }
+
+    /// A context for `config`, or why its UserParameters (a key defined twice names both
+    /// lines), AllowKey/DenyKey rules or aliases cannot be used.
+    pub fn try_new(config: Arc<Config>) -> Result<Arc<AgentCtx>, user::SetupError> {
+        let user = user::UserKeys::from_config(&config)?;
+        Ok(Arc::new(AgentCtx {
+            config,
+            registry: Registry::builtin(),
+            started: Instant::now(),
+            user,
+        }))
     }
 
     /// Runs one check given as key text, with the global timeout.
@@ -312,10 +336,36 @@ impl AgentCtx {
         self.execute_with_timeout(key, timeout).await
     }
 
-    /// Runs one check given as key text. Syntax, lookup and parameter errors come back
-    /// as `NotSupported` with the official reason texts.
+    /// Runs one check given as key text (passive and active checks, `zagent test`).
+    /// Syntax, lookup and parameter errors come back as `NotSupported` with the official
+    /// reason texts.
+    ///
+    /// Order: `Alias` → `AllowKey`/`DenyKey` (a denied key answers exactly like an unknown
+    /// one) → UserParameters (a UserParameter wins over a built-in of the same name) →
+    /// built-in keys.
     pub async fn execute_with_timeout(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
-        let parsed = ItemKey::parse(key).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
+        self.dispatch(key, timeout, true).await
+    }
+
+    /// Runs a key for the agent itself — `HostnameItem`, `HostMetadataItem`,
+    /// `HostInterfaceItem` — which AllowKey/DenyKey do not restrict (aliases and
+    /// UserParameters still apply).
+    pub async fn execute_local(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
+        self.dispatch(key, timeout, false).await
+    }
+
+    async fn dispatch(self: &Arc<Self>, key: &str, timeout: Duration, checked: bool) -> KeyResult {
+        let resolved = self.user.aliases.resolve(key);
+        let parsed =
+            ItemKey::parse(&resolved).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
+        if checked && !self.user.rules.allows(&parsed) {
+            tracing::debug!(key, "Key access denied");
+            return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
+        }
+        let params = self.user.params();
+        if let Some(up) = params.get(&parsed.name) {
+            return user::execute(self, &params, up, &parsed, timeout).await;
+        }
         let Some(def) = self.registry.get(&parsed.name) else {
             return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
         };

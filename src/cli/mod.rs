@@ -10,6 +10,7 @@ use crate::config::Config;
 
 pub mod get;
 pub mod run;
+pub mod runtime;
 pub mod test;
 
 /// Default configuration file; when it does not exist, built-in defaults apply
@@ -34,6 +35,8 @@ enum Command {
     Test(test::TestArgs),
     /// Evaluate every built-in key with its test parameters, like `zabbix_agentd -p`.
     Keys(test::KeysArgs),
+    /// Runtime control of a running agent, like `zabbix_agentd -R` (userparameter_reload).
+    Runtime(runtime::RuntimeArgs),
 }
 
 /// Entry point of the binary.
@@ -44,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Get(a) => get::run(a),
         Command::Test(a) => test::run_test(a),
         Command::Keys(a) => test::run_keys(a),
+        Command::Runtime(a) => runtime::run(a),
     };
     match result {
         Ok(code) => code,

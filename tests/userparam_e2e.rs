@@ -379,3 +379,48 @@ fn runtime_userparameter_reload_swaps_user_parameters_in_a_running_agent() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid runtime control option: bogus"));
 }
+
+/// The `Uid:` (or `Gid:`) ids of a process: real, effective, saved, filesystem.
+fn ids_of(pid: u32, field: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn started_as_root_zagent_becomes_the_zabbix_user_unless_allow_root() {
+    // SAFETY: getuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::getuid() },
+        0,
+        "this test runs as root (as CI does)"
+    );
+    let zabbix = zagent::privdrop::lookup_user("zabbix")
+        .unwrap()
+        .expect("the zabbix user (installed with zabbix-agent)");
+
+    let agent = start_zagent("Server=127.0.0.1\nUserParameter=whoami,id -un; id -u\n");
+    assert_eq!(
+        stdout(&zabbix_get(agent.port, "whoami", &[])),
+        format!("zabbix\n{}", zabbix.uid)
+    );
+    let uid = zabbix.uid.to_string();
+    assert_eq!(
+        ids_of(agent.child.id(), "Uid:"),
+        [uid.as_str(); 4].join(" ")
+    );
+    let gid = zabbix.gid.to_string();
+    assert_eq!(
+        ids_of(agent.child.id(), "Gid:"),
+        [gid.as_str(); 4].join(" ")
+    );
+
+    let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nUserParameter=whoami,id -un\n");
+    assert_eq!(stdout(&zabbix_get(agent.port, "whoami", &[])), "root");
+    assert_eq!(ids_of(agent.child.id(), "Uid:"), "0 0 0 0");
+}

@@ -195,6 +195,7 @@ pub fn lookup_user(user: &str) -> Result<Option<Account>, PrivDropError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -3,6 +3,8 @@
 //! cap, a fork storm that must not delay `agent.ping`, overriding built-ins, and reload.
 //! Expected values were checked with zabbix_agentd 6.0.14 `-t`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

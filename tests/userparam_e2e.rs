@@ -8,6 +8,8 @@
 //! - 50 slow UserParameters in flight over TCP while `agent.ping` still answers first;
 //! - `zagent runtime userparameter_reload` swaps UserParameters in a running agent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -94,6 +94,7 @@ fn signal(pid: libc::pid_t, sig: libc::c_int) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -424,6 +424,7 @@ pub async fn reload_on_signal(ctx: Arc<AgentCtx>, shutdown: CancellationToken) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

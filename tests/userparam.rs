@@ -399,3 +399,38 @@ async fn reload_swaps_user_parameters_and_keeps_them_on_a_bad_file() {
         .is_err());
     assert_eq!(text(ctx.execute("two[y]").await), "2y");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_waits_for_a_free_slot_only_within_its_own_timeout() {
+    use zagent::exec::{ExecError, Runner};
+    let runner = Runner::new(1);
+    let busy = {
+        let runner = runner.clone();
+        tokio::spawn(async move {
+            runner
+                .run("sleep 2; echo first", None, Duration::from_secs(20))
+                .await
+        })
+    };
+    for _ in 0..500 {
+        if runner.free_slots() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(runner.free_slots(), 0);
+    // The only slot is held for 2 s: a 300 ms check gives up waiting, with the timeout text.
+    let starved = runner
+        .run("echo second", None, Duration::from_millis(300))
+        .await;
+    assert!(matches!(starved, Err(ExecError::Timeout)), "{starved:?}");
+    assert_eq!(ExecError::Timeout.to_string(), TIMEOUT_TEXT);
+    // A check with time to spare runs once the slot is free.
+    let patient = runner
+        .run("echo third", None, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(patient.bytes, b"third\n");
+    let first = busy.await.unwrap().unwrap();
+    assert_eq!(first.bytes, b"first\n");
+}

@@ -287,6 +287,16 @@ impl Registry {
     }
 }
 
+/// What a requested key resolved to (after aliases and access rules).
+#[derive(Debug)]
+pub enum Prepared {
+    /// A built-in key, its parameters validated.
+    Builtin(Handler, Request),
+    /// A UserParameter: the set it was found in (a snapshot, unaffected by a reload) and
+    /// the parsed key.
+    User(Arc<user::UserParams>, ItemKey),
+}
+
 /// Everything a handler may need: configuration, start time, shared collectors.
 /// One per agent, behind an `Arc`.
 #[derive(Debug)]
@@ -344,17 +354,45 @@ impl AgentCtx {
     /// one) → UserParameters (a UserParameter wins over a built-in of the same name) →
     /// built-in keys.
     pub async fn execute_with_timeout(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
-        self.dispatch(key, timeout, true).await
+        match self.prepare_with(key, timeout, true)? {
+            Prepared::Builtin(handler, req) => self.run(handler, req).await,
+            Prepared::User(params, parsed) => user::execute(self, &params, &parsed, timeout).await,
+        }
     }
 
     /// Runs a key for the agent itself — `HostnameItem`, `HostMetadataItem`,
     /// `HostInterfaceItem` — which AllowKey/DenyKey do not restrict (aliases and
     /// UserParameters still apply).
     pub async fn execute_local(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
-        self.dispatch(key, timeout, false).await
+        match self.prepare_with(key, timeout, false)? {
+            Prepared::Builtin(handler, req) => self.run(handler, req).await,
+            Prepared::User(params, parsed) => user::execute(self, &params, &parsed, timeout).await,
+        }
     }
 
-    async fn dispatch(self: &Arc<Self>, key: &str, timeout: Duration, checked: bool) -> KeyResult {
+    /// Runs the check right here if its handler is [`Handler::Inline`] (or it fails before
+    /// any handler runs); `None` when it must go through [`Self::execute_with_timeout`].
+    /// The passive fast path uses it; dispatch decisions are the same as `execute`'s.
+    pub fn execute_inline(&self, key: &str) -> Option<KeyResult> {
+        match self.prepare(key, self.config.timeout) {
+            Err(e) => Some(Err(e)),
+            Ok(Prepared::Builtin(Handler::Inline(f), req)) => Some(f(self, &req)),
+            Ok(_) => None,
+        }
+    }
+
+    /// Resolves a key: alias, access rules, UserParameter or built-in (parsed, looked up
+    /// and validated) — the one dispatch decision shared by every way of running a check.
+    pub fn prepare(&self, key: &str, timeout: Duration) -> Result<Prepared, NotSupported> {
+        self.prepare_with(key, timeout, true)
+    }
+
+    fn prepare_with(
+        &self,
+        key: &str,
+        timeout: Duration,
+        checked: bool,
+    ) -> Result<Prepared, NotSupported> {
         let resolved = self.user.aliases.resolve(key);
         let parsed =
             ItemKey::parse(&resolved).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
@@ -362,9 +400,8 @@ impl AgentCtx {
             tracing::debug!(key, "Key access denied");
             return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
         }
-        let params = self.user.params();
-        if let Some(up) = params.get(&parsed.name) {
-            return user::execute(self, &params, up, &parsed, timeout).await;
+        if let Some(params) = self.user.defining(&parsed.name) {
+            return Ok(Prepared::User(params, parsed));
         }
         let Some(def) = self.registry.get(&parsed.name) else {
             return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
@@ -374,7 +411,7 @@ impl AgentCtx {
             timeout,
         };
         def.validate(&req)?;
-        self.run(def.handler, req).await
+        Ok(Prepared::Builtin(def.handler, req))
     }
 
     async fn run(self: &Arc<Self>, handler: Handler, req: Request) -> KeyResult {

@@ -275,6 +275,16 @@ impl UserKeys {
         }
     }
 
+    /// The current set if it defines `key` (no reference is taken otherwise: this is on
+    /// every check's path).
+    pub fn defining(&self, key: &str) -> Option<Arc<UserParams>> {
+        let guard = match self.params.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard.get(key).is_some().then(|| Arc::clone(&guard))
+    }
+
     /// Puts a new set in place; checks already running keep the old one.
     pub fn replace(&self, new: UserParams) -> Arc<UserParams> {
         let new = Arc::new(new);
@@ -286,14 +296,16 @@ impl UserKeys {
     }
 }
 
-/// Runs UserParameter `up` for the parsed request.
+/// Runs the UserParameter named by `key.name` from `params` for the parsed request.
 pub async fn execute(
     ctx: &AgentCtx,
     params: &UserParams,
-    up: &UserParam,
     key: &ItemKey,
     timeout: Duration,
 ) -> KeyResult {
+    let Some(up) = params.get(&key.name) else {
+        return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
+    };
     if !up.flexible && key.has_params() {
         return Err(NotSupported::new(reason::NO_PARAMS));
     }

@@ -426,3 +426,53 @@ fn started_as_root_zagent_becomes_the_zabbix_user_unless_allow_root() {
     assert_eq!(stdout(&zabbix_get(agent.port, "whoami", &[])), "root");
     assert_eq!(ids_of(agent.child.id(), "Uid:"), "0 0 0 0");
 }
+
+#[test]
+fn zagent_test_prints_user_parameters_like_zabbix_agentd_t() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("cmp.conf");
+    std::fs::write(
+        &conf,
+        "Server=127.0.0.1\nLogType=console\nTimeout=3\n\
+         UserParameter=vector.echo[*],echo \"$1|$2|$3\"\n\
+         UserParameter=plain,echo hi $1\n\
+         UserParameter=ws,printf 'a b \\n\\n'\n\
+         UserParameter=err,echo out; echo e >&2; exit 3\n\
+         UserParameter=dollar[*],echo \"[$$1][$10]\"\n\
+         UserParameter=zero[*],echo \"[$0]\"\n",
+    )
+    .unwrap();
+    for key in [
+        "vector.echo[\"a,b\",c d]",
+        "vector.echo[a;b]",
+        "vector.echo",
+        "vector.echo[]",
+        "plain",
+        "plain[x]",
+        "ws",
+        "err",
+        "dollar[A]",
+        "zero[A]",
+        "nokey",
+        "system.run[echo x]",
+    ] {
+        let theirs = Command::new("zabbix_agentd")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-t", key])
+            .output()
+            .unwrap();
+        let ours = Command::new(zagent_bin())
+            .args(["test", "-c"])
+            .arg(&conf)
+            .arg(key)
+            .output()
+            .unwrap();
+        assert!(ours.status.success(), "{key}: {ours:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "zagent test and zabbix_agentd -t differ on {key}"
+        );
+    }
+}

@@ -294,6 +294,20 @@ impl KeyRules {
         Ok(KeyRules { rules, warnings })
     }
 
+    /// A rule set that denies every key (`DenyKey=*`).
+    pub fn deny_all() -> KeyRules {
+        KeyRules {
+            rules: vec![Rule {
+                allow: false,
+                pattern: "*".to_string(),
+                name: "*".to_string(),
+                params: Vec::new(),
+                empty_args: false,
+            }],
+            warnings: Vec::new(),
+        }
+    }
+
     /// Whether `key` may run.
     pub fn allows(&self, key: &ItemKey) -> bool {
         match self.rules.iter().find(|r| r.matches(key)) {
@@ -489,6 +503,9 @@ mod tests {
 
     #[test]
     fn system_run_denied_by_default() {
+        let none = KeyRules::deny_all();
+        assert!(!none.allows_text("agent.ping"));
+        assert!(!none.allows_text("x[y]"));
         let r = KeyRules::default();
         assert!(!r.allows_text("system.run[echo hi]"));
         assert!(!r.allows_text("system.run[]"));

@@ -254,14 +254,9 @@ impl UserKeys {
     /// no UserParameters, no aliases, and every key denied. `AgentCtx::try_new` is the
     /// way to refuse such a configuration at start-up.
     pub fn deny_all() -> UserKeys {
-        let deny = crate::config::KeyRule {
-            allow: false,
-            pattern: "*".to_string(),
-            origin: Origin::default(),
-        };
         UserKeys {
             params: RwLock::new(Arc::new(UserParams::default())),
-            rules: KeyRules::compile(&[deny]).unwrap_or_default(),
+            rules: KeyRules::deny_all(),
             aliases: Aliases::default(),
             runner: Runner::default(),
         }

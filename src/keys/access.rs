@@ -211,11 +211,8 @@ pub struct KeyRules {
 impl Default for KeyRules {
     /// No configured rules: only the implicit `DenyKey=system.run[*]`.
     fn default() -> Self {
-        // Compiling no rules cannot fail.
-        KeyRules::compile(&[]).unwrap_or(KeyRules {
-            rules: Vec::new(),
-            warnings: Vec::new(),
-        })
+        // Compiling no rules cannot fail; were it to, deny rather than allow system.run.
+        KeyRules::compile(&[]).unwrap_or_else(|_| KeyRules::deny_all())
     }
 }
 

@@ -1,10 +1,10 @@
 //! `zagent runtime COMMAND`: runtime control of a running agent, like `zabbix_agentd -R`.
 //!
 //! Owns finding the running agent (its `PidFile=`) and signalling it. Supported:
-//! `userparameter_reload` — sends SIGUSR1; the agent re-reads `UserParameter`,
-//! `UserParameterDir` and `UnsafeUserParameters` from its configuration file and swaps
-//! them in (see [`crate::keys::user::reload_on_signal`]); a file with errors leaves the old
-//! set in force and is logged by the agent. Messages and exit codes follow zabbix_agentd.
+//! `userparameter_reload` — sends SIGUSR1; the agent re-reads the `UserParameter` lines
+//! from its configuration file and swaps them in (see
+//! [`crate::keys::user::reload_on_signal`]); a file with errors leaves the old set in force
+//! and is logged by the agent. Messages and exit codes follow zabbix_agentd.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

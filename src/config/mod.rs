@@ -402,7 +402,7 @@ pub fn defaults() -> Config {
 /// Reads `path` (and what it includes), checks it as zabbix_agentd 6.0 does at start-up and
 /// fills in the defaults. All problems are returned together.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let (entries, errors) = reader::read_tree(path);
+    let (entries, errors) = reader::read_tree(path).map_err(|e| ConfigErrors::from(vec![e]))?;
     finish(entries, errors, path)
 }
 
@@ -436,7 +436,7 @@ fn finish(entries: Vec<reader::Entry>, mut errors: Vec<ConfigError>, main: &Path
 /// agent keeps them), but broken lines, a broken Include and bad or duplicate
 /// UserParameters are errors and the caller must keep the old set.
 pub fn read_user_parameters(path: &Path) -> Result<(Vec<UserParameter>, Option<PathBuf>, bool), ConfigErrors> {
-    let (entries, mut errors) = reader::read_tree(path);
+    let (entries, mut errors) = reader::read_tree(path).map_err(|e| ConfigErrors::from(vec![e]))?;
     let mut lines = Vec::new();
     let mut dir = None;
     let mut unsafe_params = false;

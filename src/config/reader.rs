@@ -113,17 +113,18 @@ fn trim_bytes<'a>(mut s: &'a [u8], left: &[u8], right: &[u8]) -> &'a [u8] {
     s
 }
 
-/// Reads `path` and everything it includes, in order.
-pub fn read_tree(path: &Path) -> (Vec<Entry>, Vec<ConfigError>) {
-    let mut walk = Walk::default();
-    match read_file(path) {
-        Ok(bytes) => walk.file(&bytes, path, 1),
-        Err(e) => walk.errors.push(ConfigError::file(
+/// Reads `path` and everything it includes, in order. `Err` when the main file itself
+/// cannot be read (nothing else is worth checking then).
+pub fn read_tree(path: &Path) -> Result<(Vec<Entry>, Vec<ConfigError>), ConfigError> {
+    let bytes = read_file(path).map_err(|e| {
+        ConfigError::file(
             path,
             format!("cannot open config file \"{}\": {}", path.display(), os_error(&e)),
-        )),
-    }
-    (walk.entries, walk.errors)
+        )
+    })?;
+    let mut walk = Walk::default();
+    walk.file(&bytes, path, 1);
+    Ok((walk.entries, walk.errors))
 }
 
 /// Like [`read_tree`] for a main file already in memory; `name` is used in messages

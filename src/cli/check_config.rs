@@ -22,7 +22,11 @@ pub fn run(config: Option<&Path>) -> ExitCode {
         Ok(cfg) => {
             for (message, origin) in notes(&cfg) {
                 // Best effort: a closed stderr must not turn a valid file into a failure.
-                let _ = writeln!(err, "zagent: warning: {}", ConfigError::new(&origin, message));
+                let _ = writeln!(
+                    err,
+                    "zagent: warning: {}",
+                    ConfigError::new(&origin, message)
+                );
             }
             let _ = writeln!(std::io::stdout().lock(), "{}", summary(&cfg, config));
             ExitCode::SUCCESS

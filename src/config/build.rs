@@ -31,24 +31,91 @@ pub const DEFAULT_HOSTNAME_ITEM: &str = "system.hostname";
 /// one. Keys only zagent has built in (e.g. `tcp.status`) are not here: a UserParameter
 /// for them is the user's explicit choice and wins.
 pub const ZABBIX_BUILTIN_KEYS: &[&str] = &[
-    "agent.hostmetadata", "agent.hostname", "agent.ping", "agent.variant", "agent.version",
-    "eventlog", "kernel.maxfiles", "kernel.maxproc", "kernel.openfiles", "log", "log.count",
-    "logrt", "logrt.count", "modbus.get", "net.dns", "net.dns.record", "net.if.collisions",
-    "net.if.discovery", "net.if.in", "net.if.out", "net.if.total", "net.tcp.dns",
-    "net.tcp.dns.query", "net.tcp.listen", "net.tcp.port", "net.tcp.service",
-    "net.tcp.service.perf", "net.tcp.socket.count", "net.udp.listen", "net.udp.service",
-    "net.udp.service.perf", "net.udp.socket.count", "proc.cpu.util", "proc.mem", "proc.num",
-    "processor", "sensor", "system.boottime", "system.cpu.discovery", "system.cpu.intr",
-    "system.cpu.load", "system.cpu.num", "system.cpu.switches", "system.cpu.util",
-    "system.hostname", "system.hw.chassis", "system.hw.cpu", "system.hw.devices",
-    "system.hw.macaddr", "system.localtime", "system.run", "system.sw.arch", "system.sw.os",
-    "system.sw.packages", "system.swap.in", "system.swap.out", "system.swap.size",
-    "system.uname", "system.uptime", "system.users.num", "vfs.dev.discovery", "vfs.dev.read",
-    "vfs.dev.write", "vfs.dir.count", "vfs.dir.get", "vfs.dir.size", "vfs.file.cksum",
-    "vfs.file.contents", "vfs.file.exists", "vfs.file.get", "vfs.file.md5sum",
-    "vfs.file.owner", "vfs.file.permissions", "vfs.file.regexp", "vfs.file.regmatch",
-    "vfs.file.size", "vfs.file.time", "vfs.fs.discovery", "vfs.fs.get", "vfs.fs.inode",
-    "vfs.fs.size", "vm.memory.size", "web.page.get", "web.page.perf", "web.page.regexp",
+    "agent.hostmetadata",
+    "agent.hostname",
+    "agent.ping",
+    "agent.variant",
+    "agent.version",
+    "eventlog",
+    "kernel.maxfiles",
+    "kernel.maxproc",
+    "kernel.openfiles",
+    "log",
+    "log.count",
+    "logrt",
+    "logrt.count",
+    "modbus.get",
+    "net.dns",
+    "net.dns.record",
+    "net.if.collisions",
+    "net.if.discovery",
+    "net.if.in",
+    "net.if.out",
+    "net.if.total",
+    "net.tcp.dns",
+    "net.tcp.dns.query",
+    "net.tcp.listen",
+    "net.tcp.port",
+    "net.tcp.service",
+    "net.tcp.service.perf",
+    "net.tcp.socket.count",
+    "net.udp.listen",
+    "net.udp.service",
+    "net.udp.service.perf",
+    "net.udp.socket.count",
+    "proc.cpu.util",
+    "proc.mem",
+    "proc.num",
+    "processor",
+    "sensor",
+    "system.boottime",
+    "system.cpu.discovery",
+    "system.cpu.intr",
+    "system.cpu.load",
+    "system.cpu.num",
+    "system.cpu.switches",
+    "system.cpu.util",
+    "system.hostname",
+    "system.hw.chassis",
+    "system.hw.cpu",
+    "system.hw.devices",
+    "system.hw.macaddr",
+    "system.localtime",
+    "system.run",
+    "system.sw.arch",
+    "system.sw.os",
+    "system.sw.packages",
+    "system.swap.in",
+    "system.swap.out",
+    "system.swap.size",
+    "system.uname",
+    "system.uptime",
+    "system.users.num",
+    "vfs.dev.discovery",
+    "vfs.dev.read",
+    "vfs.dev.write",
+    "vfs.dir.count",
+    "vfs.dir.get",
+    "vfs.dir.size",
+    "vfs.file.cksum",
+    "vfs.file.contents",
+    "vfs.file.exists",
+    "vfs.file.get",
+    "vfs.file.md5sum",
+    "vfs.file.owner",
+    "vfs.file.permissions",
+    "vfs.file.regexp",
+    "vfs.file.regmatch",
+    "vfs.file.size",
+    "vfs.file.time",
+    "vfs.fs.discovery",
+    "vfs.fs.get",
+    "vfs.fs.inode",
+    "vfs.fs.size",
+    "vm.memory.size",
+    "web.page.get",
+    "web.page.perf",
+    "web.page.regexp",
     "zabbix.stats",
 ];
 
@@ -86,7 +153,11 @@ pub fn system_hostname() -> Option<String> {
 /// name, or an item the agent evaluated at start-up): blanks around commas dropped, a
 /// single name longer than 128 characters truncated (zabbix warns and truncates), then the
 /// same checks as for `Hostname`. On success, `cfg.hostnames` holds the names.
-pub fn set_hostnames_from_item(cfg: &mut Config, value: &str, origin: &Origin) -> Result<(), Vec<ConfigError>> {
+pub fn set_hostnames_from_item(
+    cfg: &mut Config,
+    value: &str,
+    origin: &Origin,
+) -> Result<(), Vec<ConfigError>> {
     let mut value = net::trim_list(value);
     if !value.contains(',') && value.len() > net::MAX_HOSTNAME_LEN {
         let mut cut = net::MAX_HOSTNAME_LEN;
@@ -168,6 +239,13 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
         cfg.user = user;
     }
     cfg.pid_file = string("PidFile").map(PathBuf::from);
+    if let Some(p) = raw.str("PidFile").filter(|p| p.value.is_empty()) {
+        // zabbix_agentd fails when it creates the PID file: `cannot create PID file []`.
+        errors.push(ConfigError::new(
+            &p.origin,
+            "cannot create PID file []: the \"PidFile\" value is empty; give a path or remove the line",
+        ));
+    }
     cfg.user_parameter_dir = string("UserParameterDir").map(PathBuf::from);
     cfg.key_rules = raw.key_rules.clone();
     cfg.host_metadata = string("HostMetadata");
@@ -183,13 +261,18 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
             if let Some(item) = item {
                 cfg.hostname_item = item.value.clone();
                 cfg.warnings.push((
-                    format!("both Hostname and HostnameItem defined, using [{}]", h.value),
+                    format!(
+                        "both Hostname and HostnameItem defined, using [{}]",
+                        h.value
+                    ),
                     item.origin.clone(),
                 ));
             }
         }
         (None, item) => {
-            let origin = item.map(|i| i.origin.clone()).unwrap_or_else(|| whole.clone());
+            let origin = item
+                .map(|i| i.origin.clone())
+                .unwrap_or_else(|| whole.clone());
             cfg.hostname_item = item
                 .map(|i| i.value.clone())
                 .unwrap_or_else(|| DEFAULT_HOSTNAME_ITEM.to_string());
@@ -212,13 +295,19 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
     }
     if let (Some(m), Some(item)) = (raw.str("HostMetadata"), raw.str("HostMetadataItem")) {
         cfg.warnings.push((
-            format!("both HostMetadata and HostMetadataItem defined, using [{}]", m.value),
+            format!(
+                "both HostMetadata and HostMetadataItem defined, using [{}]",
+                m.value
+            ),
             item.origin.clone(),
         ));
     }
     if let (Some(m), Some(item)) = (raw.str("HostInterface"), raw.str("HostInterfaceItem")) {
         cfg.warnings.push((
-            format!("both HostInterface and HostInterfaceItem defined, using [{}]", m.value),
+            format!(
+                "both HostInterface and HostInterfaceItem defined, using [{}]",
+                m.value
+            ),
             item.origin.clone(),
         ));
     }
@@ -250,13 +339,19 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
             }
         }
     } else if cfg.start_agents != 0 {
-        let origin = raw.int("StartAgents").map(|s| s.origin.clone()).unwrap_or_else(|| whole.clone());
+        let origin = raw
+            .int("StartAgents")
+            .map(|s| s.origin.clone())
+            .unwrap_or_else(|| whole.clone());
         errors.push(ConfigError::new(
             &origin,
             "StartAgents is not 0, parameter \"Server\" must be defined; set Server= to the Zabbix server or proxy address, or StartAgents=0",
         ));
     }
-    for (name, value) in [("HostMetadata", raw.str("HostMetadata")), ("HostInterface", raw.str("HostInterface"))] {
+    for (name, value) in [
+        ("HostMetadata", raw.str("HostMetadata")),
+        ("HostInterface", raw.str("HostInterface")),
+    ] {
         if let Some(v) = value {
             if v.value.chars().count() > MAX_HOST_METADATA_LEN {
                 errors.push(ConfigError::new(
@@ -267,8 +362,14 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
         }
     }
     if cfg.start_agents == 0 && cfg.server_active.is_empty() {
-        let origin = raw.int("StartAgents").map(|s| s.origin.clone()).unwrap_or_else(|| whole.clone());
-        let parsed_ok = raw.str("ServerActive").map(|s| s.value.is_empty()).unwrap_or(true);
+        let origin = raw
+            .int("StartAgents")
+            .map(|s| s.origin.clone())
+            .unwrap_or_else(|| whole.clone());
+        let parsed_ok = raw
+            .str("ServerActive")
+            .map(|s| s.value.is_empty())
+            .unwrap_or(true);
         if parsed_ok {
             errors.push(ConfigError::new(
                 &origin,
@@ -281,26 +382,36 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
             match sip.value.parse::<IpAddr>() {
                 Ok(ip) => cfg.source_ip = Some(ip),
                 Err(_) => cfg.warnings.push((
-                    format!("SourceIP '{}' is not an address zagent can bind; it is ignored", sip.value),
+                    format!(
+                        "SourceIP '{}' is not an address zagent can bind; it is ignored",
+                        sip.value
+                    ),
                     sip.origin.clone(),
                 )),
             }
         } else {
             errors.push(ConfigError::new(
                 &sip.origin,
-                format!("invalid \"SourceIP\" configuration parameter: '{}'", sip.value),
+                format!(
+                    "invalid \"SourceIP\" configuration parameter: '{}'",
+                    sip.value
+                ),
             ));
         }
     }
     // zbx_validate_log_parameters; with a file, zabbix's default LogType is "file".
     let log_type = raw.str("LogType");
-    cfg.log_file = string("LogFile").filter(|f| !f.is_empty()).map(PathBuf::from);
+    cfg.log_file = string("LogFile")
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from);
     cfg.log_type = match log_type.map(|s| s.value.as_str()).unwrap_or("file") {
         "file" => LogType::File,
         "system" => LogType::System,
         "console" => LogType::Console,
         other => {
-            let origin = log_type.map(|s| s.origin.clone()).unwrap_or_else(|| whole.clone());
+            let origin = log_type
+                .map(|s| s.origin.clone())
+                .unwrap_or_else(|| whole.clone());
             errors.push(ConfigError::new(
                 &origin,
                 format!("invalid \"LogType\" configuration parameter: '{other}'; use file, system or console"),
@@ -320,12 +431,20 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
     }
 
     // --- TLS (zbx_tls_validate_config) ---
-    cfg.tls = tls(&raw, !cfg.server_active.is_empty(), cfg.start_agents != 0, &mut errors);
+    cfg.tls = tls(
+        &raw,
+        !cfg.server_active.is_empty(),
+        cfg.start_agents != 0,
+        &mut errors,
+    );
 
     // --- listener address (zabbix fails at listener start when it cannot resolve) ---
     cfg.listen_ip_set = raw.str("ListenIP").is_some();
     cfg.listen_ip = match raw.str("ListenIP") {
-        None => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)],
+        None => vec![
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ],
         Some(l) => listen_ips(l, cfg.listen_port, cfg.start_agents != 0, &mut errors),
     };
 
@@ -358,7 +477,12 @@ fn server_items(value: &str) -> Vec<&str> {
     items
 }
 
-fn listen_ips(l: &Set<String>, port: u16, listening: bool, errors: &mut Vec<ConfigError>) -> Vec<IpAddr> {
+fn listen_ips(
+    l: &Set<String>,
+    port: u16,
+    listening: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<IpAddr> {
     let mut ips = Vec::new();
     for item in l.value.split(',') {
         if let Ok(ip) = item.parse::<IpAddr>() {
@@ -386,7 +510,10 @@ pub fn user_parameters(lines: &[Set<String>]) -> Result<Vec<UserParameter>, Vec<
         let fail = |why: String| {
             ConfigError::new(
                 &line.origin,
-                format!("cannot load user parameters: user parameter \"{}\": {why}", line.value),
+                format!(
+                    "cannot load user parameters: user parameter \"{}\": {why}",
+                    line.value
+                ),
             )
         };
         let Some((key, command)) = line.value.split_once(',') else {
@@ -486,9 +613,21 @@ fn split_alias(value: &str) -> Result<(&str, &str), usize> {
 /// build). File contents are not read here.
 fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) -> TlsConfig {
     const NAMES: [&str; 16] = [
-        "TLSConnect", "TLSAccept", "TLSCAFile", "TLSCRLFile", "TLSServerCertIssuer",
-        "TLSServerCertSubject", "TLSCertFile", "TLSKeyFile", "TLSPSKIdentity", "TLSPSKFile",
-        "TLSCipherCert13", "TLSCipherPSK13", "TLSCipherAll13", "TLSCipherCert", "TLSCipherPSK",
+        "TLSConnect",
+        "TLSAccept",
+        "TLSCAFile",
+        "TLSCRLFile",
+        "TLSServerCertIssuer",
+        "TLSServerCertSubject",
+        "TLSCertFile",
+        "TLSKeyFile",
+        "TLSPSKIdentity",
+        "TLSPSKFile",
+        "TLSCipherCert13",
+        "TLSCipherPSK13",
+        "TLSCipherAll13",
+        "TLSCipherCert",
+        "TLSCipherPSK",
         "TLSCipherAll",
     ];
     for name in NAMES {
@@ -567,34 +706,104 @@ fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) ->
             }
         }
     };
-    need(defined("TLSCertFile") && !defined("TLSKeyFile"), "TLSCertFile", "TLSKeyFile");
-    need(defined("TLSKeyFile") && !defined("TLSCertFile"), "TLSKeyFile", "TLSCertFile");
-    need(defined("TLSCertFile") && !defined("TLSCAFile"), "TLSCertFile", "TLSCAFile");
-    need(defined("TLSCAFile") && !defined("TLSCertFile"), "TLSCAFile", "TLSCertFile");
-    need(defined("TLSCRLFile") && !defined("TLSCertFile"), "TLSCRLFile", "TLSCertFile");
-    need(defined("TLSServerCertIssuer") && !defined("TLSCertFile"), "TLSServerCertIssuer", "TLSCertFile");
-    need(defined("TLSServerCertSubject") && !defined("TLSCertFile"), "TLSServerCertSubject", "TLSCertFile");
-    need(defined("TLSPSKFile") && !defined("TLSPSKIdentity"), "TLSPSKFile", "TLSPSKIdentity");
-    need(defined("TLSPSKIdentity") && !defined("TLSPSKFile"), "TLSPSKIdentity", "TLSPSKFile");
+    need(
+        defined("TLSCertFile") && !defined("TLSKeyFile"),
+        "TLSCertFile",
+        "TLSKeyFile",
+    );
+    need(
+        defined("TLSKeyFile") && !defined("TLSCertFile"),
+        "TLSKeyFile",
+        "TLSCertFile",
+    );
+    need(
+        defined("TLSCertFile") && !defined("TLSCAFile"),
+        "TLSCertFile",
+        "TLSCAFile",
+    );
+    need(
+        defined("TLSCAFile") && !defined("TLSCertFile"),
+        "TLSCAFile",
+        "TLSCertFile",
+    );
+    need(
+        defined("TLSCRLFile") && !defined("TLSCertFile"),
+        "TLSCRLFile",
+        "TLSCertFile",
+    );
+    need(
+        defined("TLSServerCertIssuer") && !defined("TLSCertFile"),
+        "TLSServerCertIssuer",
+        "TLSCertFile",
+    );
+    need(
+        defined("TLSServerCertSubject") && !defined("TLSCertFile"),
+        "TLSServerCertSubject",
+        "TLSCertFile",
+    );
+    need(
+        defined("TLSPSKFile") && !defined("TLSPSKIdentity"),
+        "TLSPSKFile",
+        "TLSPSKIdentity",
+    );
+    need(
+        defined("TLSPSKIdentity") && !defined("TLSPSKFile"),
+        "TLSPSKIdentity",
+        "TLSPSKFile",
+    );
     if active {
-        need(defined("TLSCertFile") && !defined("TLSConnect"), "TLSCertFile", "TLSConnect");
-        need(defined("TLSPSKFile") && !defined("TLSConnect"), "TLSPSKFile", "TLSConnect");
+        need(
+            defined("TLSCertFile") && !defined("TLSConnect"),
+            "TLSCertFile",
+            "TLSConnect",
+        );
+        need(
+            defined("TLSPSKFile") && !defined("TLSConnect"),
+            "TLSPSKFile",
+            "TLSConnect",
+        );
     }
     if passive {
-        need(defined("TLSCertFile") && !defined("TLSAccept"), "TLSCertFile", "TLSAccept");
-        need(defined("TLSPSKFile") && !defined("TLSAccept"), "TLSPSKFile", "TLSAccept");
+        need(
+            defined("TLSCertFile") && !defined("TLSAccept"),
+            "TLSCertFile",
+            "TLSAccept",
+        );
+        need(
+            defined("TLSPSKFile") && !defined("TLSAccept"),
+            "TLSPSKFile",
+            "TLSAccept",
+        );
     }
-    need(defined("TLSCipherCert13") && !defined("TLSCertFile"), "TLSCipherCert13", "TLSCertFile");
-    need(defined("TLSCipherCert") && !defined("TLSCertFile"), "TLSCipherCert", "TLSCertFile");
-    need(defined("TLSCipherPSK13") && !defined("TLSPSKIdentity"), "TLSCipherPSK13", "TLSPSKIdentity");
-    need(defined("TLSCipherPSK") && !defined("TLSPSKIdentity"), "TLSCipherPSK", "TLSPSKIdentity");
+    need(
+        defined("TLSCipherCert13") && !defined("TLSCertFile"),
+        "TLSCipherCert13",
+        "TLSCertFile",
+    );
+    need(
+        defined("TLSCipherCert") && !defined("TLSCertFile"),
+        "TLSCipherCert",
+        "TLSCertFile",
+    );
+    need(
+        defined("TLSCipherPSK13") && !defined("TLSPSKIdentity"),
+        "TLSCipherPSK13",
+        "TLSPSKIdentity",
+    );
+    need(
+        defined("TLSCipherPSK") && !defined("TLSPSKIdentity"),
+        "TLSCipherPSK",
+        "TLSPSKIdentity",
+    );
 
     let mut requires = |name: &str, modes: &[TlsMode], needed: &str, needed_mode: TlsMode| {
         if modes.contains(&needed_mode) && !defined(needed) {
             if let Some(s) = raw.str(name) {
                 errors.push(ConfigError::new(
                     &s.origin,
-                    format!("parameter \"{name}\" value requires \"{needed}\", but it is not defined"),
+                    format!(
+                        "parameter \"{name}\" value requires \"{needed}\", but it is not defined"
+                    ),
                 ));
             }
         }
@@ -633,6 +842,7 @@ fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) ->
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

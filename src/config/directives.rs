@@ -96,7 +96,11 @@ pub const DIRECTIVES: &[(&str, Kind, Support)] = &[
     ("TLSCipherAll13", Kind::Str, Support::Yes),
     ("TLSCipherAll", Kind::Str, Support::Yes),
     ("ListenBacklog", Kind::Int(0, i32::MAX as u64), Support::Yes),
-    ("HeartbeatFrequency", Kind::Int(0, 3600), Support::ZagentOnly),
+    (
+        "HeartbeatFrequency",
+        Kind::Int(0, 3600),
+        Support::ZagentOnly,
+    ),
 ];
 
 /// The table entry of `name` (case-sensitive, as zabbix).
@@ -191,9 +195,8 @@ pub fn read_entries(entries: Vec<Entry>) -> (Raw, Vec<ConfigError>) {
             ));
             continue;
         };
-        let wrong = |why: String| {
-            ConfigError::new(&e.origin, format!("wrong value of \"{name}\": {why}"))
-        };
+        let wrong =
+            |why: String| ConfigError::new(&e.origin, format!("wrong value of \"{name}\": {why}"));
         if support == Support::AcceptedOnly {
             raw.unsupported.push((name.to_string(), e.origin.clone()));
         }
@@ -266,6 +269,7 @@ fn overridden(warnings: &mut Vec<(String, Origin)>, name: &str, prev: &Origin, n
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -275,14 +279,31 @@ mod tests {
         assert_eq!(parse_uint("05"), Some(5));
         assert_eq!(parse_uint("1K"), Some(1024));
         assert_eq!(parse_uint("2M"), Some(2 << 20));
-        for bad in ["", "+5", "-1", "5x", "K", "1 K", "1k", "99999999999999999999999"] {
+        for bad in [
+            "",
+            "+5",
+            "-1",
+            "5x",
+            "K",
+            "1 K",
+            "1k",
+            "99999999999999999999999",
+        ] {
             assert_eq!(parse_uint(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn key_patterns() {
-        for ok in ["system.run[*]", "vfs.file.*[*]", "*", "**", "a[**]", "a[]", "a[\"x,y\",*]"] {
+        for ok in [
+            "system.run[*]",
+            "vfs.file.*[*]",
+            "*",
+            "**",
+            "a[**]",
+            "a[]",
+            "a[\"x,y\",*]",
+        ] {
             assert!(valid_key_pattern(ok), "{ok}");
         }
         for bad in ["", "bad key", "a[b", "a[b]c", "[x]"] {

@@ -414,7 +414,11 @@ pub fn parse_str(text: &str, name: &Path) -> Result<Config, ConfigErrors> {
     finish(entries, errors, name)
 }
 
-fn finish(entries: Vec<reader::Entry>, mut errors: Vec<ConfigError>, main: &Path) -> Result<Config, ConfigErrors> {
+fn finish(
+    entries: Vec<reader::Entry>,
+    mut errors: Vec<ConfigError>,
+    main: &Path,
+) -> Result<Config, ConfigErrors> {
     let (raw, line_errors) = directives::read_entries(entries);
     errors.extend(line_errors);
     let (cfg, build_errors) = build::build(raw, main);
@@ -435,7 +439,9 @@ fn finish(entries: Vec<reader::Entry>, mut errors: Vec<ConfigError>, main: &Path
 /// `UnsafeUserParameters` are looked at, other directives are not checked again (the running
 /// agent keeps them), but broken lines, a broken Include and bad or duplicate
 /// UserParameters are errors and the caller must keep the old set.
-pub fn read_user_parameters(path: &Path) -> Result<(Vec<UserParameter>, Option<PathBuf>, bool), ConfigErrors> {
+pub fn read_user_parameters(
+    path: &Path,
+) -> Result<(Vec<UserParameter>, Option<PathBuf>, bool), ConfigErrors> {
     let (entries, mut errors) = reader::read_tree(path).map_err(|e| ConfigErrors::from(vec![e]))?;
     let mut lines = Vec::new();
     let mut dir = None;

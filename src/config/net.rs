@@ -112,7 +112,9 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
         return Err(format!("name contains invalid character '{bad}'"));
     }
     if name.len() > MAX_HOSTNAME_LEN {
-        return Err(format!("name is too long (max {MAX_HOSTNAME_LEN} characters)"));
+        return Err(format!(
+            "name is too long (max {MAX_HOSTNAME_LEN} characters)"
+        ));
     }
     Ok(())
 }
@@ -145,10 +147,10 @@ pub fn embedded_v4(a: &Ipv6Addr) -> Option<Ipv4Addr> {
 pub fn server_peer(entry: &str) -> ServerPeer {
     if let Some((ip, prefix)) = entry.split_once('/') {
         let net = match (ip.parse::<IpAddr>(), prefix.parse::<u8>()) {
-            (Ok(IpAddr::V4(a)), Ok(p)) => Ipv4Net::new(a, p).ok().map(IpNet::V4),
+            (Ok(IpAddr::V4(a)), Ok(p)) => Ipv4Net::new(a, p).ok().map(|n| IpNet::V4(n.trunc())),
             (Ok(IpAddr::V6(a)), Ok(p)) => match embedded_v4(&a) {
-                Some(v4) if p >= 96 => Ipv4Net::new(v4, p - 96).ok().map(IpNet::V4),
-                _ => Ipv6Net::new(a, p).ok().map(IpNet::V6),
+                Some(v4) if p >= 96 => Ipv4Net::new(v4, p - 96).ok().map(|n| IpNet::V4(n.trunc())),
+                _ => Ipv6Net::new(a, p).ok().map(|n| IpNet::V6(n.trunc())),
             },
             _ => None,
         };
@@ -286,6 +288,7 @@ pub fn parse_server_active(value: &str, default_port: u16) -> Result<Vec<ActiveS
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -297,10 +300,24 @@ mod tests {
         for bad in ["1.2.3", "300.1.1.1", "1.2.3.4.5", "1..2.3", "a.b.c.d", ""] {
             assert!(!is_ip4(bad), "{bad}");
         }
-        for ok in ["::1", "::", "fe80::1", "::ffff:127.0.0.1", "a:1:2", "1:2:3:4:5:6:7:8"] {
+        for ok in [
+            "::1",
+            "::",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "a:1:2",
+            "1:2:3:4:5:6:7:8",
+        ] {
             assert!(is_ip6(ok), "{ok}");
         }
-        for bad in ["::1:20051", "1", "fe80::1%eth0", "1:2:3:4:5:6:7:8:9", "1::2::3", "[::1]"] {
+        for bad in [
+            "::1:20051",
+            "1",
+            "fe80::1%eth0",
+            "1:2:3:4:5:6:7:8:9",
+            "1::2::3",
+            "[::1]",
+        ] {
             assert!(!is_ip6(bad), "{bad}");
         }
     }
@@ -319,10 +336,25 @@ mod tests {
 
     #[test]
     fn server_entries() {
-        for ok in ["10.0.0.0/8", "::/0", "10.1.2.3/8", "127.0.0.1/0", "zabbix.example.com"] {
+        for ok in [
+            "10.0.0.0/8",
+            "::/0",
+            "10.1.2.3/8",
+            "127.0.0.1/0",
+            "zabbix.example.com",
+        ] {
             assert!(validate_server_entry(ok), "{ok}");
         }
-        for bad in ["10.0.0.0/33", "::1/129", "", "bad_name!", "[::1]", "127.0.0.1:10051", "a/8", "1.2.3.4/"] {
+        for bad in [
+            "10.0.0.0/33",
+            "::1/129",
+            "",
+            "bad_name!",
+            "[::1]",
+            "127.0.0.1:10051",
+            "a/8",
+            "1.2.3.4/",
+        ] {
             assert!(!validate_server_entry(bad), "{bad}");
         }
     }
@@ -336,7 +368,10 @@ mod tests {
             server_peer("::ffff:10.0.0.0/104"),
             ServerPeer::Net("10.0.0.0/8".parse().unwrap())
         );
-        assert_eq!(server_peer("::1"), ServerPeer::Net("::1/128".parse().unwrap()));
+        assert_eq!(
+            server_peer("::1"),
+            ServerPeer::Net("::1/128".parse().unwrap())
+        );
         assert_eq!(server_peer("a:1:2"), ServerPeer::Name("a:1:2".into()));
     }
 
@@ -354,7 +389,9 @@ mod tests {
         let all4 = server_peer("0.0.0.0/0");
         assert!(all4.admits(lo4) && all4.admits(lo4_mapped) && !all4.admits(lo6));
         let net = server_peer("10.0.0.0/8");
-        assert!(net.admits("10.9.8.7".parse().unwrap()) && !net.admits("11.0.0.1".parse().unwrap()));
+        assert!(
+            net.admits("10.9.8.7".parse().unwrap()) && !net.admits("11.0.0.1".parse().unwrap())
+        );
     }
 
     fn addrs(v: &str) -> Vec<Vec<String>> {
@@ -369,7 +406,10 @@ mod tests {
     fn server_active_syntax() {
         assert_eq!(addrs("127.0.0.1"), vec![vec!["127.0.0.1:10051"]]);
         assert_eq!(addrs("a:20051,b"), vec![vec!["a:20051"], vec!["b:10051"]]);
-        assert_eq!(addrs("a;b:1,c"), vec![vec!["a:10051", "b:1"], vec!["c:10051"]]);
+        assert_eq!(
+            addrs("a;b:1,c"),
+            vec![vec!["a:10051", "b:1"], vec!["c:10051"]]
+        );
         assert_eq!(addrs("[::1]:20051"), vec![vec!["[::1]:20051"]]);
         assert_eq!(addrs("::1"), vec![vec!["[::1]:10051"]]);
         assert_eq!(addrs("[::1]"), vec![vec!["[::1]:10051"]]);
@@ -381,10 +421,30 @@ mod tests {
     #[test]
     fn server_active_errors_name_the_element() {
         let err = |v: &str| parse_server_active(v, 10051).unwrap_err();
-        assert_eq!(err("a,a"), "error parsing the \"ServerActive\" parameter: address \"a\" specified more than once");
+        assert_eq!(
+            err("a,a"),
+            "error parsing the \"ServerActive\" parameter: address \"a\" specified more than once"
+        );
         assert_eq!(err("a;a:10051"), "error parsing the \"ServerActive\" parameter: address \"a:10051\" specified more than once");
         assert_eq!(err("[::1]:10051,::1"), "error parsing the \"ServerActive\" parameter: address \"::1\" specified more than once");
-        for bad in ["a,", ",a", "a;", "a:", "a:x", "a:+1", "a:65536", "bad!", "a ;b", "[a]:1", "[127.0.0.1]", "[::1]x", "[::1]:", "[::1", "::1:20051", "fe80::1%eth0"] {
+        for bad in [
+            "a,",
+            ",a",
+            "a;",
+            "a:",
+            "a:x",
+            "a:+1",
+            "a:65536",
+            "bad!",
+            "a ;b",
+            "[a]:1",
+            "[127.0.0.1]",
+            "[::1]x",
+            "[::1]:",
+            "[::1",
+            "::1:20051",
+            "fe80::1%eth0",
+        ] {
             assert!(parse_server_active(bad, 10051).is_err(), "{bad}");
         }
     }
@@ -393,9 +453,15 @@ mod tests {
     fn hostnames() {
         assert!(check_hostname("a.b-c_d e").is_ok());
         assert_eq!(check_hostname(""), Err("name is empty".into()));
-        assert_eq!(check_hostname("a$b"), Err("name contains invalid character '$'".into()));
+        assert_eq!(
+            check_hostname("a$b"),
+            Err("name contains invalid character '$'".into())
+        );
         assert!(check_hostname(&"a".repeat(128)).is_ok());
-        assert_eq!(check_hostname(&"a".repeat(129)), Err("name is too long (max 128 characters)".into()));
+        assert_eq!(
+            check_hostname(&"a".repeat(129)),
+            Err("name is too long (max 128 characters)".into())
+        );
         assert_eq!(trim_list(" a , b\t,c "), "a,b,c");
     }
 }

@@ -119,7 +119,11 @@ pub fn read_tree(path: &Path) -> Result<(Vec<Entry>, Vec<ConfigError>), ConfigEr
     let bytes = read_file(path).map_err(|e| {
         ConfigError::file(
             path,
-            format!("cannot open config file \"{}\": {}", path.display(), os_error(&e)),
+            format!(
+                "cannot open config file \"{}\": {}",
+                path.display(),
+                os_error(&e)
+            ),
         )
     })?;
     let mut walk = Walk::default();
@@ -215,7 +219,11 @@ impl Walk {
                 Ok(bytes) => self.file(&bytes, &file, depth + 1),
                 Err(e) => self.errors.push(ConfigError::new(
                     origin,
-                    format!("cannot open config file \"{}\": {}", file.display(), os_error(&e)),
+                    format!(
+                        "cannot open config file \"{}\": {}",
+                        file.display(),
+                        os_error(&e)
+                    ),
                 )),
             }
         }
@@ -251,7 +259,10 @@ fn expand_include(value: &str) -> Result<Vec<PathBuf>, String> {
             format!("{dir}/{name_str}")
         });
         // zabbix stats (follows symlinks) and keeps regular files only.
-        if std::fs::metadata(&full).map(|m| m.is_file()).unwrap_or(false) {
+        if std::fs::metadata(&full)
+            .map(|m| m.is_file())
+            .unwrap_or(false)
+        {
             files.push(full);
         }
     }
@@ -273,7 +284,10 @@ fn split_glob(value: &str) -> Result<(String, Option<String>), String> {
             let Some(slash) = value[..star].rfind('/') else {
                 return Err(format!("{value}: path should be absolute"));
             };
-            (value[..slash].to_string(), Some(value[slash + 1..].to_string()))
+            (
+                value[..slash].to_string(),
+                Some(value[slash + 1..].to_string()),
+            )
         }
     };
     let trimmed = path.trim_end_matches('/').to_string();
@@ -311,6 +325,7 @@ pub fn glob_match(name: &[u8], pattern: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -326,7 +341,8 @@ mod tests {
 
     #[test]
     fn blanks_comments_and_spaces_around_equals() {
-        let (e, errs) = lines("# c\n\n  \t\n Server = 127.0.0.1 \r\nA=\nB=x=y\n   # indented comment\n");
+        let (e, errs) =
+            lines("# c\n\n  \t\n Server = 127.0.0.1 \r\nA=\nB=x=y\n   # indented comment\n");
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(
             e,
@@ -374,11 +390,23 @@ mod tests {
 
     #[test]
     fn split_glob_like_zabbix() {
-        assert_eq!(split_glob("/etc/z/*.conf"), Ok(("/etc/z".into(), Some("*.conf".into()))));
-        assert_eq!(split_glob("/etc/z/"), Ok(("/etc/z".into(), Some("*".into()))));
+        assert_eq!(
+            split_glob("/etc/z/*.conf"),
+            Ok(("/etc/z".into(), Some("*.conf".into())))
+        );
+        assert_eq!(
+            split_glob("/etc/z/"),
+            Ok(("/etc/z".into(), Some("*".into())))
+        );
         assert_eq!(split_glob("/etc/z.conf"), Ok(("/etc/z.conf".into(), None)));
-        assert_eq!(split_glob("/*.conf"), Ok(("/".into(), Some("*.conf".into()))));
-        assert_eq!(split_glob("inc/*.conf"), Ok(("inc".into(), Some("*.conf".into()))));
+        assert_eq!(
+            split_glob("/*.conf"),
+            Ok(("/".into(), Some("*.conf".into())))
+        );
+        assert_eq!(
+            split_glob("inc/*.conf"),
+            Ok(("inc".into(), Some("*.conf".into())))
+        );
         assert!(split_glob("*.conf").is_err());
         assert!(split_glob("/a/*/b.conf").is_err());
     }

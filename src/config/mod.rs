@@ -435,10 +435,14 @@ fn finish(
 }
 
 /// Re-reads the configuration file tree for a live `userparameter_reload` (as
-/// `zabbix_agentd -R userparameter_reload`): only `UserParameter`, `UserParameterDir` and
-/// `UnsafeUserParameters` are looked at, other directives are not checked again (the running
-/// agent keeps them), but broken lines, a broken Include and bad or duplicate
-/// UserParameters are errors and the caller must keep the old set.
+/// `zabbix_agentd -R userparameter_reload`). Returns the `UserParameter` lines, and the
+/// `UserParameterDir` and `UnsafeUserParameters` values found in the files now. zabbix_agentd
+/// 6.0 replaces only the UserParameters on reload (verified: a changed
+/// `UnsafeUserParameters` takes effect only at restart), so a caller that mimics it uses
+/// the first element and logs a note if the other two differ from the running values.
+/// Other directives are not checked again (unknown ones are ignored, as zabbix's non-strict
+/// re-read), but broken lines, a broken Include and bad or duplicate UserParameters are
+/// errors: the caller must then keep the old set and log the errors.
 pub fn read_user_parameters(
     path: &Path,
 ) -> Result<(Vec<UserParameter>, Option<PathBuf>, bool), ConfigErrors> {

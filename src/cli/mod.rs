@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+pub mod check_config;
 pub mod get;
 pub mod run;
 pub mod test;

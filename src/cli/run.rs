@@ -26,18 +26,6 @@ pub struct RunArgs {
     pub foreground: bool,
 }
 
-/// The host name of this machine (gethostname), or empty when it cannot be read.
-pub fn system_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into a valid buffer.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = super::load_config(args.config.as_deref())?;

@@ -399,12 +399,20 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
             ));
         }
     }
-    // zbx_validate_log_parameters; with a file, zabbix's default LogType is "file".
+    // zbx_validate_log_parameters. zabbix's default LogType is "file", which then
+    // requires LogFile. zagent defaults to "file" only when LogFile is set and to
+    // "console" otherwise (systemd collects it): every file zabbix_agentd accepts means
+    // the same here; an explicit LogType=file without LogFile is still refused.
     let log_type = raw.str("LogType");
     cfg.log_file = string("LogFile")
         .filter(|f| !f.is_empty())
         .map(PathBuf::from);
-    cfg.log_type = match log_type.map(|s| s.value.as_str()).unwrap_or("file") {
+    let default_type = if cfg.log_file.is_some() {
+        "file"
+    } else {
+        "console"
+    };
+    cfg.log_type = match log_type.map(|s| s.value.as_str()).unwrap_or(default_type) {
         "file" => LogType::File,
         "system" => LogType::System,
         "console" => LogType::Console,

@@ -20,8 +20,6 @@ use super::{Alias, Config, LogType, Origin, TlsConfig, TlsMode, UserParameter};
 /// Longest `HostMetadata` / `HostInterface`, in characters (6.0's `HOST_METADATA_LEN`,
 /// `HOST_INTERFACE_LEN`).
 pub const MAX_HOST_METADATA_LEN: usize = 255;
-/// Longest `TLSPSKIdentity`, in bytes (`HOST_TLS_PSK_IDENTITY_LEN`).
-pub const MAX_PSK_IDENTITY_LEN: usize = 128;
 /// The item zabbix evaluates for the host name when `Hostname` is not set.
 pub const DEFAULT_HOSTNAME_ITEM: &str = "system.hostname";
 
@@ -833,17 +831,6 @@ fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) ->
                     format!("parameter \"{name}\" is defined, but neither \"TLSCertFile\" nor \"TLSPSKIdentity\" is defined"),
                 ));
             }
-        }
-    }
-    if let Some(id) = get("TLSPSKIdentity") {
-        if id.value.len() > MAX_PSK_IDENTITY_LEN {
-            errors.push(ConfigError::new(
-                &id.origin,
-                format!(
-                    "PSK identity length {} exceeds the maximum length of {MAX_PSK_IDENTITY_LEN} bytes.",
-                    id.value.len()
-                ),
-            ));
         }
     }
     t

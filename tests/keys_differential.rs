@@ -1,0 +1,591 @@
+//! Differential test (issue 2 "Done means"): for every system/vfs/proc/net.if/kernel key,
+//! with parameter variants and error cases, zagent's answer equals `zabbix_agentd -t KEY`
+//! — the type letter always, the value exactly or, for values that move between two
+//! calls (uptime, clock, load, free memory, counters), numerically within a stated
+//! tolerance.
+//!
+//! Needs the real zabbix_agentd 6.0 (installed by `.ci/run`). Runs as root with a temp
+//! config holding `AllowRoot=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::Arc;
+
+use zagent::keys::{AgentCtx, Value};
+
+/// One side's answer: a type letter and value, or the NOTSUPPORTED reason.
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    Value(char, String),
+    NotSupported(String),
+}
+
+/// How two answers must agree.
+#[derive(Debug, Clone, Copy)]
+enum Cmp {
+    /// Same letter, same text (or same reason).
+    Exact,
+    /// Same letter; numbers within this absolute distance.
+    Abs(f64),
+    /// Same letter; a counter that only grows: zagent (asked second) >= agentd and
+    /// less than this far ahead.
+    Grows(f64),
+    /// Same letter; `YYYY-MM-DD,HH:MM:SS.mmm,+HH:MM` within this many seconds.
+    LocalTime(i64),
+    /// A proc.num whose cmdline regex also matches `zabbix_agentd -t KEY` itself (the key
+    /// text is in its command line): agentd counts exactly one more.
+    SelfCounted,
+}
+
+fn parse_agentd(key: &str, stdout: &str) -> Answer {
+    let rest = stdout
+        .strip_prefix(key)
+        .unwrap_or_else(|| panic!("agentd output does not start with the key {key}: {stdout:?}"))
+        .trim_start_matches(' ');
+    let rest = rest.strip_suffix('\n').unwrap_or(rest);
+    if let Some(reason) = rest.strip_prefix("[m|ZBX_NOTSUPPORTED] [") {
+        return Answer::NotSupported(reason.strip_suffix(']').unwrap_or(reason).to_string());
+    }
+    let b = rest.as_bytes();
+    assert!(
+        b.len() >= 4 && b[0] == b'[' && b[2] == b'|' && rest.ends_with(']'),
+        "unexpected agentd output for {key}: {stdout:?}"
+    );
+    Answer::Value(char::from(b[1]), rest[3..rest.len() - 1].to_string())
+}
+
+fn agentd(conf: &Path, key: &str) -> Answer {
+    let out = Command::new("zabbix_agentd")
+        .arg("-c")
+        .arg(conf)
+        .arg("-t")
+        .arg(key)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run zabbix_agentd: {e}"));
+    parse_agentd(key, &String::from_utf8_lossy(&out.stdout))
+}
+
+async fn zagent(ctx: &Arc<AgentCtx>, key: &str) -> Answer {
+    match ctx.execute(key).await {
+        Ok(v) => Answer::Value(v.type_letter(), wire(&v)),
+        Err(e) => Answer::NotSupported(e.0),
+    }
+}
+
+/// Full-precision text for floats (the wire's 6 decimals would hide nothing here, but the
+/// numeric comparison wants all digits).
+fn wire(v: &Value) -> String {
+    match v {
+        Value::Float(f) => format!("{f}"),
+        other => other.to_wire(),
+    }
+}
+
+fn num(s: &str, key: &str) -> f64 {
+    s.trim()
+        .parse::<f64>()
+        .unwrap_or_else(|e| panic!("{key}: {s:?} is not a number: {e}"))
+}
+
+fn local_secs(s: &str) -> i64 {
+    let t = chrono::DateTime::parse_from_str(s, "%Y-%m-%d,%H:%M:%S%.3f,%:z")
+        .unwrap_or_else(|e| panic!("bad local time {s:?}: {e}"));
+    t.timestamp()
+}
+
+/// Compares; returns a description of the difference, if any.
+fn differs(key: &str, cmp: Cmp, official: &Answer, ours: &Answer) -> Option<String> {
+    let bad = || Some(format!("{key}: agentd {official:?} vs zagent {ours:?} ({cmp:?})"));
+    match (official, ours) {
+        (Answer::NotSupported(a), Answer::NotSupported(b)) => (a != b).then(bad).flatten(),
+        (Answer::Value(ta, a), Answer::Value(tb, b)) => {
+            if ta != tb {
+                return bad();
+            }
+            let ok = match cmp {
+                Cmp::Exact if *ta == 'd' => (num(a, key) - num(b, key)).abs() < 1e-6,
+                Cmp::Exact => a == b,
+                Cmp::Abs(tol) => (num(a, key) - num(b, key)).abs() <= tol,
+                Cmp::Grows(tol) => {
+                    let (a, b) = (num(a, key), num(b, key));
+                    b >= a && b - a <= tol
+                }
+                Cmp::LocalTime(tol) => (local_secs(a) - local_secs(b)).abs() <= tol,
+                Cmp::SelfCounted => num(a, key) == num(b, key) + 1.0,
+            };
+            (!ok).then(bad).flatten()
+        }
+        _ => bad(),
+    }
+}
+
+/// Processes with a name nobody else uses, for exact proc.num answers; killed on drop.
+struct Sleepers(Vec<Child>);
+
+impl Drop for Sleepers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+struct Scene {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    conf: PathBuf,
+}
+
+fn scene() -> Scene {
+    let dir = tempfile::Builder::new()
+        .prefix("zt-sys-diff")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let root = dir.path().to_path_buf();
+    let w = |name: &str, data: &[u8]| {
+        std::fs::write(root.join(name), data).unwrap_or_else(|e| panic!("write {name}: {e}"))
+    };
+    w("f.txt", b"hello\nworld\n");
+    w("nonl.txt", b"no newline");
+    w("empty.txt", b"");
+    w("nul.txt", b"a\0b\nc\n");
+    w("crlf.txt", "caf\u{e9}\r\n".as_bytes());
+    w("crlf2.txt", b"a\r\n\r\n");
+    w("bom.txt", b"\xef\xbb\xbfbom\n");
+    w("utf16.txt", b"\xff\xfeh\0i\0\n\0t\0h\0e\0r\0e\0\n\0");
+    w("r.txt", b"foo 12\nbar 34\nfoo 56\n");
+    w("edge.txt", &vec![b'b'; 65536]);
+    w("big.txt", &vec![b'a'; 65537]);
+    let bin: Vec<u8> = (0..=255u8).cycle().take(50_000).filter(|b| *b != 0).collect();
+    w("bin.dat", &bin);
+    std::fs::create_dir(root.join("d")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    std::os::unix::fs::symlink(root.join("f.txt"), root.join("link"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
+    std::os::unix::fs::symlink(root.join("nope"), root.join("dangling"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
+    let conf = root.join("zabbix_agentd.conf");
+    w(
+        "zabbix_agentd.conf",
+        b"AllowRoot=1\nLogType=console\nTimeout=3\n",
+    );
+    Scene {
+        _dir: dir,
+        root,
+        conf,
+    }
+}
+
+fn cases(root: &Path) -> Vec<(String, Cmp)> {
+    let p = |name: &str| root.join(name).display().to_string();
+    let mem_tol = 1024.0 * 1024.0 * 1024.0; // memory moves with other builds on the box
+    let disk_tol = 2.0 * 1024.0 * 1024.0 * 1024.0;
+    use Cmp::*;
+    let mut v: Vec<(String, Cmp)> = Vec::new();
+    let mut add = |k: String, c: Cmp| v.push((k, c));
+    // system.*
+    for k in [
+        "system.hostname",
+        "system.hostname[host]",
+        "system.hostname[shorthost]",
+        "system.hostname[shorthost,lower]",
+        "system.hostname[host,none]",
+        "system.hostname[,]",
+        "system.hostname[fqdn]",
+        "system.hostname[netbios]",
+        "system.hostname[bad]",
+        "system.hostname[host,bad]",
+        "system.hostname[x,x]",
+        "system.hostname[,,x]",
+        "system.uptime[x]",
+        "system.boottime",
+        "system.boottime[]",
+        "system.localtime[x]",
+        "system.localtime[utc,x]",
+        "system.cpu.load[x]",
+        "system.cpu.load[all,x]",
+        "system.cpu.load[all,avg1,x]",
+        "system.cpu.num",
+        "system.cpu.num[online]",
+        "system.cpu.num[max]",
+        "system.cpu.num[x]",
+        "system.cpu.num[online,x]",
+        "system.uname",
+        "system.uname[x]",
+        "system.sw.arch",
+        "system.swap.size",
+        "system.swap.size[all,free]",
+        "system.swap.size[,total]",
+        "system.swap.size[,used]",
+        "system.swap.size[,pfree]",
+        "system.swap.size[,pused]",
+        "system.swap.size[x]",
+        "system.swap.size[/dev/sda]",
+        "system.swap.size[all,x]",
+        "system.swap.size[all,free,x]",
+        "vm.memory.size",
+        "vm.memory.size[total]",
+        "vm.memory.size[]",
+        "vm.memory.size[shared]",
+        "vm.memory.size[wired]",
+        "vm.memory.size[x]",
+        "vm.memory.size[total,x]",
+        "kernel.maxfiles",
+        "kernel.maxproc",
+        "kernel.maxfiles[x]",
+        "kernel.maxproc[]",
+        "kernel.openfiles[x]",
+    ] {
+        add(k.to_string(), Exact);
+    }
+    add("system.uptime".into(), Abs(2.0));
+    add("system.localtime".into(), Abs(2.0));
+    add("system.localtime[utc]".into(), Abs(2.0));
+    add("system.localtime[local]".into(), LocalTime(2));
+    for k in [
+        "system.cpu.load",
+        "system.cpu.load[]",
+        "system.cpu.load[all]",
+        "system.cpu.load[percpu]",
+        "system.cpu.load[all,avg5]",
+        "system.cpu.load[,avg15]",
+        "system.cpu.load[percpu,avg15]",
+    ] {
+        add(k.into(), Abs(1.0));
+    }
+    for m in [
+        "free", "used", "available", "buffers", "cached", "active", "inactive", "anon", "slab",
+    ] {
+        add(format!("vm.memory.size[{m}]"), Abs(mem_tol));
+    }
+    add("vm.memory.size[pused]".into(), Abs(5.0));
+    add("vm.memory.size[pavailable]".into(), Abs(5.0));
+    add("kernel.openfiles".into(), Abs(5000.0));
+
+    // vfs.fs.*
+    for k in [
+        "vfs.fs.size".to_string(),
+        "vfs.fs.size[]".into(),
+        "vfs.fs.size[,free]".into(),
+        "vfs.fs.size[/]".into(),
+        "vfs.fs.size[/,total]".into(),
+        "vfs.fs.size[/,]".into(),
+        format!("vfs.fs.size[{}]", p("f.txt")),
+        "vfs.fs.size[/,x]".into(),
+        "vfs.fs.size[/nope]".into(),
+        "vfs.fs.size[/nope,x]".into(),
+        "vfs.fs.size[/,total,x]".into(),
+        "vfs.fs.size[/proc,pfree]".into(),
+        "vfs.fs.size[/proc,pused]".into(),
+        "vfs.fs.size[/proc,used]".into(),
+        "vfs.fs.inode".into(),
+        "vfs.fs.inode[,free]".into(),
+        "vfs.fs.inode[/]".into(),
+        "vfs.fs.inode[/,total]".into(),
+        "vfs.fs.inode[/,x]".into(),
+        "vfs.fs.inode[/nope]".into(),
+        "vfs.fs.inode[/nope,x]".into(),
+        "vfs.fs.inode[/proc,pfree]".into(),
+        "vfs.fs.inode[/proc,pused]".into(),
+        "vfs.fs.inode[/,total,x]".into(),
+        "vfs.fs.discovery".into(),
+        "vfs.fs.discovery[x]".into(),
+    ] {
+        add(k, Exact);
+    }
+    for k in ["vfs.fs.size[/,free]", "vfs.fs.size[/,used]"] {
+        add(k.into(), Abs(disk_tol));
+    }
+    for k in [
+        "vfs.fs.size[/,pfree]",
+        "vfs.fs.size[/,pused]",
+        "vfs.fs.inode[/,pfree]",
+        "vfs.fs.inode[/,pused]",
+    ] {
+        add(k.into(), Abs(1.0));
+    }
+    for k in ["vfs.fs.inode[/,free]", "vfs.fs.inode[/,used]"] {
+        add(k.into(), Abs(200_000.0));
+    }
+
+    // vfs.file.*
+    let f = p("f.txt");
+    let d = p("d");
+    let nope = p("nope");
+    let r = p("r.txt");
+    let file_keys = vec![
+        format!("vfs.file.exists[{f}]"),
+        format!("vfs.file.exists[{nope}]"),
+        format!("vfs.file.exists[{d}]"),
+        format!("vfs.file.exists[{d},dir]"),
+        format!("vfs.file.exists[{d},all]"),
+        format!("vfs.file.exists[{nope},all]"),
+        format!("vfs.file.exists[{},sym]", p("link")),
+        format!("vfs.file.exists[{}]", p("link")),
+        format!("vfs.file.exists[{},sym,file]", p("link")),
+        format!("vfs.file.exists[{},,sym]", p("link")),
+        format!("vfs.file.exists[{},sym]", p("dangling")),
+        format!("vfs.file.exists[{}]", p("dangling")),
+        format!("vfs.file.exists[{f},x]"),
+        format!("vfs.file.exists[{f},,x]"),
+        format!("vfs.file.exists[{f},all,file]"),
+        format!("vfs.file.exists[{f},\"file,dir\"]"),
+        format!("vfs.file.exists[{f},\"file, dir\"]"),
+        format!("vfs.file.exists[{f},\"file ,dir\"]"),
+        format!("vfs.file.exists[{f},\"dir,\"]"),
+        format!("vfs.file.exists[{f},,file]"),
+        format!("vfs.file.exists[{f},FILE]"),
+        format!("vfs.file.exists[{f}/x]"),
+        "vfs.file.exists[/dev/null]".into(),
+        "vfs.file.exists[/dev/null,dev]".into(),
+        "vfs.file.exists[/dev/null,cdev]".into(),
+        "vfs.file.exists[/dev/null,bdev]".into(),
+        "vfs.file.exists[]".into(),
+        "vfs.file.exists".into(),
+        "vfs.file.exists[a,b,c,d]".into(),
+        format!("vfs.file.size[{f}]"),
+        format!("vfs.file.size[{f},bytes]"),
+        format!("vfs.file.size[{f},lines]"),
+        format!("vfs.file.size[{},lines]", p("nonl.txt")),
+        format!("vfs.file.size[{},lines]", p("r.txt")),
+        format!("vfs.file.size[{nope}]"),
+        format!("vfs.file.size[{nope},lines]"),
+        format!("vfs.file.size[{nope},x]"),
+        format!("vfs.file.size[{f},x]"),
+        format!("vfs.file.size[{f},]"),
+        format!("vfs.file.size[{d}]"),
+        format!("vfs.file.size[{d},lines]"),
+        format!("vfs.file.size[{f}/x]"),
+        "vfs.file.size[]".into(),
+        "vfs.file.size[a,b,c]".into(),
+        format!("vfs.file.time[{f}]"),
+        format!("vfs.file.time[{f},modify]"),
+        format!("vfs.file.time[{f},access]"),
+        format!("vfs.file.time[{f},change]"),
+        format!("vfs.file.time[{f},]"),
+        format!("vfs.file.time[{f},x]"),
+        format!("vfs.file.time[{nope},x]"),
+        format!("vfs.file.time[{nope}]"),
+        "vfs.file.time[]".into(),
+        "vfs.file.time[a,b,c]".into(),
+        format!("vfs.file.contents[{f}]"),
+        format!("vfs.file.contents[{f},\"\"]"),
+        format!("vfs.file.contents[{}]", p("nonl.txt")),
+        format!("vfs.file.contents[{}]", p("empty.txt")),
+        format!("vfs.file.contents[{}]", p("nul.txt")),
+        format!("vfs.file.contents[{}]", p("crlf.txt")),
+        format!("vfs.file.contents[{}]", p("crlf2.txt")),
+        format!("vfs.file.contents[{},UTF-8]", p("crlf.txt")),
+        format!("vfs.file.contents[{},ISO-8859-1]", p("crlf.txt")),
+        format!("vfs.file.contents[{},BOGUS]", p("crlf.txt")),
+        format!("vfs.file.contents[{}]", p("bom.txt")),
+        format!("vfs.file.contents[{}]", p("utf16.txt")),
+        format!("vfs.file.contents[{},UTF-16LE]", p("utf16.txt")),
+        format!("vfs.file.contents[{f},UTF-16LE]"),
+        format!("vfs.file.contents[{}]", p("edge.txt")),
+        format!("vfs.file.contents[{}]", p("big.txt")),
+        format!("vfs.file.contents[{nope}]"),
+        format!("vfs.file.contents[{d}]"),
+        "vfs.file.contents[/dev/null]".into(),
+        "vfs.file.contents[/proc/sys/kernel/pid_max]".into(),
+        "vfs.file.contents[]".into(),
+        "vfs.file.contents[a,b,c]".into(),
+        format!("vfs.file.md5sum[{f}]"),
+        format!("vfs.file.md5sum[{}]", p("empty.txt")),
+        format!("vfs.file.md5sum[{}]", p("bin.dat")),
+        format!("vfs.file.md5sum[{nope}]"),
+        format!("vfs.file.md5sum[{d}]"),
+        "vfs.file.md5sum[]".into(),
+        "vfs.file.md5sum[a,b]".into(),
+        format!("vfs.file.cksum[{f}]"),
+        format!("vfs.file.cksum[{f},crc32]"),
+        format!("vfs.file.cksum[{f},md5]"),
+        format!("vfs.file.cksum[{f},sha256]"),
+        format!("vfs.file.cksum[{}]", p("bin.dat")),
+        format!("vfs.file.cksum[{}]", p("big.txt")),
+        format!("vfs.file.cksum[{}]", p("empty.txt")),
+        format!("vfs.file.cksum[{f},x]"),
+        format!("vfs.file.cksum[{nope}]"),
+        format!("vfs.file.cksum[{d}]"),
+        "vfs.file.cksum[]".into(),
+        "vfs.file.cksum[a,b,c]".into(),
+        format!("vfs.file.regexp[{r},foo]"),
+        format!("vfs.file.regexp[{r},\"foo ([0-9]+)\",,,,\\1]"),
+        format!("vfs.file.regexp[{r},\"foo ([0-9]+)\",,2,,\"x\\1y\\0\"]"),
+        format!("vfs.file.regexp[{r},zzz]"),
+        format!("vfs.file.regexp[{r},\"(\"]"),
+        format!("vfs.file.regexp[{r},foo,,3,2]"),
+        format!("vfs.file.regexp[{r},foo,,x]"),
+        format!("vfs.file.regexp[{r},foo,,,x]"),
+        format!("vfs.file.regexp[{r}]"),
+        format!("vfs.file.regexp[{r},bar,,1,1]"),
+        format!("vfs.file.regexp[{r},bar,,2,2]"),
+        format!("vfs.file.regexp[{r},\"^foo \\d+$\"]"),
+        format!("vfs.file.regexp[{r},foo,,,,,x]"),
+        format!("vfs.file.regexp[{nope},foo]"),
+        format!("vfs.file.regexp[{d},foo]"),
+        format!("vfs.file.regexp[{},there,UTF-16LE]", p("utf16.txt")),
+        format!("vfs.file.regmatch[{r},bar]"),
+        format!("vfs.file.regmatch[{r},zzz]"),
+        format!("vfs.file.regmatch[{r},bar,,3]"),
+        format!("vfs.file.regmatch[{r},foo,,3,2]"),
+        format!("vfs.file.regmatch[{r},\"(\"]"),
+        format!("vfs.file.regmatch[{r}]"),
+        format!("vfs.file.regmatch[{r},a,,,,x]"),
+        format!("vfs.file.regmatch[{nope},a]"),
+    ];
+    for k in file_keys {
+        add(k, Exact);
+    }
+
+    // proc.num: exact on the test's own sleepers, tolerance on busy sets.
+    for k in [
+        "proc.num[zt-sys-sleeper]",
+        "proc.num[zt-sys-sleeper,root]",
+        "proc.num[zt-sys-sleeper,root,sleep]",
+        "proc.num[zt-sys-sleeper,,run]",
+        "proc.num[zt-sys-sleeper,,zomb]",
+        "proc.num[,,,\"zt-sys-sleeper 3[0-9]+\"]",
+        "proc.num[zt-sys-sleeper,,,\"^zt\"]",
+        "proc.num[zt-sys-sleeper,nosuchuser-zt]",
+        "proc.num[,nosuchuser-zt]",
+        "proc.num[,0]",
+        "proc.num[,,x]",
+        "proc.num[,,,,x]",
+        "proc.num[,,,,]",
+        "proc.num[,,,\"(\"]",
+        "proc.num[no-such-process-zt]",
+    ] {
+        add(k.into(), Exact);
+    }
+    add("proc.num[,,,zt-sys-sleeper]".into(), SelfCounted);
+    for k in [
+        "proc.num",
+        "proc.num[]",
+        "proc.num[,root]",
+        "proc.num[,,all]",
+        "proc.num[,,sleep]",
+        "proc.num[,,\"\",\"\"]",
+    ] {
+        add(k.into(), Abs(40.0));
+    }
+    for k in ["proc.num[,,zomb]", "proc.num[,,disk]", "proc.num[,,trace]"] {
+        add(k.into(), Abs(5.0));
+    }
+
+    // net.if.*
+    for k in [
+        "net.if.discovery",
+        "net.if.discovery[x]",
+        "net.if.in[nope]",
+        "net.if.in[]",
+        "net.if.in",
+        "net.if.in[lo,x]",
+        "net.if.in[lo,fifo]",
+        "net.if.in[lo,bytes,x]",
+        "net.if.out[lo,multicast]",
+        "net.if.out[lo,frame]",
+        "net.if.out[nope,x]",
+        "net.if.total[lo,collisions]",
+        "net.if.total[lo,carrier]",
+        "net.if.total[nope]",
+        "net.if.total[]",
+        "net.if.collisions[lo]",
+        "net.if.collisions[nope]",
+        "net.if.collisions[]",
+    ] {
+        add(k.into(), Exact);
+    }
+    let big = 1e9;
+    for dir in ["in", "out", "total"] {
+        for mode in ["", ",bytes", ",packets", ",errors", ",dropped", ",overruns", ",compressed"]
+        {
+            add(format!("net.if.{dir}[lo{mode}]"), Grows(big));
+        }
+    }
+    for k in [
+        "net.if.in[lo,frame]",
+        "net.if.in[lo,multicast]",
+        "net.if.out[lo,collisions]",
+        "net.if.out[lo,carrier]",
+    ] {
+        add(k.into(), Grows(big));
+    }
+    v
+}
+
+fn spawn_sleepers(dir: &Path) -> Sleepers {
+    let exe = dir.join("zt-sys-sleeper");
+    std::fs::copy("/bin/sleep", &exe).unwrap_or_else(|e| panic!("copy sleep: {e}"));
+    let kids = (0..3)
+        .map(|i| {
+            Command::new(&exe)
+                .arg(format!("{}", 3600 + i))
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn sleeper: {e}"))
+        })
+        .collect();
+    // Let them reach their sleep (state S) before anyone counts.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    Sleepers(kids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zagent_agrees_with_zabbix_agentd() {
+    let s = scene();
+    let _sleepers = spawn_sleepers(&s.root);
+    let ctx = AgentCtx::new(Arc::new(zagent::config::Config::default()));
+    let cases = cases(&s.root);
+    let mut failures = Vec::new();
+    for (key, cmp) in &cases {
+        let official = agentd(&s.conf, key);
+        let ours = zagent(&ctx, key).await;
+        if let Some(d) = differs(key, *cmp, &official, &ours) {
+            failures.push(d);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} keys differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert!(cases.len() > 250, "only {} cases", cases.len());
+}
+
+#[test]
+fn agentd_output_parser() {
+    assert_eq!(
+        parse_agentd("agent.ping", "agent.ping                                    [u|1]\n"),
+        Answer::Value('u', "1".into())
+    );
+    assert_eq!(
+        parse_agentd(
+            "vfs.file.contents[/x]",
+            "vfs.file.contents[/x]                         [t|a\nb]\n"
+        ),
+        Answer::Value('t', "a\nb".into())
+    );
+    assert_eq!(
+        parse_agentd(
+            "x[]",
+            "x[]                                           [m|ZBX_NOTSUPPORTED] [Invalid first parameter.]\n"
+        ),
+        Answer::NotSupported("Invalid first parameter.".into())
+    );
+}
+
+/// Content that is not UTF-8 cannot travel in a zagent `Value`: it is replaced with
+/// U+FFFD (zabbix_agentd sends the raw bytes, which the server then refuses).
+#[tokio::test]
+async fn contents_not_utf8_is_replaced() {
+    let s = scene();
+    let path = s.root.join("inv.txt");
+    std::fs::write(&path, b"x\xff\xfey\n").unwrap_or_else(|e| panic!("write: {e}"));
+    let ctx = AgentCtx::new(Arc::new(zagent::config::Config::default()));
+    let v = ctx
+        .execute(&format!("vfs.file.contents[{}]", path.display()))
+        .await;
+    assert_eq!(v, Ok(Value::Text("x\u{fffd}\u{fffd}y".into())));
+}

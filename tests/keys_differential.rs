@@ -7,6 +7,8 @@
 //! Needs the real zabbix_agentd 6.0 (installed by `.ci/run`). Runs as root with a temp
 //! config holding `AllowRoot=1`.
 
+#![allow(clippy::panic)] // a test fails by panicking
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -95,7 +97,11 @@ fn local_secs(s: &str) -> i64 {
 
 /// Compares; returns a description of the difference, if any.
 fn differs(key: &str, cmp: Cmp, official: &Answer, ours: &Answer) -> Option<String> {
-    let bad = || Some(format!("{key}: agentd {official:?} vs zagent {ours:?} ({cmp:?})"));
+    let bad = || {
+        Some(format!(
+            "{key}: agentd {official:?} vs zagent {ours:?} ({cmp:?})"
+        ))
+    };
     match (official, ours) {
         (Answer::NotSupported(a), Answer::NotSupported(b)) => (a != b).then(bad).flatten(),
         (Answer::Value(ta, a), Answer::Value(tb, b)) => {
@@ -157,7 +163,11 @@ fn scene() -> Scene {
     w("r.txt", b"foo 12\nbar 34\nfoo 56\n");
     w("edge.txt", &vec![b'b'; 65536]);
     w("big.txt", &vec![b'a'; 65537]);
-    let bin: Vec<u8> = (0..=255u8).cycle().take(50_000).filter(|b| *b != 0).collect();
+    let bin: Vec<u8> = (0..=255u8)
+        .cycle()
+        .take(50_000)
+        .filter(|b| *b != 0)
+        .collect();
     w("bin.dat", &bin);
     std::fs::create_dir(root.join("d")).unwrap_or_else(|e| panic!("mkdir: {e}"));
     std::os::unix::fs::symlink(root.join("f.txt"), root.join("link"))
@@ -254,7 +264,15 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         add(k.into(), Abs(1.0));
     }
     for m in [
-        "free", "used", "available", "buffers", "cached", "active", "inactive", "anon", "slab",
+        "free",
+        "used",
+        "available",
+        "buffers",
+        "cached",
+        "active",
+        "inactive",
+        "anon",
+        "slab",
     ] {
         add(format!("vm.memory.size[{m}]"), Abs(mem_tol));
     }
@@ -498,8 +516,15 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
     }
     let big = 1e9;
     for dir in ["in", "out", "total"] {
-        for mode in ["", ",bytes", ",packets", ",errors", ",dropped", ",overruns", ",compressed"]
-        {
+        for mode in [
+            "",
+            ",bytes",
+            ",packets",
+            ",errors",
+            ",dropped",
+            ",overruns",
+            ",compressed",
+        ] {
             add(format!("net.if.{dir}[lo{mode}]"), Grows(big));
         }
     }
@@ -557,7 +582,10 @@ async fn zagent_agrees_with_zabbix_agentd() {
 #[test]
 fn agentd_output_parser() {
     assert_eq!(
-        parse_agentd("agent.ping", "agent.ping                                    [u|1]\n"),
+        parse_agentd(
+            "agent.ping",
+            "agent.ping                                    [u|1]\n"
+        ),
         Answer::Value('u', "1".into())
     );
     assert_eq!(

@@ -60,8 +60,14 @@ mod tests {
     #[test]
     fn limits_from_fixture_root() {
         let root = ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc"));
-        assert_eq!(first_number(&root, "sys/fs/file-max"), Ok(Value::Uint(2466170)));
-        assert_eq!(first_number(&root, "sys/kernel/pid_max"), Ok(Value::Uint(32768)));
+        assert_eq!(
+            first_number(&root, "sys/fs/file-max"),
+            Ok(Value::Uint(2466170))
+        );
+        assert_eq!(
+            first_number(&root, "sys/kernel/pid_max"),
+            Ok(Value::Uint(32768))
+        );
         assert_eq!(first_number(&root, "sys/fs/file-nr"), Ok(Value::Uint(530)));
         assert_eq!(
             first_number(&root, "sys/fs/nope"),

@@ -115,7 +115,9 @@ pub fn find_dev(text: &str, name: &str) -> Result<NetDev, NotSupported> {
         .into_iter()
         .find(|d| d.name == name)
         .ok_or_else(|| {
-            NotSupported::new("Cannot find information for this network interface in /proc/net/dev.")
+            NotSupported::new(
+                "Cannot find information for this network interface in /proc/net/dev.",
+            )
         })
 }
 
@@ -161,6 +163,7 @@ fn discovery(_: &AgentCtx, _: &Request) -> KeyResult {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
 mod tests {
     use super::*;
 
@@ -178,7 +181,10 @@ mod tests {
         assert_eq!(c(Direction::Out, "collisions"), Ok(Value::Uint(10)));
         assert_eq!(c(Direction::Out, "carrier"), Ok(Value::Uint(11)));
         assert_eq!(c(Direction::Out, "compressed"), Ok(Value::Uint(12)));
-        assert_eq!(c(Direction::Total, "bytes"), Ok(Value::Uint(63562061 + 104323)));
+        assert_eq!(
+            c(Direction::Total, "bytes"),
+            Ok(Value::Uint(63562061 + 104323))
+        );
         assert_eq!(c(Direction::Total, "compressed"), Ok(Value::Uint(5 + 12)));
         assert_eq!(c(Direction::Total, "errors"), Ok(Value::Uint(1 + 7)));
         for bad in ["fifo", "x"] {
@@ -188,7 +194,10 @@ mod tests {
             assert_eq!(c(Direction::Out, bad), Err(NotSupported::invalid_param(1)));
         }
         for bad in ["collisions", "carrier", "multicast", "frame"] {
-            assert_eq!(c(Direction::Total, bad), Err(NotSupported::invalid_param(1)));
+            assert_eq!(
+                c(Direction::Total, bad),
+                Err(NotSupported::invalid_param(1))
+            );
         }
     }
 

@@ -287,7 +287,7 @@ fn cpu_load(_: &AgentCtx, req: &Request) -> KeyResult {
         _ => 0,
     };
     let info = sysinfo()?;
-    let load = load_from_fixed(info.loads[idx] as u64);
+    let load = load_from_fixed(info.loads[idx]);
     if req.param(0) == "percpu" {
         let n = online_cpus()?;
         return Ok(Value::Float(load / n as f64));
@@ -310,7 +310,9 @@ fn cpu_num(_: &AgentCtx, req: &Request) -> KeyResult {
 pub fn swap_value(meminfo: &str, mode: &str) -> KeyResult {
     let get = |label: &str| {
         procfs::meminfo_bytes(meminfo, label).ok_or_else(|| {
-            NotSupported::new(format!("Cannot obtain the value of {label} from /proc/meminfo."))
+            NotSupported::new(format!(
+                "Cannot obtain the value of {label} from /proc/meminfo."
+            ))
         })
     };
     let total = get("SwapTotal:")?;
@@ -389,6 +391,7 @@ fn memory_size(_: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
 mod tests {
     use super::*;
 
@@ -447,8 +450,14 @@ mod tests {
 
     #[test]
     fn hostname_types() {
-        assert_eq!(hostname_value("Web1.Example.com", "", ""), Ok("Web1.Example.com".into()));
-        assert_eq!(hostname_value("Web1.Example.com", "shorthost", ""), Ok("Web1".into()));
+        assert_eq!(
+            hostname_value("Web1.Example.com", "", ""),
+            Ok("Web1.Example.com".into())
+        );
+        assert_eq!(
+            hostname_value("Web1.Example.com", "shorthost", ""),
+            Ok("Web1".into())
+        );
         assert_eq!(
             hostname_value("Web1.Example.com", "shorthost", "lower"),
             Ok("web1".into())
@@ -475,7 +484,9 @@ mod tests {
                 .single()
                 .map(|t| t + chrono::Duration::milliseconds(850))
         });
-        let Some(Some(t)) = tz else { panic!("bad time") };
+        let Some(Some(t)) = tz else {
+            panic!("bad time")
+        };
         assert_eq!(local_time_text(&t), "2026-11-21,14:26:59.850,+05:30");
     }
 }

@@ -145,7 +145,10 @@ fn open_file(path: &str) -> Result<File, NotSupported> {
 }
 
 fn file_info_err(e: &io::Error) -> NotSupported {
-    NotSupported::new(format!("Cannot obtain file information: {}", zbx_strerror(e)))
+    NotSupported::new(format!(
+        "Cannot obtain file information: {}",
+        zbx_strerror(e)
+    ))
 }
 
 // ---- file systems ------------------------------------------------------------------
@@ -175,9 +178,7 @@ pub fn statvfs(path: &str) -> Result<FsStat, NotSupported> {
             zbx_strerror(e)
         ))
     };
-    let c = CString::new(path).map_err(|_| {
-        fs_err(&io::Error::from_raw_os_error(libc::EINVAL))
-    })?;
+    let c = CString::new(path).map_err(|_| fs_err(&io::Error::from_raw_os_error(libc::EINVAL)))?;
     // SAFETY: statvfs is plain old data; the call fills it or fails.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is NUL-terminated and `s` is writable.
@@ -449,11 +450,15 @@ fn file_contents(_: &AgentCtx, req: &Request) -> KeyResult {
 pub fn line_range(req: &Request, start_end_msg: &str) -> Result<(u32, u32), NotSupported> {
     let start = match req.param(3) {
         "" => 0,
-        s => s.parse::<u32>().map_err(|_| NotSupported::invalid_param(3))?,
+        s => s
+            .parse::<u32>()
+            .map_err(|_| NotSupported::invalid_param(3))?,
     };
     let end = match req.param(4) {
         "" => u32::MAX,
-        s => s.parse::<u32>().map_err(|_| NotSupported::invalid_param(4))?,
+        s => s
+            .parse::<u32>()
+            .map_err(|_| NotSupported::invalid_param(4))?,
     };
     if start > end {
         return Err(NotSupported::new(start_end_msg));
@@ -635,7 +640,8 @@ fn stream_file(req: &Request, mut sink: impl FnMut(&[u8])) -> Result<(), NotSupp
 }
 
 fn digest_hex(req: &Request, md: openssl::hash::MessageDigest) -> KeyResult {
-    let fail = |e: openssl::error::ErrorStack| NotSupported::new(format!("Cannot compute hash: {e}"));
+    let fail =
+        |e: openssl::error::ErrorStack| NotSupported::new(format!("Cannot compute hash: {e}"));
     let mut h = openssl::hash::Hasher::new(md).map_err(fail)?;
     let mut err = None;
     stream_file(req, |chunk| {
@@ -647,7 +653,9 @@ fn digest_hex(req: &Request, md: openssl::hash::MessageDigest) -> KeyResult {
         return Err(fail(e));
     }
     let digest = h.finish().map_err(fail)?;
-    Ok(Value::Str(digest.iter().map(|b| format!("{b:02x}")).collect()))
+    Ok(Value::Str(
+        digest.iter().map(|b| format!("{b:02x}")).collect(),
+    ))
 }
 
 fn file_md5sum(_: &AgentCtx, req: &Request) -> KeyResult {
@@ -667,6 +675,7 @@ fn file_cksum(_: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
 mod tests {
     use super::*;
 
@@ -688,8 +697,14 @@ mod tests {
             types_to_mask("file ,dir"),
             Err(NotSupported::new("Invalid type \"file \"."))
         );
-        assert_eq!(types_to_mask("dir,"), Err(NotSupported::new("Invalid type \"\".")));
-        assert_eq!(types_to_mask("FILE"), Err(NotSupported::new("Invalid type \"FILE\".")));
+        assert_eq!(
+            types_to_mask("dir,"),
+            Err(NotSupported::new("Invalid type \"\"."))
+        );
+        assert_eq!(
+            types_to_mask("FILE"),
+            Err(NotSupported::new("Invalid type \"FILE\"."))
+        );
     }
 
     #[test]
@@ -736,7 +751,10 @@ mod tests {
         assert_eq!(fs_size_value(&zero, "pused"), Ok(Value::Float(0.0)));
         assert_eq!(fs_inode_value(&zero, "pfree"), Ok(Value::Float(100.0)));
         assert_eq!(fs_inode_value(&zero, "pused"), Ok(Value::Float(0.0)));
-        assert_eq!(fs_inode_value(&s, "used"), Ok(Value::Uint(16777216 - 16371742)));
+        assert_eq!(
+            fs_inode_value(&s, "used"),
+            Ok(Value::Uint(16777216 - 16371742))
+        );
     }
 
     #[test]

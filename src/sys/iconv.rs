@@ -31,7 +31,7 @@ pub fn line_feed(encoding: &str) -> LineFeed {
 
 /// Splits `data` into lines, each ending with its line feed (the last may not), with the
 /// line feed searched at multiples of its width.
-pub fn split_lines<'a>(data: &'a [u8], lf: LineFeed) -> Vec<&'a [u8]> {
+pub fn split_lines(data: &[u8], lf: LineFeed) -> Vec<&[u8]> {
     let w = lf.lf.len();
     let mut out = Vec::new();
     let mut start = 0;
@@ -95,18 +95,9 @@ fn iconv_to_utf8(input: &[u8], from: &str) -> Option<Vec<u8>> {
         let before = out_left;
         // SAFETY: `cd` is open; the pointers and lengths describe live buffers that
         // iconv advances within their bounds.
-        let r = unsafe {
-            libc::iconv(
-                cd,
-                &mut in_ptr,
-                &mut in_left,
-                &mut out_ptr,
-                &mut out_left,
-            )
-        };
+        let r = unsafe { libc::iconv(cd, &mut in_ptr, &mut in_left, &mut out_ptr, &mut out_left) };
         written += before - out_left;
-        if r == usize::MAX && std::io::Error::last_os_error().raw_os_error() == Some(libc::E2BIG)
-        {
+        if r == usize::MAX && std::io::Error::last_os_error().raw_os_error() == Some(libc::E2BIG) {
             let grow = out.len();
             out.resize(out.len() + grow, 0);
             continue;

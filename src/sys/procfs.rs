@@ -236,12 +236,14 @@ pub fn cmdline_joined(raw: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
 mod tests {
     use super::*;
 
     fn fixture(rel: &str) -> String {
         let root = ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc"));
-        root.read(rel).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+        root.read(rel)
+            .unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
     }
 
     #[test]
@@ -302,7 +304,10 @@ mod tests {
 
     #[test]
     fn cmdline_forms() {
-        assert_eq!(cmdline_arg0_base(b"/usr/bin/python3\0-m\0http.server\0"), "python3");
+        assert_eq!(
+            cmdline_arg0_base(b"/usr/bin/python3\0-m\0http.server\0"),
+            "python3"
+        );
         assert_eq!(cmdline_arg0_base(b""), "");
         assert_eq!(cmdline_arg0_base(b"bash\0"), "bash");
         assert_eq!(

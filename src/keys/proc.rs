@@ -181,6 +181,7 @@ mod tests {
 
     #[test]
     fn counts_on_fixture_tree() {
+        // pid 99 has a cmdline but no status: it vanished mid-walk and is skipped.
         assert_eq!(count(ProcFilter::default()), 3);
         let name = |n: &str| ProcFilter {
             name: Some(n.into()),
@@ -191,6 +192,7 @@ mod tests {
         assert_eq!(count(name("init")), 1);
         assert_eq!(count(name("python3")), 1);
         assert_eq!(count(name("http.server")), 0);
+        assert_eq!(count(name("vanished")), 0);
         let uid = ProcFilter {
             uid: Some(1000),
             ..ProcFilter::default()

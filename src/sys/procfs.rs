@@ -322,7 +322,7 @@ mod tests {
         let root = ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc"));
         let mut pids = root.pids().unwrap_or_default();
         pids.sort_unstable();
-        assert_eq!(pids, [1, 42, 77]);
+        assert_eq!(pids, [1, 42, 77, 99]);
     }
 
     #[test]

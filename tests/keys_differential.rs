@@ -170,6 +170,15 @@ fn scene() -> Scene {
         .collect();
     w("bin.dat", &bin);
     std::fs::create_dir(root.join("d")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    w("orphan.txt", b"owned by nobody known\n");
+    std::os::unix::fs::chown(root.join("orphan.txt"), Some(4_000_123), Some(4_000_456))
+        .unwrap_or_else(|e| panic!("chown: {e}"));
+    w("suid.txt", b"");
+    std::fs::set_permissions(
+        root.join("suid.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o4751),
+    )
+    .unwrap_or_else(|e| panic!("chmod: {e}"));
     std::os::unix::fs::symlink(root.join("f.txt"), root.join("link"))
         .unwrap_or_else(|e| panic!("symlink: {e}"));
     std::os::unix::fs::symlink(root.join("nope"), root.join("dangling"))
@@ -223,6 +232,16 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         "system.uname",
         "system.uname[x]",
         "system.sw.arch",
+        "system.sw.arch[x]",
+        "system.sw.os",
+        "system.sw.os[]",
+        "system.sw.os[full]",
+        "system.sw.os[short]",
+        "system.sw.os[name]",
+        "system.sw.os[x]",
+        "system.sw.os[full,x]",
+        "system.cpu.switches[x]",
+        "system.cpu.intr[]",
         "system.swap.size",
         "system.swap.size[all,free]",
         "system.swap.size[,total]",
@@ -279,6 +298,8 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
     add("vm.memory.size[pused]".into(), Abs(5.0));
     add("vm.memory.size[pavailable]".into(), Abs(5.0));
     add("kernel.openfiles".into(), Abs(5000.0));
+    add("system.cpu.switches".into(), Grows(1e8));
+    add("system.cpu.intr".into(), Grows(1e8));
 
     // vfs.fs.*
     for k in [
@@ -408,6 +429,27 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         "vfs.file.contents[/proc/sys/kernel/pid_max]".into(),
         "vfs.file.contents[]".into(),
         "vfs.file.contents[a,b,c]".into(),
+        format!("vfs.file.owner[{f}]"),
+        format!("vfs.file.owner[{f},user,name]"),
+        format!("vfs.file.owner[{f},group,name]"),
+        format!("vfs.file.owner[{f},group,id]"),
+        format!("vfs.file.owner[{f},,id]"),
+        format!("vfs.file.owner[{},user,name]", p("orphan.txt")),
+        format!("vfs.file.owner[{},group]", p("orphan.txt")),
+        format!("vfs.file.owner[{},group,id]", p("orphan.txt")),
+        format!("vfs.file.owner[{}]", p("link")),
+        format!("vfs.file.owner[{f},x]"),
+        format!("vfs.file.owner[{f},,x]"),
+        format!("vfs.file.owner[{nope},x]"),
+        "vfs.file.owner[]".into(),
+        "vfs.file.owner[a,b,c,d]".into(),
+        format!("vfs.file.permissions[{f}]"),
+        format!("vfs.file.permissions[{}]", p("suid.txt")),
+        format!("vfs.file.permissions[{d}]"),
+        "vfs.file.permissions[/tmp]".into(),
+        format!("vfs.file.permissions[{nope}]"),
+        "vfs.file.permissions[]".into(),
+        "vfs.file.permissions[a,b]".into(),
         format!("vfs.file.md5sum[{f}]"),
         format!("vfs.file.md5sum[{}]", p("empty.txt")),
         format!("vfs.file.md5sum[{}]", p("bin.dat")),

@@ -20,6 +20,13 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Inline(boottime),
     },
     KeyDef {
+        name: "system.cpu.intr",
+        description: "Device interrupts since boot.",
+        params: Params::None,
+        test_key: "system.cpu.intr",
+        handler: Handler::Inline(cpu_intr),
+    },
+    KeyDef {
         name: "system.cpu.load",
         description: "CPU load average: all or per CPU; avg1, avg5 or avg15.",
         params: Params::List(&[
@@ -35,6 +42,13 @@ pub const KEYS: &[KeyDef] = &[
         params: Params::List(&[ParamDef::one_of("type", &["online", "max"])]),
         test_key: "system.cpu.num[online]",
         handler: Handler::Inline(cpu_num),
+    },
+    KeyDef {
+        name: "system.cpu.switches",
+        description: "Context switches since boot.",
+        params: Params::None,
+        test_key: "system.cpu.switches",
+        handler: Handler::Inline(cpu_switches),
     },
     KeyDef {
         name: "system.hostname",
@@ -59,6 +73,13 @@ pub const KEYS: &[KeyDef] = &[
         params: Params::None,
         test_key: "system.sw.arch",
         handler: Handler::Inline(sw_arch),
+    },
+    KeyDef {
+        name: "system.sw.os",
+        description: "Operating system: full (/proc/version), short or name.",
+        params: Params::List(&[ParamDef::one_of("info", &["full", "short", "name"])]),
+        test_key: "system.sw.os",
+        handler: Handler::Inline(sw_os),
     },
     KeyDef {
         name: "system.swap.size",
@@ -205,6 +226,55 @@ fn sw_arch(_: &AgentCtx, _: &Request) -> KeyResult {
     Ok(Value::Str(uname()?.machine))
 }
 
+/// The first line of a text, trailing whitespace removed; `None` when there is none.
+pub fn first_line(text: &str) -> Option<String> {
+    let line = text.split_inclusive('\n').next()?;
+    Some(line.trim_end().to_string())
+}
+
+/// `PRETTY_NAME` of an os-release text: the quoted value, or the first word unquoted.
+pub fn os_pretty_name(os_release: &str) -> Option<String> {
+    for line in os_release.lines() {
+        let Some(rest) = line.strip_prefix("PRETTY_NAME") else {
+            continue;
+        };
+        let Some(value) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let name = match value.strip_prefix('"') {
+            Some(q) => q.split('"').next().unwrap_or(""),
+            None => value.split([' ', '\t']).next().unwrap_or(""),
+        };
+        if name.is_empty() {
+            continue;
+        }
+        return Some(name.trim_end().to_string());
+    }
+    None
+}
+
+fn first_line_of(path: &str) -> Result<String, NotSupported> {
+    let text = std::fs::read(path)
+        .map_err(|e| NotSupported::new(format!("Cannot open {path}: {}", zbx_strerror(&e))))?;
+    first_line(&String::from_utf8_lossy(&text))
+        .ok_or_else(|| NotSupported::new("Cannot read from file."))
+}
+
+fn sw_os(_: &AgentCtx, req: &Request) -> KeyResult {
+    let v = match req.param(0) {
+        "short" => first_line_of("/proc/version_signature")?,
+        "name" => match std::fs::read("/etc/os-release")
+            .ok()
+            .and_then(|t| os_pretty_name(&String::from_utf8_lossy(&t)))
+        {
+            Some(name) => name,
+            None => first_line_of("/etc/issue.net")?,
+        },
+        _ => first_line_of("/proc/version")?,
+    };
+    Ok(Value::Str(v))
+}
+
 // ---- time ----------------------------------------------------------------------------
 
 fn uptime(_: &AgentCtx, _: &Request) -> KeyResult {
@@ -256,6 +326,31 @@ fn sysinfo() -> Result<libc::sysinfo, NotSupported> {
         )));
     }
     Ok(info)
+}
+
+/// The first number after `label` on its line of `/proc/stat` (`ctxt`, `intr`).
+pub fn stat_counter(stat: &str, label: &str) -> Option<u64> {
+    stat.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        (f.next() == Some(label)).then(|| f.next()?.parse().ok())?
+    })
+}
+
+fn stat_key(label: &str) -> KeyResult {
+    let text = read_proc("stat")?;
+    stat_counter(&text, label).map(Value::Uint).ok_or_else(|| {
+        NotSupported::new(format!(
+            "Cannot find a line with \"{label}\" in /proc/stat."
+        ))
+    })
+}
+
+fn cpu_switches(_: &AgentCtx, _: &Request) -> KeyResult {
+    stat_key("ctxt")
+}
+
+fn cpu_intr(_: &AgentCtx, _: &Request) -> KeyResult {
+    stat_key("intr")
 }
 
 /// A kernel fixed-point load average (`sysinfo.loads[i]`, 16 fraction bits) as a float.
@@ -468,6 +563,29 @@ mod tests {
                 "NetBIOS is not supported on the current platform."
             ))
         );
+    }
+
+    #[test]
+    fn stat_counters_and_os_files() {
+        let stat = include_str!("../../tests/fixtures/proc/stat");
+        assert_eq!(stat_counter(stat, "ctxt"), Some(12345));
+        assert_eq!(stat_counter(stat, "intr"), Some(1));
+        assert_eq!(stat_counter(stat, "nope"), None);
+        let rel = "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
+        assert_eq!(
+            os_pretty_name(rel).as_deref(),
+            Some("Debian GNU/Linux 12 (bookworm)")
+        );
+        assert_eq!(
+            os_pretty_name("PRETTY_NAME=Arch extra\n").as_deref(),
+            Some("Arch")
+        );
+        assert_eq!(os_pretty_name("NAME=x\n"), None);
+        assert_eq!(
+            first_line("Linux version 6 \nsecond\n").as_deref(),
+            Some("Linux version 6")
+        );
+        assert_eq!(first_line(""), None);
     }
 
     #[test]

@@ -64,6 +64,24 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Blocking(file_md5sum),
     },
     KeyDef {
+        name: "vfs.file.owner",
+        description: "Owner of a file: user or group, by name or id.",
+        params: Params::List(&[
+            ParamDef::req("file"),
+            ParamDef::opt("ownertype"),
+            ParamDef::opt("resulttype"),
+        ]),
+        test_key: "vfs.file.owner[/etc/passwd,user,name]",
+        handler: Handler::Blocking(file_owner),
+    },
+    KeyDef {
+        name: "vfs.file.permissions",
+        description: "File permissions as four octal digits.",
+        params: Params::List(&[ParamDef::req("file")]),
+        test_key: "vfs.file.permissions[/etc/passwd]",
+        handler: Handler::Blocking(file_permissions),
+    },
+    KeyDef {
         name: "vfs.file.regexp",
         description: "First line of a file matching a regular expression (or its output template).",
         params: Params::List(&[
@@ -403,6 +421,72 @@ fn file_time(_: &AgentCtx, req: &Request) -> KeyResult {
         "access" => Ok(secs(m.atime())),
         "change" => Ok(secs(m.ctime())),
         _ => Err(NotSupported::invalid_param(1)),
+    }
+}
+
+// ---- owner, permissions ------------------------------------------------------------
+
+/// `vfs.file.permissions` text of a mode: special bits, user, group, other (`0644`).
+pub fn permissions_text(mode: u32) -> String {
+    format!(
+        "{:o}{:o}{:o}{:o}",
+        (mode >> 9) & 7,
+        (mode >> 6) & 7,
+        (mode >> 3) & 7,
+        mode & 7
+    )
+}
+
+fn file_permissions(_: &AgentCtx, req: &Request) -> KeyResult {
+    let m = fs::metadata(req.param(0)).map_err(|e| file_info_err(&e))?;
+    Ok(Value::Str(permissions_text(m.mode())))
+}
+
+/// The name of user `uid` (or group `gid` when `group`), `None` when unknown.
+pub fn owner_name(id: u32, group: bool) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    if group {
+        // SAFETY: group is plain old data, filled by getgrgid_r.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut out: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer refers to a live buffer of the stated size.
+        let rc = unsafe { libc::getgrgid_r(id, &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
+        if rc != 0 || out.is_null() || grp.gr_name.is_null() {
+            return None;
+        }
+        // SAFETY: getgrgid_r succeeded, so gr_name points to a NUL-terminated string in buf.
+        let name = unsafe { std::ffi::CStr::from_ptr(grp.gr_name) };
+        Some(name.to_string_lossy().into_owned())
+    } else {
+        // SAFETY: passwd is plain old data, filled by getpwuid_r.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer refers to a live buffer of the stated size.
+        let rc = unsafe { libc::getpwuid_r(id, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
+        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        // SAFETY: getpwuid_r succeeded, so pw_name points to a NUL-terminated string in buf.
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        Some(name.to_string_lossy().into_owned())
+    }
+}
+
+fn file_owner(_: &AgentCtx, req: &Request) -> KeyResult {
+    // lstat first: a missing file is reported before a bad parameter, as the C agent does.
+    let m = fs::symlink_metadata(req.param(0)).map_err(|e| file_info_err(&e))?;
+    let group = match req.param(1) {
+        "group" => true,
+        "" | "user" => false,
+        _ => return Err(NotSupported::invalid_param(1)),
+    };
+    let id = if group { m.gid() } else { m.uid() };
+    match req.param(2) {
+        "id" => Ok(Value::Str(id.to_string())),
+        "" | "name" => Ok(Value::Str(
+            owner_name(id, group).unwrap_or_else(|| id.to_string()),
+        )),
+        _ => Err(NotSupported::invalid_param(2)),
     }
 }
 
@@ -755,6 +839,16 @@ mod tests {
             fs_inode_value(&s, "used"),
             Ok(Value::Uint(16777216 - 16371742))
         );
+    }
+
+    #[test]
+    fn permissions_and_owner_names() {
+        assert_eq!(permissions_text(0o100644), "0644");
+        assert_eq!(permissions_text(0o41777), "1777");
+        assert_eq!(permissions_text(0o104755), "4755");
+        assert_eq!(owner_name(0, false).as_deref(), Some("root"));
+        assert_eq!(owner_name(0, true).as_deref(), Some("root"));
+        assert_eq!(owner_name(4_000_000_000, false), None);
     }
 
     #[test]

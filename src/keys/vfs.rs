@@ -130,6 +130,13 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Inline(fs_discovery),
     },
     KeyDef {
+        name: "vfs.fs.get",
+        description: "Every mounted file system with its space and inode figures (JSON).",
+        params: Params::None,
+        test_key: "vfs.fs.get",
+        handler: Handler::Blocking(fs_get),
+    },
+    KeyDef {
         name: "vfs.fs.inode",
         description: "Number or percentage of inodes: total, free, used, pfree, pused.",
         params: Params::List(INODE_PARAMS),
@@ -272,6 +279,50 @@ pub fn fs_discovery_json(mounts: &str) -> String {
         .map(|m| serde_json::json!({ "{#FSNAME}": m.mountpoint, "{#FSTYPE}": m.fstype }))
         .collect();
     serde_json::Value::Array(rows).to_string()
+}
+
+/// One vfs.fs.get object, keys in zabbix_agentd's order, percentages with 6 decimals.
+pub fn fs_get_entry(fsname: &str, fstype: &str, s: &FsStat) -> String {
+    let num = |v: KeyResult| match v {
+        Ok(Value::Uint(n)) => n.to_string(),
+        Ok(Value::Float(f)) => format!("{f:.6}"),
+        _ => "0".to_string(),
+    };
+    let group = |f: fn(&FsStat, &str) -> KeyResult| {
+        format!(
+            "{{\"total\":{},\"free\":{},\"used\":{},\"pfree\":{},\"pused\":{}}}",
+            num(f(s, "total")),
+            num(f(s, "free")),
+            num(f(s, "used")),
+            num(f(s, "pfree")),
+            num(f(s, "pused"))
+        )
+    };
+    let text = |v: &str| serde_json::to_string(v).unwrap_or_else(|_| "\"\"".to_string());
+    format!(
+        "{{\"fsname\":{},\"fstype\":{},\"bytes\":{},\"inodes\":{}}}",
+        text(fsname),
+        text(fstype),
+        group(fs_size_value),
+        group(fs_inode_value)
+    )
+}
+
+fn fs_get(_: &AgentCtx, _: &Request) -> KeyResult {
+    let text = ProcRoot::system()
+        .read("mounts")
+        .map_err(|e| NotSupported::new(e.to_string()))?;
+    let mut rows = Vec::new();
+    for m in procfs::parse_mounts(&text) {
+        // A mount point that cannot be examined (gone, no permission) is left out.
+        match statvfs(&m.mountpoint) {
+            Ok(s) => rows.push(fs_get_entry(&m.mountpoint, &m.fstype, &s)),
+            Err(e) => {
+                tracing::debug!(mountpoint = %m.mountpoint, reason = %e, "Skipping file system")
+            }
+        }
+    }
+    Ok(Value::Str(format!("[{}]", rows.join(","))))
 }
 
 fn fs_discovery(_: &AgentCtx, _: &Request) -> KeyResult {
@@ -849,6 +900,15 @@ mod tests {
         assert_eq!(owner_name(0, false).as_deref(), Some("root"));
         assert_eq!(owner_name(0, true).as_deref(), Some("root"));
         assert_eq!(owner_name(4_000_000_000, false), None);
+    }
+
+    #[test]
+    fn fs_get_entry_shape() {
+        let zero = FsStat::default();
+        assert_eq!(
+            fs_get_entry("/proc", "proc", &zero),
+            r#"{"fsname":"/proc","fstype":"proc","bytes":{"total":0,"free":0,"used":0,"pfree":0.000000,"pused":0.000000},"inodes":{"total":0,"free":0,"used":0,"pfree":100.000000,"pused":0.000000}}"#
+        );
     }
 
     #[test]

@@ -573,6 +573,41 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
     for k in ["proc.num[,,zomb]", "proc.num[,,disk]", "proc.num[,,trace]"] {
         add(k.into(), Abs(5.0));
     }
+    for mode in [
+        "",
+        ",,avg",
+        ",,max",
+        ",,min",
+        ",root",
+        ",,,\"zt-sys-sleeper 36\"",
+    ] {
+        add(format!("proc.mem[zt-sys-sleeper{mode}]"), Exact);
+    }
+    for t in [
+        "vsize", "rss", "pmem", "size", "peak", "swap", "lib", "lck", "pin", "hwm", "data", "stk",
+        "exe", "pte", "x",
+    ] {
+        add(format!("proc.mem[zt-sys-sleeper,,,,{t}]"), Exact);
+        add(format!("proc.mem[zt-sys-sleeper,,avg,,{t}]"), Exact);
+    }
+    for k in [
+        "proc.mem[zt-sys-sleeper,nosuchuser-zt]",
+        "proc.mem[zt-sys-sleeper,nosuchuser-zt,avg]",
+        "proc.mem[zt-sys-sleeper,nosuchuser-zt,,,pmem]",
+        "proc.mem[zt-sys-sleeper,,x]",
+        "proc.mem[nosuch-zt]",
+        "proc.mem[nosuch-zt,,avg]",
+        "proc.mem[nosuch-zt,,avg,,pmem]",
+        "proc.mem[nosuch-zt,,max]",
+        "proc.mem[kthreadd]",
+        "proc.mem[kthreadd,,,,rss]",
+        "proc.mem[kthreadd,,,,size]",
+        "proc.mem[a,b,c,d,e,f]",
+    ] {
+        add(k.into(), Exact);
+    }
+    add("proc.mem".into(), Abs(8e9));
+    add("proc.mem[,,,,pmem]".into(), Abs(10.0));
 
     // net.if.*
     for k in [
@@ -649,7 +684,7 @@ async fn zagent_agrees_with_zabbix_agentd() {
     let limit = Arc::new(tokio::sync::Semaphore::new(4));
     let conf = Arc::new(s.conf.clone());
     let mut tasks = Vec::new();
-    // proc.num cases run alone afterwards: a concurrent `zabbix_agentd -t` whose command
+    // proc.* cases run alone afterwards: a concurrent `zabbix_agentd -t` whose command
     // line holds the sleeper's name would be counted by the cmdline filters.
     let (serial, parallel): (Vec<_>, Vec<_>) = cases
         .iter()

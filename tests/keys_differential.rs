@@ -204,6 +204,15 @@ fn scene() -> Scene {
     w("bin.dat", &bin);
     std::fs::create_dir(root.join("d")).unwrap_or_else(|e| panic!("mkdir: {e}"));
     w("orphan.txt", b"owned by nobody known\n");
+    // Only vfs.file.get looks at these, so no other case moves their access time.
+    w("get.txt", b"twelve bytes");
+    std::fs::create_dir(root.join("getdir")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    std::os::unix::fs::symlink(root.join("get.txt"), root.join("getlink"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
+    std::os::unix::fs::symlink(root.join("getdir"), root.join("getdirlink"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
+    std::os::unix::fs::symlink(root.join("nope"), root.join("getdangling"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
     std::os::unix::fs::chown(root.join("orphan.txt"), Some(4_000_123), Some(4_000_456))
         .unwrap_or_else(|e| panic!("chown: {e}"));
     w("suid.txt", b"");
@@ -484,6 +493,16 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         format!("vfs.file.owner[{nope},x]"),
         "vfs.file.owner[]".into(),
         "vfs.file.owner[a,b,c,d]".into(),
+        format!("vfs.file.get[{}]", p("get.txt")),
+        format!("vfs.file.get[{}]", p("getdir")),
+        format!("vfs.file.get[{}]", p("getlink")),
+        format!("vfs.file.get[{}]", p("getdangling")),
+        format!("vfs.file.get[{}/]", p("getdirlink")),
+        format!("vfs.file.get[{}/.]", p("getdir")),
+        format!("vfs.file.get[{}/../get.txt]", p("getdir")),
+        format!("vfs.file.get[{nope}]"),
+        "vfs.file.get[]".into(),
+        "vfs.file.get[a,b]".into(),
         format!("vfs.file.permissions[{f}]"),
         format!("vfs.file.permissions[{}]", p("suid.txt")),
         format!("vfs.file.permissions[{d}]"),

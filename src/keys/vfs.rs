@@ -57,6 +57,14 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Blocking(file_exists),
     },
     KeyDef {
+        name: "vfs.file.get",
+        description:
+            "Information about a file (JSON): names, type, owner, permissions, size, times.",
+        params: Params::List(&[ParamDef::req("file")]),
+        test_key: "vfs.file.get[/etc/passwd]",
+        handler: Handler::Blocking(file_get),
+    },
+    KeyDef {
         name: "vfs.file.md5sum",
         description: "MD5 checksum of a file.",
         params: Params::List(&[ParamDef::req("file")]),
@@ -541,6 +549,147 @@ fn file_owner(_: &AgentCtx, req: &Request) -> KeyResult {
     }
 }
 
+// ---- vfs.file.get ----------------------------------------------------------------------
+
+/// Base name and directory of a resolved path, as zabbix_agentd splits it (`/` is its own
+/// base name and directory).
+pub fn split_path(pathname: &str) -> (String, String) {
+    match pathname.rfind('/') {
+        Some(i) if i + 1 < pathname.len() => {
+            let dir = if i == 0 { "/" } else { &pathname[..i] };
+            (pathname[i + 1..].to_string(), dir.to_string())
+        }
+        _ => (pathname.to_string(), "/".to_string()),
+    }
+}
+
+fn type_name(t: fs::FileType) -> &'static str {
+    if t.is_symlink() {
+        "sym"
+    } else if t.is_file() {
+        "file"
+    } else if t.is_dir() {
+        "dir"
+    } else if t.is_socket() {
+        "sock"
+    } else if t.is_block_device() {
+        "bdev"
+    } else if t.is_char_device() {
+        "cdev"
+    } else if t.is_fifo() {
+        "fifo"
+    } else {
+        ""
+    }
+}
+
+/// What vfs.file.get reports about one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Resolved absolute path.
+    pub pathname: String,
+    /// `file`, `dir`, `sym`, …
+    pub kind: &'static str,
+    /// Owner name (or the uid as text).
+    pub user: String,
+    /// Group name (or the gid as text).
+    pub group: String,
+    /// Mode bits.
+    pub mode: u32,
+    /// Owner id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Size in bytes (of the link itself for a symlink).
+    pub size: u64,
+    /// Access, modify, change times (unix seconds).
+    pub times: [i64; 3],
+}
+
+/// vfs.file.get JSON, keys in zabbix_agentd's order; times rendered in `tz`.
+pub fn file_get_json<Tz: chrono::TimeZone>(info: &FileInfo, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let text = |v: &str| serde_json::to_string(v).unwrap_or_else(|_| "\"\"".to_string());
+    let (base, dir) = split_path(&info.pathname);
+    let when = |t: i64| -> String {
+        if t <= 0 {
+            return "null".to_string();
+        }
+        match tz.timestamp_opt(t, 0).single() {
+            Some(dt) => text(&dt.format("%Y-%m-%dT%H:%M:%S%z").to_string()),
+            None => "null".to_string(),
+        }
+    };
+    let stamp = |t: i64| {
+        if t <= 0 {
+            "null".to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    let [a, m, c] = info.times;
+    format!(
+        "{{\"basename\":{},\"pathname\":{},\"dirname\":{},\"type\":{},\"user\":{},\"group\":{},\
+         \"permissions\":{},\"uid\":{},\"gid\":{},\"size\":{},\
+         \"time\":{{\"access\":{},\"modify\":{},\"change\":{}}},\
+         \"timestamp\":{{\"access\":{},\"modify\":{},\"change\":{}}}}}",
+        text(&base),
+        text(&info.pathname),
+        text(&dir),
+        text(info.kind),
+        text(&info.user),
+        text(&info.group),
+        text(&permissions_text(info.mode)),
+        info.uid,
+        info.gid,
+        info.size,
+        when(a),
+        when(m),
+        when(c),
+        stamp(a),
+        stamp(m),
+        stamp(c),
+    )
+}
+
+/// The absolute path vfs.file.get reports: the directory resolved, the last component
+/// kept as written (a symlink stays itself; `..` and `.` are resolved).
+pub fn resolve_pathname(path: &str) -> io::Result<std::path::PathBuf> {
+    let p = std::path::Path::new(path);
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(name)) => {
+            let dir = if parent.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                parent
+            };
+            Ok(fs::canonicalize(dir)?.join(name))
+        }
+        _ => fs::canonicalize(p),
+    }
+}
+
+fn file_get(_: &AgentCtx, req: &Request) -> KeyResult {
+    let path = req.param(0);
+    let m = fs::symlink_metadata(path).map_err(|e| file_info_err(&e))?;
+    let pathname = resolve_pathname(path)
+        .map_err(|_| NotSupported::new("Cannot obtain file or directory name."))?;
+    let info = FileInfo {
+        pathname: pathname.to_string_lossy().into_owned(),
+        kind: type_name(m.file_type()),
+        user: owner_name(m.uid(), false).unwrap_or_else(|| m.uid().to_string()),
+        group: owner_name(m.gid(), true).unwrap_or_else(|| m.gid().to_string()),
+        mode: m.mode(),
+        uid: m.uid(),
+        gid: m.gid(),
+        size: m.size(),
+        times: [m.atime(), m.mtime(), m.ctime()],
+    };
+    Ok(Value::Str(file_get_json(&info, &chrono::Local)))
+}
+
 // ---- contents ------------------------------------------------------------------------
 
 /// vfs.file.contents text from the raw bytes: each line converted from `encoding`, cut at
@@ -908,6 +1057,33 @@ mod tests {
         assert_eq!(
             fs_get_entry("/proc", "proc", &zero),
             r#"{"fsname":"/proc","fstype":"proc","bytes":{"total":0,"free":0,"used":0,"pfree":0.000000,"pused":0.000000},"inodes":{"total":0,"free":0,"used":0,"pfree":100.000000,"pused":0.000000}}"#
+        );
+    }
+
+    #[test]
+    fn path_split_like_the_c_agent() {
+        assert_eq!(split_path("/tmp/x.txt"), ("x.txt".into(), "/tmp".into()));
+        assert_eq!(split_path("/tmp"), ("tmp".into(), "/".into()));
+        assert_eq!(split_path("/"), ("/".into(), "/".into()));
+    }
+
+    #[test]
+    fn file_get_shape() {
+        let info = FileInfo {
+            pathname: "/tmp/sysz/f.txt".into(),
+            kind: "file",
+            user: "root".into(),
+            group: "root".into(),
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            size: 12,
+            times: [1795271242, 1795271232, 0],
+        };
+        let utc = chrono::FixedOffset::east_opt(0).unwrap_or_else(|| panic!("offset"));
+        assert_eq!(
+            file_get_json(&info, &utc),
+            r#"{"basename":"f.txt","pathname":"/tmp/sysz/f.txt","dirname":"/tmp/sysz","type":"file","user":"root","group":"root","permissions":"0644","uid":0,"gid":0,"size":12,"time":{"access":"2026-11-21T14:27:22+0000","modify":"2026-11-21T14:27:12+0000","change":null},"timestamp":{"access":1795271242,"modify":1795271232,"change":null}}"#
         );
     }
 

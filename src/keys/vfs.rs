@@ -228,6 +228,12 @@ pub fn statvfs(path: &str) -> Result<FsStat, NotSupported> {
     })
 }
 
+/// Percentages as zabbix_agentd 6.0 reports the fs keys: computed in a helper thread and
+/// handed back as `%f` text, so rounded to 6 decimals.
+fn six_decimals(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
 /// vfs.fs.size by mode from a statvfs result.
 pub fn fs_size_value(s: &FsStat, mode: &str) -> KeyResult {
     let used_blocks = s.blocks.saturating_sub(s.bfree);
@@ -242,8 +248,8 @@ pub fn fs_size_value(s: &FsStat, mode: &str) -> KeyResult {
         "" | "total" => Value::Uint(s.blocks.saturating_mul(s.frsize)),
         "free" => Value::Uint(s.bavail.saturating_mul(s.frsize)),
         "used" => Value::Uint(used_blocks.saturating_mul(s.frsize)),
-        "pfree" => Value::Float(pfree),
-        "pused" => Value::Float(pused),
+        "pfree" => Value::Float(six_decimals(pfree)),
+        "pused" => Value::Float(six_decimals(pused)),
         _ => return Err(NotSupported::invalid_param(1)),
     })
 }
@@ -261,8 +267,8 @@ pub fn fs_inode_value(s: &FsStat, mode: &str) -> KeyResult {
         "" | "total" => Value::Uint(s.files),
         "free" => Value::Uint(s.ffree),
         "used" => Value::Uint(used),
-        "pfree" => Value::Float(pfree),
-        "pused" => Value::Float(pused),
+        "pfree" => Value::Float(six_decimals(pfree)),
+        "pused" => Value::Float(six_decimals(pused)),
         _ => return Err(NotSupported::invalid_param(1)),
     })
 }
@@ -1027,7 +1033,8 @@ mod tests {
             panic!("pfree")
         };
         let used = (66053021 - 23821397 - 3374428) as f64;
-        assert!((p - 100.0 * 20299903.0 / (used + 20299903.0)).abs() < 1e-9);
+        assert!((p - 100.0 * 20299903.0 / (used + 20299903.0)).abs() < 1e-6);
+        assert_eq!(p, six_decimals(p));
         assert_eq!(fs_size_value(&s, "total"), Ok(Value::Uint(66053021 * 4096)));
         assert_eq!(fs_size_value(&s, "x"), Err(NotSupported::invalid_param(1)));
         let zero = FsStat::default();

@@ -359,6 +359,7 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
 mod tests {
     use super::*;
 

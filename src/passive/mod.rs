@@ -1,1 +1,248 @@
 //! Passive checks: the listener, `Server=` access control, one request → one response.
+//!
+//! Owns accepting connections on `ListenIP:ListenPort`, the cap on concurrent
+//! connections, the per-connection `Timeout` (read, check, write: each bounded) and
+//! closing. One request per connection, read by length and never until EOF; malformed or
+//! oversized frames are closed with a log line, never answered, never a panic.
+//! What a key means is the registry's business ([`crate::keys`]).
+
+pub mod access;
+mod fast;
+pub mod request;
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+use zbx_proto::frame::{self, Limits};
+
+use crate::keys::AgentCtx;
+use crate::transport::{self, Stream, TransportError};
+
+/// How long in-flight requests may run after shutdown is requested.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// `TCP_DEFER_ACCEPT` on the listener: the kernel completes `accept` only once the
+/// request's first bytes arrived (or after this many seconds), so that most requests
+/// are answered without waiting for readiness. A client that connects and never sends
+/// is handed over after it, and then bounded by `Timeout` as usual.
+pub const DEFER_ACCEPT_SECS: u32 = 3;
+
+/// Binds every `ListenIP` on `ListenPort` (`SO_REUSEADDR`, the configured backlog).
+pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net::TcpListener>> {
+    let mut out = Vec::with_capacity(ips.len());
+    for ip in ips {
+        let addr = SocketAddr::new(*ip, port);
+        let domain = socket2::Domain::for_address(addr);
+        let sock =
+            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        sock.set_reuse_address(true)?;
+        if addr.is_ipv6() {
+            // Like zabbix_agentd: an IPv6 listener does not also take IPv4.
+            sock.set_only_v6(true)?;
+        }
+        sock.bind(&addr.into())
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot bind to [{ip}]:{port}: {e}")))?;
+        sock.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+        sock.set_nonblocking(true)?;
+        if let Err(e) = fast::set_defer_accept(&sock, DEFER_ACCEPT_SECS) {
+            debug!(error = %e, "TCP_DEFER_ACCEPT not available; every request takes the async path");
+        }
+        out.push(sock.into());
+    }
+    Ok(out)
+}
+
+/// Serves passive checks on `listeners` until `shutdown` is cancelled, then lets
+/// in-flight requests finish for at most [`SHUTDOWN_GRACE`].
+///
+/// Each listener gets `StartAgents` accept threads (as zabbix_agentd pre-forks that many
+/// listener processes, but threads): a blocking `accept` wakes exactly one of them, which
+/// answers inline keys on the spot ([`fast`]) and hands everything else — keys that wait,
+/// JSON requests, partial frames, DNS-name access checks — to the async runtime as a task
+/// holding one of `max_connections` slots.
+pub async fn serve(
+    ctx: Arc<AgentCtx>,
+    listeners: Vec<std::net::TcpListener>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
+    let tracker = TaskTracker::new();
+    let runtime = tokio::runtime::Handle::current();
+    let threads_per_listener = usize::try_from(ctx.config.start_agents.max(1)).unwrap_or(1);
+    let mut listeners_alive = Vec::new();
+    let mut threads = Vec::new();
+    for l in listeners {
+        let addr = l.local_addr()?;
+        info!(addr = %addr, threads = threads_per_listener, "Listening for passive checks");
+        // Blocking accept: the kernel wakes one waiting thread per connection.
+        l.set_nonblocking(false)?;
+        let l = Arc::new(l);
+        for n in 0..threads_per_listener {
+            let accepter = Accepter {
+                ctx: Arc::clone(&ctx),
+                listener: Arc::clone(&l),
+                limit: Arc::clone(&limit),
+                tracker: tracker.clone(),
+                shutdown: shutdown.clone(),
+                runtime: runtime.clone(),
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("zagent-accept-{}-{n}", addr.port()))
+                    .spawn(move || accepter.run())?,
+            );
+        }
+        listeners_alive.push(l);
+    }
+    shutdown.cancelled().await;
+    // shutdown(2) on a listening socket makes blocked accept() calls return at once.
+    for l in &listeners_alive {
+        let _ = socket2::SockRef::from(l.as_ref()).shutdown(std::net::Shutdown::Both);
+    }
+    let joined = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    });
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, joined).await;
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        warn!(grace = ?SHUTDOWN_GRACE, "Passive requests still running at shutdown were abandoned");
+    }
+    Ok(())
+}
+
+/// One accept thread.
+struct Accepter {
+    ctx: Arc<AgentCtx>,
+    listener: Arc<std::net::TcpListener>,
+    limit: Arc<Semaphore>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Accepter {
+    fn run(self) {
+        // Tasks spawned and streams registered from this thread belong to the runtime.
+        let _enter = self.runtime.enter();
+        loop {
+            let accepted = self.listener.accept();
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let (stream, peer) = match accepted {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log, back off briefly, keep serving.
+                    warn!(error = %e, "Cannot accept a passive connection");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            let prefix = match fast::try_answer(&self.ctx, &stream, peer) {
+                fast::Outcome::Done => continue,
+                fast::Outcome::Denied => {
+                    deny(&self.ctx, peer);
+                    continue;
+                }
+                fast::Outcome::Async(prefix) => prefix,
+            };
+            // Slow path: a task of its own, holding a connection slot. When the cap is
+            // reached this thread waits here and further clients wait in the backlog.
+            let permit = self.runtime.block_on(async {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => None,
+                    p = Arc::clone(&self.limit).acquire_owned() => p.ok(),
+                }
+            });
+            let Some(permit) = permit else { return };
+            let stream = match stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(stream))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(peer = %peer, error = %e, "Cannot register a passive connection");
+                    continue;
+                }
+            };
+            let ctx = Arc::clone(&self.ctx);
+            self.tracker.spawn(async move {
+                handle_after(&ctx, stream, peer, prefix).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+fn deny(ctx: &AgentCtx, peer: SocketAddr) {
+    warn!(
+        peer = %peer.ip(),
+        allowed = %access::describe(&ctx.config.server),
+        "Rejected passive connection from a peer not in Server"
+    );
+}
+
+/// Handles one connection: access check, one request, one reply, close.
+pub async fn handle(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr) {
+    handle_after(ctx, stream, peer, Vec::new()).await
+}
+
+/// Like [`handle`], for a connection whose first bytes (`prefix`) were already read.
+async fn handle_after(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr, prefix: Vec<u8>) {
+    if !access::allowed(&ctx.config.server, peer.ip()).await {
+        deny(ctx, peer);
+        // Dropping the socket closes it without a reply (RST if the request arrived).
+        return;
+    }
+    let mut stream = Stream::Plain(stream);
+    let timeout = ctx.config.timeout;
+    let payload = match tokio::time::timeout(
+        timeout,
+        transport::read_frame_after(&mut stream, &Limits::PASSIVE_REQUEST, &prefix),
+    )
+    .await
+    {
+        Ok(Ok(Some(frame))) => frame.payload,
+        // Closed before sending anything: zabbix_agentd treats it as an empty key.
+        Ok(Ok(None)) => Vec::new(),
+        Ok(Err(e)) => {
+            log_bad_request(peer, &e);
+            return;
+        }
+        Err(_) => {
+            warn!(peer = %peer, timeout = ?timeout, "Passive request not received in time; closing");
+            return;
+        }
+    };
+    let (reply, kind) = request::answer(ctx, &payload).await;
+    debug!(peer = %peer, request = ?kind, reply_len = reply.len(), "Passive check");
+    let mut bytes = frame::header_for(reply.len());
+    bytes.extend_from_slice(&reply);
+    match tokio::time::timeout(timeout, transport::write_all(&mut stream, &bytes)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => debug!(peer = %peer, error = %e, "Cannot send passive reply"),
+        Err(_) => warn!(peer = %peer, "Passive reply not sent in time; closing"),
+    }
+}
+
+fn log_bad_request(peer: SocketAddr, e: &TransportError) {
+    match e {
+        TransportError::Io(io) if io.kind() == io::ErrorKind::ConnectionReset => {
+            debug!(peer = %peer, "Peer reset the connection")
+        }
+        _ => warn!(peer = %peer, error = %e, "Malformed passive request; closing without reply"),
+    }
+}

@@ -1,0 +1,298 @@
+//! One Zabbix exchange over TCP: connect (optionally from `SourceIP`), write one frame,
+//! read one frame by its length — never until EOF.
+//!
+//! Owns the stream type every client (`zagent get`, `zagent send`, active checks) and the
+//! passive listener use, so that encryption is added in one place. It must not know what
+//! the payload means.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use zbx_proto::frame::{self, Frame, FrameError, Limits};
+
+/// A connection to a Zabbix peer.
+#[derive(Debug)]
+pub enum Stream {
+    /// Unencrypted TCP.
+    Plain(TcpStream),
+}
+
+impl Stream {
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Stream::Plain(s) => s.peer_addr(),
+        }
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Name resolution failed.
+    #[error("cannot resolve [{host}]: {source}")]
+    Resolve {
+        /// The name.
+        host: String,
+        /// The resolver's error.
+        source: io::Error,
+    },
+    /// TCP connect failed.
+    #[error("cannot connect to [[{host}]:{port}]: {}", os_error_text(source))]
+    Connect {
+        /// Host as given.
+        host: String,
+        /// Port.
+        port: u16,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Reading or writing failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// Connect, write or read did not finish in time.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The peer sent bytes that are not a valid frame.
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    /// The peer closed before sending the whole frame.
+    #[error("connection closed after {got} of {expected} bytes (message shorter than expected)")]
+    Truncated {
+        /// Bytes received.
+        got: usize,
+        /// Bytes the header announced (or the header size).
+        expected: usize,
+    },
+    /// More bytes than the header announced arrived with the frame.
+    #[error("message is longer than expected ({expected} bytes announced)")]
+    TooLong {
+        /// Bytes the header announced.
+        expected: usize,
+    },
+    /// The peer closed without sending anything.
+    #[error("connection closed by peer without a reply")]
+    Empty,
+}
+
+/// An OS error as the C components print it: `[111] Connection refused`.
+pub fn os_error_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let text = e.to_string();
+            let suffix = format!(" (os error {code})");
+            format!("[{code}] {}", text.strip_suffix(&suffix).unwrap_or(&text))
+        }
+        None => e.to_string(),
+    }
+}
+
+/// Options for an outgoing connection.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Bind to this address before connecting (`SourceIP`, `-I`).
+    pub source_ip: Option<IpAddr>,
+    /// Bound on connect, on the write and on the read, each.
+    pub timeout: Duration,
+    /// Compress the request (flags 0x03), as agent 2 does.
+    pub compress: bool,
+    /// Largest reply accepted.
+    pub limits: Limits,
+}
+
+impl ClientOptions {
+    /// Plain, uncompressed, with `timeout`.
+    pub fn new(timeout: Duration) -> ClientOptions {
+        ClientOptions {
+            source_ip: None,
+            timeout,
+            compress: false,
+            limits: Limits::REPLY,
+        }
+    }
+}
+
+/// Connects to `host:port` (host may be a name, an IPv4 or an IPv6 address without
+/// brackets), trying every resolved address in order.
+pub async fn connect(
+    host: &str,
+    port: u16,
+    opts: &ClientOptions,
+) -> Result<Stream, TransportError> {
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::time::timeout(opts.timeout, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| TransportError::Timeout(opts.timeout))?
+            .map_err(|source| TransportError::Resolve {
+                host: host.to_string(),
+                source,
+            })?
+            .collect(),
+    };
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+    for addr in addrs {
+        match tokio::time::timeout(opts.timeout, connect_one(addr, opts.source_ip)).await {
+            Ok(Ok(s)) => return Ok(Stream::Plain(s)),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
+        }
+    }
+    Err(TransportError::Connect {
+        host: host.to_string(),
+        port,
+        source: last,
+    })
+}
+
+async fn connect_one(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    if let Some(ip) = source {
+        sock.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = sock.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Reads one frame by length. Returns `Ok(None)` when the peer closed before sending a
+/// single byte (what the official agent treats as an empty request).
+pub async fn read_frame<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limits: &Limits,
+) -> Result<Option<Frame>, TransportError> {
+    read_frame_after(stream, limits, &[]).await
+}
+
+/// Like [`read_frame`], for a frame whose first bytes (`prefix`) were already read.
+pub async fn read_frame_after<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limits: &Limits,
+    prefix: &[u8],
+) -> Result<Option<Frame>, TransportError> {
+    let mut head = [0u8; frame::LARGE_HEADER_LEN];
+    let mut got = prefix.len().min(head.len());
+    head[..got].copy_from_slice(&prefix[..got]);
+    let header = loop {
+        if let Some(h) = frame::parse_header(&head[..got], limits)? {
+            break h;
+        }
+        let want = if got > 4 && head[4] & frame::FLAG_LARGE != 0 {
+            frame::LARGE_HEADER_LEN
+        } else {
+            frame::HEADER_LEN
+        };
+        let n = stream.read(&mut head[got..want]).await?;
+        if n == 0 {
+            return if got == 0 {
+                Ok(None)
+            } else {
+                Err(TransportError::Truncated {
+                    got,
+                    expected: want,
+                })
+            };
+        }
+        got += n;
+    };
+    // parse_header checked data_len against the limit: this allocation is bounded.
+    let data_len = usize::try_from(header.data_len).map_err(|_| FrameError::TooLarge {
+        size: header.data_len,
+        max: limits.max_data_len,
+    })?;
+    let mut data = vec![0u8; data_len];
+    // Bytes past the header: from `head`, then from the rest of `prefix`.
+    let mut pending: Vec<u8> = head[header.header_len..got].to_vec();
+    if prefix.len() > got {
+        pending.extend_from_slice(&prefix[got..]);
+    }
+    if pending.len() > data_len {
+        return Err(TransportError::TooLong { expected: data_len });
+    }
+    data[..pending.len()].copy_from_slice(&pending);
+    let mut filled = pending.len();
+    while filled < data_len {
+        let n = stream.read(&mut data[filled..]).await?;
+        if n == 0 {
+            return Err(TransportError::Truncated {
+                got: filled,
+                expected: data_len,
+            });
+        }
+        filled += n;
+    }
+    Ok(Some(frame::finish(&header, &data)?))
+}
+
+/// Writes one frame (already encoded) and flushes it.
+pub async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> io::Result<()> {
+    stream.write_all(bytes).await?;
+    stream.flush().await
+}
+
+/// One request/response exchange: connect, send `payload`, read the reply.
+pub async fn exchange(
+    host: &str,
+    port: u16,
+    payload: &[u8],
+    opts: &ClientOptions,
+) -> Result<Frame, TransportError> {
+    let mut stream = connect(host, port, opts).await?;
+    let bytes = if opts.compress {
+        frame::encode_compressed(payload)
+    } else {
+        frame::encode(payload)
+    };
+    tokio::time::timeout(opts.timeout, write_all(&mut stream, &bytes))
+        .await
+        .map_err(|_| TransportError::Timeout(opts.timeout))??;
+    let reply = tokio::time::timeout(opts.timeout, read_frame(&mut stream, &opts.limits))
+        .await
+        .map_err(|_| TransportError::Timeout(opts.timeout))??;
+    reply.ok_or(TransportError::Empty)
+}

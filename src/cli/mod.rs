@@ -80,6 +80,16 @@ pub fn config_path(given: Option<&Path>) -> Option<PathBuf> {
     }
 }
 
+/// Loads the configuration as `test`/`keys` need it: like `run`, minus the start-up
+/// validation that `zabbix_agentd -t`/`-p` skip too.
+pub fn load_config_for_test(given: Option<&Path>) -> anyhow::Result<Config> {
+    match config_path(given) {
+        Some(p) => crate::config::load_for_test(&p)
+            .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}")),
+        None => Ok(crate::config::defaults()),
+    }
+}
+
 /// Loads the configuration the way `run` does (file, or built-in defaults).
 pub fn load_config(given: Option<&Path>) -> anyhow::Result<Config> {
     match config_path(given) {

@@ -21,6 +21,7 @@ use crate::config::Config;
 pub mod agent;
 pub mod kernel;
 pub mod net_if;
+pub mod net_tcp;
 pub mod proc;
 pub mod system;
 pub mod vfs;
@@ -30,6 +31,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     agent::KEYS,
     kernel::KEYS,
     net_if::KEYS,
+    net_tcp::KEYS,
     proc::KEYS,
     system::KEYS,
     vfs::KEYS,
@@ -306,6 +308,8 @@ pub struct AgentCtx {
     pub registry: Registry,
     /// When the agent started.
     pub started: Instant,
+    /// The connection-state engine (netlink dumps, single-flight counts).
+    pub net: crate::sys::sock_diag::Engine,
 }
 
 impl AgentCtx {
@@ -315,6 +319,7 @@ impl AgentCtx {
             config,
             registry: Registry::builtin(),
             started: Instant::now(),
+            net: crate::sys::sock_diag::Engine::default(),
         })
     }
 

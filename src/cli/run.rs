@@ -88,7 +88,9 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
         Some(p) => Some(PidFile::create(p.clone())?),
         None => None,
     };
-    let ctx = AgentCtx::new(Arc::clone(&config));
+    let ctx = AgentCtx::try_new(Arc::clone(&config)).context("cannot start zagent")?;
+    crate::privdrop::drop_privileges(&config).context("cannot start zagent")?;
+    crate::keys::user::log_shadowed_builtins(&ctx);
     info!(
         version = crate::keys::agent::AGENT_VERSION,
         hostname = config.hostname(),
@@ -103,6 +105,13 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
             listeners,
             shutdown.clone(),
         ));
+    }
+    {
+        let (ctx, shutdown) = (Arc::clone(&ctx), shutdown.clone());
+        tasks.spawn(async move {
+            crate::keys::user::reload_on_signal(ctx, shutdown).await;
+            Ok(())
+        });
     }
     wait_for_signal().await;
     info!("Shutting down");

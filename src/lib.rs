@@ -17,4 +17,5 @@ pub mod config;
 pub mod keys;
 pub mod passive;
 pub mod sys;
+pub mod tls;
 pub mod transport;

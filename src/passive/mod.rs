@@ -14,6 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +23,8 @@ use tracing::{debug, info, warn};
 use zbx_proto::frame::{self, Limits};
 
 use crate::keys::AgentCtx;
-use crate::transport::{self, Stream, TransportError};
+use crate::tls::{self, Rejected, TlsServer};
+use crate::transport::{self, TransportError};
 
 /// How long in-flight requests may run after shutdown is requested.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -50,10 +52,25 @@ pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net:
 }
 
 /// Serves passive checks on `listeners` until `shutdown` is cancelled, then lets
-/// in-flight requests finish for at most [`SHUTDOWN_GRACE`].
+/// in-flight requests finish for at most [`SHUTDOWN_GRACE`]. Builds the TLS side from
+/// `ctx.config.tls` first (an invalid TLS setting is an `InvalidInput` error); callers
+/// that already built it at start-up use [`serve_with_tls`].
 pub async fn serve(
     ctx: Arc<AgentCtx>,
     listeners: Vec<std::net::TcpListener>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let built = tls::build(&ctx.config.tls, tls::Program::agent(&ctx.config))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    serve_with_tls(ctx, listeners, built.server, shutdown).await
+}
+
+/// [`serve`] with the TLS side built once at start-up by [`tls::build`] (its
+/// `server`): `TLSAccept` decides which connections are taken.
+pub async fn serve_with_tls(
+    ctx: Arc<AgentCtx>,
+    listeners: Vec<std::net::TcpListener>,
+    tls: Arc<TlsServer>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
@@ -61,9 +78,10 @@ pub async fn serve(
     let mut accepters = tokio::task::JoinSet::new();
     for l in listeners {
         let l = TcpListener::from_std(l)?;
-        info!(addr = %l.local_addr()?, "Listening for passive checks");
+        info!(addr = %l.local_addr()?, tls_accept = %tls.modes(), "Listening for passive checks");
         accepters.spawn(accept_loop(
             Arc::clone(&ctx),
+            Arc::clone(&tls),
             l,
             Arc::clone(&limit),
             tracker.clone(),
@@ -87,6 +105,7 @@ pub async fn serve(
 
 async fn accept_loop(
     ctx: Arc<AgentCtx>,
+    tls: Arc<TlsServer>,
     listener: TcpListener,
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
@@ -115,15 +134,29 @@ async fn accept_loop(
             },
         };
         let ctx = Arc::clone(&ctx);
+        let tls = Arc::clone(&tls);
         tracker.spawn(async move {
-            handle(&ctx, stream, peer).await;
+            handle_with(&ctx, &tls, stream, peer).await;
             drop(permit);
         });
     }
 }
 
-/// Handles one connection: access check, one request, one reply, close.
+/// Handles one unencrypted connection (as with `TLSAccept=unencrypted`): access check,
+/// one request, one reply, close. The listener uses [`handle_with`].
 pub async fn handle(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr) {
+    handle_with(ctx, &TlsServer::unencrypted(), stream, peer).await
+}
+
+/// Handles one connection: access check, the `TLSAccept` check and TLS handshake, one
+/// request, one reply, close. A refused mode, a failed handshake or a certificate that
+/// does not match is closed without a reply and logged with the reason.
+pub async fn handle_with(
+    ctx: &Arc<AgentCtx>,
+    tls: &TlsServer,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     let _ = stream.set_nodelay(true);
     if !access::allowed(&ctx.config.server, peer.ip()).await {
         warn!(
@@ -134,8 +167,18 @@ pub async fn handle(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr) {
         // Dropping the socket closes it without a reply (RST if the request arrived).
         return;
     }
-    let mut stream = Stream::Plain(stream);
     let timeout = ctx.config.timeout;
+    let mut stream = match tls.accept(stream, timeout).await {
+        Ok(s) => s,
+        Err(Rejected::Closed) => {
+            debug!(peer = %peer.ip(), "Peer closed the connection before sending anything");
+            return;
+        }
+        Err(reason) => {
+            warn!(peer = %peer.ip(), reason = %reason, "Failed to accept an incoming connection");
+            return;
+        }
+    };
     let payload = match tokio::time::timeout(
         timeout,
         transport::read_frame(&mut stream, &Limits::PASSIVE_REQUEST),
@@ -159,7 +202,12 @@ pub async fn handle(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr) {
     let mut bytes = frame::header_for(reply.len());
     bytes.extend_from_slice(&reply);
     match tokio::time::timeout(timeout, transport::write_all(&mut stream, &bytes)).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => {
+            if stream.is_tls() {
+                // close_notify, as the official agent sends before closing.
+                let _ = tokio::time::timeout(timeout, stream.shutdown()).await;
+            }
+        }
         Ok(Err(e)) => debug!(peer = %peer, error = %e, "Cannot send passive reply"),
         Err(_) => warn!(peer = %peer, "Passive reply not sent in time; closing"),
     }

@@ -409,29 +409,31 @@ pub fn build(cfg: &TlsConfig, program: Program) -> Result<TlsContext, TlsError> 
     }
 
     let seen = Ssl::new_ex_index::<PskSeen>().map_err(ossl("cannot allocate TLS state:"))?;
+    // Client-side contexts are built whenever the material is configured, so that a
+    // broken file stops the start as it stops zabbix_agentd, used or not.
     let ctx_psk = match &psk {
-        Some(secret) => Some(psk_context(cfg, program, secret, seen)?),
+        Some(secret) => Some(psk_context(cfg, program, secret, seen, Role::Client)?),
         None => None,
     };
     let ctx_cert = match cfg.cert_file {
-        Some(_) => Some(cert_context(cfg, program, None)?),
+        Some(_) => Some(cert_context(cfg, program, None, Role::Client)?),
         None => None,
     };
 
     let modes = AcceptModes::from(&cfg.accept);
-    let accept_ctx = if !program.accepts() {
-        None
-    } else if modes.cert && modes.psk {
-        match &psk {
-            Some(secret) => Some(cert_context(cfg, program, Some((secret, seen)))?),
-            None => None,
+    let accept_ctx = match (&psk, program.accepts()) {
+        (_, false) => None,
+        (Some(secret), true) if modes.cert && modes.psk => Some(cert_context(
+            cfg,
+            program,
+            Some((secret, seen)),
+            Role::Server,
+        )?),
+        (_, true) if modes.cert => Some(cert_context(cfg, program, None, Role::Server)?),
+        (Some(secret), true) if modes.psk => {
+            Some(psk_context(cfg, program, secret, seen, Role::Server)?)
         }
-    } else if modes.cert {
-        ctx_cert.clone()
-    } else if modes.psk {
-        ctx_psk.clone()
-    } else {
-        None
+        _ => None,
     };
     let server = Arc::new(TlsServer {
         modes: if program.accepts() {
@@ -528,8 +530,15 @@ pub fn permission_warning(path: &Path, param: &str) -> Option<String> {
     })
 }
 
+/// Which end of the connection a context serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Client,
+    Server,
+}
+
 /// Settings shared by every context, as the official OpenSSL builds set them.
-fn base_context() -> Result<SslContextBuilder, TlsError> {
+fn base_context(role: Role) -> Result<SslContextBuilder, TlsError> {
     let mut b =
         SslContextBuilder::new(SslMethod::tls()).map_err(ossl("cannot initialize TLS method:"))?;
     b.set_min_proto_version(Some(SslVersion::TLS1_2))
@@ -538,8 +547,12 @@ fn base_context() -> Result<SslContextBuilder, TlsError> {
     b.set_session_cache_mode(SslSessionCacheMode::OFF);
     b.set_groups_list(GROUPS)
         .map_err(ossl("cannot set the ECDHE group P-256:"))?;
-    b.set_session_id_context(b"Zbx")
-        .map_err(ossl("cannot set session_id_context:"))?;
+    if role == Role::Server {
+        // As zabbix_agentd sets on accepted connections; OpenSSL wants one on a server
+        // that verifies peers, and a client PSK session must not carry one.
+        b.set_session_id_context(b"Zbx")
+            .map_err(ossl("cannot set session_id_context:"))?;
+    }
     Ok(b)
 }
 
@@ -596,8 +609,9 @@ fn psk_context(
     program: Program,
     secret: &Arc<PskSecret>,
     seen: Index<Ssl, PskSeen>,
+    role: Role,
 ) -> Result<SslContext, TlsError> {
-    let mut b = base_context()?;
+    let mut b = base_context(role)?;
     set_psk_callbacks(&mut b, secret, seen);
     match &cfg.cipher_psk13 {
         Some(list) => b.set_ciphersuites(list).map_err(ossl(format!(
@@ -626,6 +640,7 @@ fn cert_context(
     cfg: &TlsConfig,
     program: Program,
     psk: Option<(&Arc<PskSecret>, Index<Ssl, PskSeen>)>,
+    role: Role,
 ) -> Result<SslContext, TlsError> {
     let (Some(ca), Some(cert), Some(key)) = (&cfg.ca_file, &cfg.cert_file, &cfg.key_file) else {
         // validate() guarantees all three; say so rather than panic.
@@ -633,7 +648,7 @@ fn cert_context(
             "TLSCertFile, TLSKeyFile and TLSCAFile must be defined together".to_string(),
         ));
     };
-    let mut b = base_context()?;
+    let mut b = base_context(role)?;
     b.set_ca_file(ca).map_err(ossl(format!(
         "cannot load CA certificate(s) from file \"{}\":",
         ca.display()

@@ -8,6 +8,8 @@
 //! active-check client uses; the end-to-end run of the active-check client itself with
 //! `TLSConnect=psk` belongs with src/active's tests.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -31,6 +33,16 @@ fn lab(args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Where the lab server listens (zabbix-lab's own settings).
+fn lab_addr() -> (String, u16) {
+    let ip = std::env::var("ZABBIX_LAB_LISTEN_IP").unwrap_or_else(|_| "127.0.0.1".to_string());
+    let port = std::env::var("ZABBIX_LAB_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(10051);
+    (ip, port)
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -66,7 +78,10 @@ async fn active_checks_and_agent_data_over_psk_land_in_the_lab_server() {
     let (ok, text) = lab(&["reload"]);
     assert!(ok, "zabbix-lab reload: {text}");
 
-    let dir = tempfile::Builder::new().prefix("zt-tls-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("zt-tls-")
+        .tempdir()
+        .unwrap();
     let key = dir.path().join("host.psk");
     std::fs::write(&key, &psk).unwrap();
     let cfg = TlsConfig {
@@ -75,12 +90,15 @@ async fn active_checks_and_agent_data_over_psk_land_in_the_lab_server() {
         psk_file: Some(key),
         ..TlsConfig::default()
     };
-    let client = tls::build(&cfg, Program::Sender).expect("PSK client").client;
+    let client = tls::build(&cfg, Program::Sender)
+        .expect("PSK client")
+        .client;
     let opts = ClientOptions::new(Duration::from_secs(10)).with_tls(client);
     let request = format!(r#"{{"request":"active checks","host":"{HOST}"}}"#);
+    let (ip, port) = lab_addr();
 
     // Over PSK the server hands out the item list.
-    let reply = transport::exchange("127.0.0.1", 10051, request.as_bytes(), &opts)
+    let reply = transport::exchange(&ip, port, request.as_bytes(), &opts)
         .await
         .expect("active checks over PSK");
     let v: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON reply");
@@ -93,7 +111,7 @@ async fn active_checks_and_agent_data_over_psk_land_in_the_lab_server() {
 
     // Unencrypted, the server refuses this host.
     let plain = ClientOptions::new(Duration::from_secs(10));
-    let reply = transport::exchange("127.0.0.1", 10051, request.as_bytes(), &plain)
+    let reply = transport::exchange(&ip, port, request.as_bytes(), &plain)
         .await
         .expect("plain active checks answered");
     let v: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON reply");
@@ -110,13 +128,16 @@ async fn active_checks_and_agent_data_over_psk_land_in_the_lab_server() {
     let data = format!(
         r#"{{"request":"agent data","session":"{session}","data":[{{"host":"{HOST}","key":"agent.ping","value":"1","id":1,"clock":{since},"ns":0}}],"clock":{since},"ns":0}}"#
     );
-    let reply = transport::exchange("127.0.0.1", 10051, data.as_bytes(), &opts)
+    let reply = transport::exchange(&ip, port, data.as_bytes(), &opts)
         .await
         .expect("agent data over PSK");
     let v: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON reply");
     assert_eq!(v["response"], "success", "{v}");
     assert!(
-        v["info"].as_str().unwrap_or("").starts_with("processed: 1; failed: 0"),
+        v["info"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("processed: 1; failed: 0"),
         "{v}"
     );
     let (ok, text) = lab(&[

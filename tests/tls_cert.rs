@@ -3,6 +3,8 @@
 //! zagent, zagent → the real zabbix_agentd, issuer/subject pins that match and that do
 //! not, and the subject/issuer string format checked against OpenSSL's own printer.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "tls_util.rs"]
 mod util;
 
@@ -49,7 +51,8 @@ fn rsa_key() -> PKey<Private> {
 
 fn serial() -> openssl::asn1::Asn1Integer {
     let mut bn = BigNum::new().unwrap();
-    bn.rand(63, openssl::bn::MsbOption::MAYBE_ZERO, false).unwrap();
+    bn.rand(63, openssl::bn::MsbOption::MAYBE_ZERO, false)
+        .unwrap();
     bn.to_asn1_integer().unwrap()
 }
 
@@ -62,12 +65,21 @@ fn make_ca(subject: &[(&str, &str)]) -> (X509, PKey<Private>) {
     b.set_subject_name(&n).unwrap();
     b.set_issuer_name(&n).unwrap();
     b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
     b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
         .unwrap();
-    b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build().unwrap())
-        .unwrap();
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     let ski = SubjectKeyIdentifier::new()
         .build(&b.x509v3_context(None, None))
         .unwrap();
@@ -84,9 +96,12 @@ fn issue(ca: &X509, ca_key: &PKey<Private>, subject: &[(&str, &str)]) -> (X509, 
     b.set_subject_name(&name(subject)).unwrap();
     b.set_issuer_name(ca.subject_name()).unwrap();
     b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(2).unwrap()).unwrap();
-    b.append_extension(BasicConstraints::new().build().unwrap()).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
+    b.append_extension(BasicConstraints::new().build().unwrap())
+        .unwrap();
     b.append_extension(
         KeyUsage::new()
             .critical()
@@ -118,6 +133,7 @@ fn issue(ca: &X509, ca_key: &PKey<Private>, subject: &[(&str, &str)]) -> (X509, 
 }
 
 /// The files of one test PKI.
+#[derive(Debug)]
 struct Pki {
     ca: PathBuf,
     agent_cert: PathBuf,
@@ -149,7 +165,8 @@ fn write_pair(dir: &Path, stem: &str, cert: &X509, key: &PKey<Private>) -> (Path
 fn pki() -> &'static Pki {
     static PKI: std::sync::OnceLock<Pki> = std::sync::OnceLock::new();
     PKI.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("zt-tls-pki-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("zt-tls-pki-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("pki dir");
         make_pki(&dir)
     })
@@ -166,9 +183,17 @@ fn make_pki(dir: &Path) -> Pki {
     let (agent, agent_key) = issue(
         &ca,
         &ca_key,
-        &[("O", "zagent tests"), ("OU", "Agents"), ("CN", "zt-tls-agent")],
+        &[
+            ("O", "zagent tests"),
+            ("OU", "Agents"),
+            ("CN", "zt-tls-agent"),
+        ],
     );
-    let (server, server_key) = issue(&ca, &ca_key, &[("O", "zagent tests"), ("CN", "zt-tls-server")]);
+    let (server, server_key) = issue(
+        &ca,
+        &ca_key,
+        &[("O", "zagent tests"), ("CN", "zt-tls-server")],
+    );
     let (other_ca, other_key) = make_ca(&[("O", "elsewhere"), ("CN", "zt-tls Other CA")]);
     let (rogue, rogue_key) = issue(
         &other_ca,
@@ -225,8 +250,14 @@ fn cert_client(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zagent_client_and_listener_with_certificates() {
     let pki = pki();
-    let agent = start_zagent(listener_cfg(&pki, Some(CA_DN), Some(SERVER_DN)));
-    let good = cert_client(&pki, &pki.server_cert, &pki.server_key, Some(CA_DN), Some(AGENT_DN));
+    let agent = start_zagent(listener_cfg(pki, Some(CA_DN), Some(SERVER_DN)));
+    let good = cert_client(
+        pki,
+        &pki.server_cert,
+        &pki.server_key,
+        Some(CA_DN),
+        Some(AGENT_DN),
+    );
     let reply = transport::exchange("127.0.0.1", agent.port, b"agent.ping", &good)
         .await
         .expect("certificate exchange");
@@ -234,7 +265,7 @@ async fn zagent_client_and_listener_with_certificates() {
 
     // The client pins a subject the agent's certificate does not have.
     let pinned = cert_client(
-        &pki,
+        pki,
         &pki.server_cert,
         &pki.server_key,
         None,
@@ -252,12 +283,15 @@ async fn zagent_client_and_listener_with_certificates() {
     }
 
     // A certificate from another CA is not trusted by the listener.
-    let rogue = cert_client(&pki, &pki.rogue_cert, &pki.rogue_key, None, None);
+    let rogue = cert_client(pki, &pki.rogue_cert, &pki.rogue_key, None, None);
     let err = transport::exchange("127.0.0.1", agent.port, b"agent.ping", &rogue)
         .await
         .unwrap_err();
     assert!(
-        matches!(err, TransportError::Tls { .. } | TransportError::Empty | TransportError::Io(_)),
+        matches!(
+            err,
+            TransportError::Tls { .. } | TransportError::Empty | TransportError::Io(_)
+        ),
         "{err}"
     );
     assert!(
@@ -270,8 +304,12 @@ async fn zagent_client_and_listener_with_certificates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listener_refuses_a_server_certificate_with_another_subject() {
     let pki = pki();
-    let agent = start_zagent(listener_cfg(&pki, Some(CA_DN), Some("CN=zt-tls-expected,O=zagent tests")));
-    let client = cert_client(&pki, &pki.server_cert, &pki.server_key, None, None);
+    let agent = start_zagent(listener_cfg(
+        pki,
+        Some(CA_DN),
+        Some("CN=zt-tls-expected,O=zagent tests"),
+    ));
+    let client = cert_client(pki, &pki.server_cert, &pki.server_key, None, None);
     let err = transport::exchange("127.0.0.1", agent.port, b"agent.ping", &client)
         .await
         .unwrap_err();
@@ -293,7 +331,7 @@ async fn listener_refuses_a_server_certificate_with_another_subject() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_zabbix_get_with_certificates_talks_to_zagent() {
     let pki = pki();
-    let agent = start_zagent(listener_cfg(&pki, Some(CA_DN), Some(SERVER_DN)));
+    let agent = start_zagent(listener_cfg(pki, Some(CA_DN), Some(SERVER_DN)));
     let s = |p: &Path| p.to_string_lossy().to_string();
     let (ca, cert, key) = (s(&pki.ca), s(&pki.server_cert), s(&pki.server_key));
     let base = [
@@ -308,7 +346,12 @@ async fn real_zabbix_get_with_certificates_talks_to_zagent() {
     ];
     // zabbix_get (GnuTLS) formats our certificate's names and compares them with ours.
     let mut args = base.to_vec();
-    args.extend(["--tls-agent-cert-issuer", CA_DN, "--tls-agent-cert-subject", AGENT_DN]);
+    args.extend([
+        "--tls-agent-cert-issuer",
+        CA_DN,
+        "--tls-agent-cert-subject",
+        AGENT_DN,
+    ]);
     let out = zabbix_get(agent.port, "agent.ping", &args).await;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim_end(),
@@ -337,7 +380,13 @@ async fn zagent_client_with_certificates_talks_to_real_zabbix_agentd() {
             pki.agent_key.display()
         )
     };
-    let client = cert_client(&pki, &pki.server_cert, &pki.server_key, Some(CA_DN), Some(AGENT_DN));
+    let client = cert_client(
+        pki,
+        &pki.server_cert,
+        &pki.server_key,
+        Some(CA_DN),
+        Some(AGENT_DN),
+    );
     {
         let agentd = start_agentd(dir.path(), &conf(SERVER_DN));
         let reply = transport::exchange("127.0.0.1", agentd.port, b"agent.ping", &client)
@@ -354,12 +403,16 @@ async fn zagent_client_with_certificates_talks_to_real_zabbix_agentd() {
         "agentd closes without reply: {err}"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !agentd.log_text().contains("certificate subject does not match")
+    while !agentd
+        .log_text()
+        .contains("certificate subject does not match")
         && std::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(agentd.log_text().contains("certificate subject does not match"));
+    assert!(agentd
+        .log_text()
+        .contains("certificate subject does not match"));
 }
 
 #[test]
@@ -384,12 +437,17 @@ fn names_print_like_openssl_rfc2253_without_msb_escaping() {
     );
     let ours = dn::to_string(cert.subject_name());
     let out = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-nameopt", "-esc_msb", "-in"])
+        .args([
+            "x509", "-noout", "-subject", "-nameopt", "RFC2253", "-nameopt", "-esc_msb", "-in",
+        ])
         .arg(&path)
         .output()
         .expect("openssl CLI");
     let theirs = String::from_utf8(out.stdout).unwrap();
-    let theirs = theirs.trim_end().strip_prefix("subject=").unwrap_or(&theirs);
+    let theirs = theirs
+        .trim_end()
+        .strip_prefix("subject=")
+        .unwrap_or(&theirs);
     assert_eq!(ours, theirs);
     assert_eq!(
         ours,

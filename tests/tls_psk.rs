@@ -2,6 +2,8 @@
 //! talking to zagent's listener, zagent's client talking to the real zabbix_agentd and
 //! to zagent's own listener (OpenSSL on both ends: TLS 1.3), and every refusal.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "tls_util.rs"]
 mod util;
 
@@ -50,7 +52,14 @@ async fn real_zabbix_get_with_psk_gets_answers_from_zagent() {
     let key = write_file(dir.path(), "k.psk", &random_psk_hex(), 0o600);
     let agent = start_zagent(psk_accept(&key, vec![TlsMode::Psk]));
     let key_s = key.to_string_lossy().to_string();
-    let psk_args = ["--tls-connect", "psk", "--tls-psk-identity", ID, "--tls-psk-file", &key_s];
+    let psk_args = [
+        "--tls-connect",
+        "psk",
+        "--tls-psk-identity",
+        ID,
+        "--tls-psk-file",
+        &key_s,
+    ];
 
     let out = zabbix_get(agent.port, "agent.ping", &psk_args).await;
     assert_eq!(text(&out).0, "1", "stderr: {}", text(&out).1);
@@ -83,11 +92,16 @@ async fn plain_connection_to_psk_only_listener_is_closed_without_reply() {
     .ok()
     .and_then(|h| tls::psk::decode_hex(h.trim().as_bytes()))
     .unwrap_or_else(|| zbx_proto::frame::encode(b"agent.ping"));
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", agent.port)).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", agent.port))
+        .await
+        .unwrap();
     s.write_all(&request).await.unwrap();
     let mut got = Vec::new();
     let n = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await;
-    assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "expected close without reply, got {got:?}");
+    assert!(
+        matches!(n, Ok(Ok(0)) | Ok(Err(_))),
+        "expected close without reply, got {got:?}"
+    );
 
     assert!(
         wait_log("unencrypted connections are not allowed (TLSAccept=psk)").await,
@@ -108,7 +122,14 @@ async fn wrong_key_or_identity_is_refused_and_logged() {
     let out = zabbix_get(
         agent.port,
         "agent.ping",
-        &["--tls-connect", "psk", "--tls-psk-identity", ID, "--tls-psk-file", &wrong_s],
+        &[
+            "--tls-connect",
+            "psk",
+            "--tls-psk-identity",
+            ID,
+            "--tls-psk-file",
+            &wrong_s,
+        ],
     )
     .await;
     let (stdout, stderr) = text(&out);
@@ -127,7 +148,14 @@ async fn wrong_key_or_identity_is_refused_and_logged() {
     let out = zabbix_get(
         agent.port,
         "agent.ping",
-        &["--tls-connect", "psk", "--tls-psk-identity", "zt-tls-other", "--tls-psk-file", &key_s],
+        &[
+            "--tls-connect",
+            "psk",
+            "--tls-psk-identity",
+            "zt-tls-other",
+            "--tls-psk-file",
+            &key_s,
+        ],
     )
     .await;
     assert!(!out.status.success());
@@ -164,7 +192,11 @@ async fn zagent_client_and_listener_agree_over_tls13() {
     // TLSAccept=unencrypted,psk takes plain requests too.
     let out = zabbix_get(agent.port, "agent.ping", &[]).await;
     assert_eq!(text(&out).0, "1");
-    assert!(wait_log("TLSv1.3").await, "zagent↔zagent negotiates TLS 1.3: {}", logs());
+    assert!(
+        wait_log("TLSv1.3").await,
+        "zagent↔zagent negotiates TLS 1.3: {}",
+        logs()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +208,14 @@ async fn tls_to_unencrypted_only_listener_is_refused() {
     let out = zabbix_get(
         agent.port,
         "agent.ping",
-        &["--tls-connect", "psk", "--tls-psk-identity", ID, "--tls-psk-file", &key_s],
+        &[
+            "--tls-connect",
+            "psk",
+            "--tls-psk-identity",
+            ID,
+            "--tls-psk-file",
+            &key_s,
+        ],
     )
     .await;
     assert!(!out.status.success());
@@ -200,9 +239,14 @@ async fn zagent_client_with_psk_talks_to_real_zabbix_agentd() {
         .await
         .expect("zagent → zabbix_agentd over PSK");
     assert_eq!(reply.payload, b"1");
-    let reply = transport::exchange("127.0.0.1", agentd.port, b"agent.hostname", &client(ID, &key))
-        .await
-        .expect("second exchange");
+    let reply = transport::exchange(
+        "127.0.0.1",
+        agentd.port,
+        b"agent.hostname",
+        &client(ID, &key),
+    )
+    .await
+    .expect("second exchange");
     assert_eq!(reply.payload, b"zt-tls-agentd");
 
     // A wrong identity: agentd refuses, and says why in its own log.
@@ -216,7 +260,9 @@ async fn zagent_client_with_psk_talks_to_real_zabbix_agentd() {
     .unwrap_err();
     assert!(matches!(err, TransportError::Tls { .. }), "{err}");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !agentd.log_text().contains("cannot find requested PSK identity \"zt-tls-nobody\"")
+    while !agentd
+        .log_text()
+        .contains("cannot find requested PSK identity \"zt-tls-nobody\"")
         && std::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -1,6 +1,6 @@
 //! Helpers shared by the TLS integration tests (included with `#[path]`): an in-process
 //! zagent listener, a real zabbix_agentd on a free port, zabbix_get, captured logs.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,7 +20,7 @@ pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Log lines written by the code under test (all tests of one binary share it).
 static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Capture {
@@ -49,7 +49,11 @@ pub fn capture_logs() {
 /// Everything logged so far.
 pub fn logs() -> String {
     LOGS.get()
-        .and_then(|b| b.lock().ok().map(|v| String::from_utf8_lossy(&v).into_owned()))
+        .and_then(|b| {
+            b.lock()
+                .ok()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+        })
         .unwrap_or_default()
 }
 
@@ -66,6 +70,7 @@ pub async fn wait_log(needle: &str) -> bool {
 }
 
 /// A zagent passive listener running in this process.
+#[derive(Debug)]
 pub struct Zagent {
     pub port: u16,
     token: CancellationToken,
@@ -132,7 +137,16 @@ pub fn free_port() -> u16 {
 /// Runs the real zabbix_get against 127.0.0.1:`port` with extra arguments.
 pub async fn zabbix_get(port: u16, key: &str, extra: &[&str]) -> Output {
     tokio::process::Command::new("zabbix_get")
-        .args(["-s", "127.0.0.1", "-p", &port.to_string(), "-k", key, "-t", "5"])
+        .args([
+            "-s",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-k",
+            key,
+            "-t",
+            "5",
+        ])
         .args(extra)
         .stdin(Stdio::null())
         .output()
@@ -141,6 +155,7 @@ pub async fn zabbix_get(port: u16, key: &str, extra: &[&str]) -> Output {
 }
 
 /// A real zabbix_agentd in the foreground, stopped (SIGTERM) when dropped.
+#[derive(Debug)]
 pub struct Agentd {
     pub port: u16,
     pub log: PathBuf,

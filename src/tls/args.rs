@@ -148,6 +148,7 @@ fn parse_connect(value: &str, program: Program) -> Result<TlsMode, TlsError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use clap::Parser;
@@ -187,9 +188,18 @@ mod tests {
 
     #[test]
     fn both_pin_spellings_are_accepted() {
-        let get = parse(&["--tls-agent-cert-issuer", "CN=ca", "--tls-agent-cert-subject", "CN=a"]);
-        let send =
-            parse(&["--tls-server-cert-issuer", "CN=ca", "--tls-server-cert-subject", "CN=a"]);
+        let get = parse(&[
+            "--tls-agent-cert-issuer",
+            "CN=ca",
+            "--tls-agent-cert-subject",
+            "CN=a",
+        ]);
+        let send = parse(&[
+            "--tls-server-cert-issuer",
+            "CN=ca",
+            "--tls-server-cert-subject",
+            "CN=a",
+        ]);
         assert_eq!(get, send);
         assert_eq!(get.tls_server_cert_issuer.as_deref(), Some("CN=ca"));
     }

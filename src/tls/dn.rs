@@ -109,6 +109,7 @@ pub fn to_string(name: &X509NameRef) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

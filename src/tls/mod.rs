@@ -244,19 +244,55 @@ fn not_applicable(param: Param, used: &str) -> TlsError {
 /// does before it reads any file. Pure.
 pub fn validate(cfg: &TlsConfig, program: Program) -> Result<(), TlsError> {
     let text = [
-        (Param::CaFile, cfg.ca_file.as_ref().map(|p| p.to_string_lossy())),
-        (Param::CrlFile, cfg.crl_file.as_ref().map(|p| p.to_string_lossy())),
-        (Param::ServerCertIssuer, cfg.server_cert_issuer.as_deref().map(Into::into)),
-        (Param::ServerCertSubject, cfg.server_cert_subject.as_deref().map(Into::into)),
-        (Param::CertFile, cfg.cert_file.as_ref().map(|p| p.to_string_lossy())),
-        (Param::KeyFile, cfg.key_file.as_ref().map(|p| p.to_string_lossy())),
-        (Param::PskIdentity, cfg.psk_identity.as_deref().map(Into::into)),
-        (Param::PskFile, cfg.psk_file.as_ref().map(|p| p.to_string_lossy())),
-        (Param::CipherCert13, cfg.cipher_cert13.as_deref().map(Into::into)),
-        (Param::CipherCert, cfg.cipher_cert.as_deref().map(Into::into)),
-        (Param::CipherPsk13, cfg.cipher_psk13.as_deref().map(Into::into)),
+        (
+            Param::CaFile,
+            cfg.ca_file.as_ref().map(|p| p.to_string_lossy()),
+        ),
+        (
+            Param::CrlFile,
+            cfg.crl_file.as_ref().map(|p| p.to_string_lossy()),
+        ),
+        (
+            Param::ServerCertIssuer,
+            cfg.server_cert_issuer.as_deref().map(Into::into),
+        ),
+        (
+            Param::ServerCertSubject,
+            cfg.server_cert_subject.as_deref().map(Into::into),
+        ),
+        (
+            Param::CertFile,
+            cfg.cert_file.as_ref().map(|p| p.to_string_lossy()),
+        ),
+        (
+            Param::KeyFile,
+            cfg.key_file.as_ref().map(|p| p.to_string_lossy()),
+        ),
+        (
+            Param::PskIdentity,
+            cfg.psk_identity.as_deref().map(Into::into),
+        ),
+        (
+            Param::PskFile,
+            cfg.psk_file.as_ref().map(|p| p.to_string_lossy()),
+        ),
+        (
+            Param::CipherCert13,
+            cfg.cipher_cert13.as_deref().map(Into::into),
+        ),
+        (
+            Param::CipherCert,
+            cfg.cipher_cert.as_deref().map(Into::into),
+        ),
+        (
+            Param::CipherPsk13,
+            cfg.cipher_psk13.as_deref().map(Into::into),
+        ),
         (Param::CipherPsk, cfg.cipher_psk.as_deref().map(Into::into)),
-        (Param::CipherAll13, cfg.cipher_all13.as_deref().map(Into::into)),
+        (
+            Param::CipherAll13,
+            cfg.cipher_all13.as_deref().map(Into::into),
+        ),
         (Param::CipherAll, cfg.cipher_all.as_deref().map(Into::into)),
     ];
     for (param, value) in &text {
@@ -295,10 +331,18 @@ pub fn validate(cfg: &TlsConfig, program: Program) -> Result<(), TlsError> {
         return Err(dependency(program, Param::CrlFile, Param::CertFile));
     }
     if cfg.server_cert_issuer.is_some() && !cert {
-        return Err(dependency(program, Param::ServerCertIssuer, Param::CertFile));
+        return Err(dependency(
+            program,
+            Param::ServerCertIssuer,
+            Param::CertFile,
+        ));
     }
     if cfg.server_cert_subject.is_some() && !cert {
-        return Err(dependency(program, Param::ServerCertSubject, Param::CertFile));
+        return Err(dependency(
+            program,
+            Param::ServerCertSubject,
+            Param::CertFile,
+        ));
     }
     if psk_file && !psk_id {
         return Err(dependency(program, Param::PskFile, Param::PskIdentity));
@@ -489,7 +533,10 @@ pub fn read_psk_file(path: &Path) -> Result<Psk, TlsError> {
     let shown = path.display().to_string();
     // The first line is all zabbix_agentd reads; cap what we read likewise.
     let content = read_capped(path, 4096).map_err(|e| {
-        TlsError::File(format!("cannot open file \"{shown}\": {}", zbx_strerror(&e)))
+        TlsError::File(format!(
+            "cannot open file \"{shown}\": {}",
+            zbx_strerror(&e)
+        ))
     })?;
     psk::parse_psk_file(&content).map_err(|e| TlsError::File(e.message(&shown)))
 }
@@ -563,7 +610,11 @@ struct PskSeen {
     matched: bool,
 }
 
-fn set_psk_callbacks(b: &mut SslContextBuilder, secret: &Arc<PskSecret>, seen: Index<Ssl, PskSeen>) {
+fn set_psk_callbacks(
+    b: &mut SslContextBuilder,
+    secret: &Arc<PskSecret>,
+    seen: Index<Ssl, PskSeen>,
+) {
     let s = Arc::clone(secret);
     b.set_psk_server_callback(move |ssl: &mut SslRef, identity: Option<&[u8]>, out: &mut [u8]| {
         let got = String::from_utf8_lossy(identity.unwrap_or_default()).into_owned();
@@ -863,14 +914,23 @@ impl TlsServer {
         let ssl = Ssl::new(ctx).map_err(|e| Rejected::Handshake(stack_reasons(&e)))?;
         let mut s = SslStream::new(ssl, tcp).map_err(|e| Rejected::Handshake(stack_reasons(&e)))?;
         if let Err(e) = Pin::new(&mut s).accept().await {
-            return Err(Rejected::Handshake(self.explain_accept_failure(s.ssl(), seen, &e)));
+            return Err(Rejected::Handshake(self.explain_accept_failure(
+                s.ssl(),
+                seen,
+                &e,
+            )));
         }
         let psk_used = s.ssl().ex_data(seen).is_some_and(|p| p.matched);
         if psk_used {
             debug!(version = s.ssl().version_str(), cipher = ?s.ssl().current_cipher().map(|c| c.name()), "Accepted TLS connection with PSK");
         } else {
-            check_peer_certificate(s.ssl(), self.issuer.as_deref(), self.subject.as_deref(), Side::Server)
-                .map_err(Rejected::Certificate)?;
+            check_peer_certificate(
+                s.ssl(),
+                self.issuer.as_deref(),
+                self.subject.as_deref(),
+                Side::Server,
+            )
+            .map_err(Rejected::Certificate)?;
         }
         Ok(Stream::Tls(Box::new(s)))
     }
@@ -911,9 +971,14 @@ impl TlsServer {
 }
 
 fn looks_like_wrong_key(reason: &str) -> bool {
-    ["bad record mac", "decryption failed", "binder does not verify", "decrypt error"]
-        .iter()
-        .any(|s| reason.contains(s))
+    [
+        "bad record mac",
+        "decryption failed",
+        "binder does not verify",
+        "decrypt error",
+    ]
+    .iter()
+    .any(|s| reason.contains(s))
 }
 
 /// The client side: how to encrypt outgoing connections (`TLSConnect`).
@@ -1058,6 +1123,7 @@ fn handshake_reason(ssl: &SslRef, e: &openssl::ssl::Error) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use std::path::PathBuf;
@@ -1119,7 +1185,14 @@ mod tests {
             "parameter \"TLSConnect\" value requires \"TLSCertFile\", but it is not defined"
         );
         // Without active checks TLSConnect is not checked, as in zabbix_agentd.
-        assert!(validate(&c, Program::Agent { active: false, passive: true }).is_ok());
+        assert!(validate(
+            &c,
+            Program::Agent {
+                active: false,
+                passive: true
+            }
+        )
+        .is_ok());
         let c = TlsConfig {
             cipher_cert: Some("ALL".into()),
             ..psk_cfg()

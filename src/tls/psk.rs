@@ -139,6 +139,7 @@ pub fn check_identity(identity: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -151,15 +152,29 @@ mod tests {
         let k = parse_psk_file(format!("{}\n", hex(32)).as_bytes()).unwrap();
         assert_eq!(
             k.as_bytes(),
-            &[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]
+            &[
+                0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+                0xcd, 0xef
+            ]
         );
-        assert_eq!(parse_psk_file(hex(512).as_bytes()).unwrap().as_bytes().len(), 256);
         assert_eq!(
-            parse_psk_file(format!("{}\r\n", hex(64)).as_bytes()).unwrap().as_bytes().len(),
+            parse_psk_file(hex(512).as_bytes())
+                .unwrap()
+                .as_bytes()
+                .len(),
+            256
+        );
+        assert_eq!(
+            parse_psk_file(format!("{}\r\n", hex(64)).as_bytes())
+                .unwrap()
+                .as_bytes()
+                .len(),
             32
         );
         assert_eq!(
-            parse_psk_file(b"0123456789ABCDEF0123456789abcdef").unwrap().as_bytes()[5],
+            parse_psk_file(b"0123456789ABCDEF0123456789abcdef")
+                .unwrap()
+                .as_bytes()[5],
             0xab
         );
     }
@@ -176,16 +191,39 @@ mod tests {
         let cases: [(&[u8], &str); 8] = [
             (b"", "cannot read from file \"/tmp/k\" or file empty"),
             (b"\n", "file \"/tmp/k\" is empty"),
-            (b"abcd\n", "PSK in file \"/tmp/k\" is too short. Minimum is 32 hex-digits"),
-            (&[b'0'; 600], "PSK in file \"/tmp/k\" is too long. Maximum is 512 hex-digits"),
-            (&[b'0'; 513], "PSK in file \"/tmp/k\" is too long. Maximum is 512 hex-digits"),
-            (b"zz000000000000000000000000000000\n", "invalid PSK in file \"/tmp/k\""),
-            (b"000000000000000000000000000000000\n", "invalid PSK in file \"/tmp/k\""),
-            (b"00000000000000 00000000000000000\n", "invalid PSK in file \"/tmp/k\""),
+            (
+                b"abcd\n",
+                "PSK in file \"/tmp/k\" is too short. Minimum is 32 hex-digits",
+            ),
+            (
+                &[b'0'; 600],
+                "PSK in file \"/tmp/k\" is too long. Maximum is 512 hex-digits",
+            ),
+            (
+                &[b'0'; 513],
+                "PSK in file \"/tmp/k\" is too long. Maximum is 512 hex-digits",
+            ),
+            (
+                b"zz000000000000000000000000000000\n",
+                "invalid PSK in file \"/tmp/k\"",
+            ),
+            (
+                b"000000000000000000000000000000000\n",
+                "invalid PSK in file \"/tmp/k\"",
+            ),
+            (
+                b"00000000000000 00000000000000000\n",
+                "invalid PSK in file \"/tmp/k\"",
+            ),
         ];
         for (content, want) in cases {
             let err = parse_psk_file(content).unwrap_err();
-            assert_eq!(err.message(p), want, "content {:?}", String::from_utf8_lossy(content));
+            assert_eq!(
+                err.message(p),
+                want,
+                "content {:?}",
+                String::from_utf8_lossy(content)
+            );
         }
     }
 

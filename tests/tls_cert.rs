@@ -132,6 +132,39 @@ fn issue(ca: &X509, ca_key: &PKey<Private>, subject: &[(&str, &str)]) -> (X509, 
     (b.build(), key)
 }
 
+/// A PEM CRL signed by `ca`, revoking `revoked`.
+fn crl(ca: &X509, ca_key: &PKey<Private>, revoked: &X509) -> String {
+    use openssl::asn1::{Asn1Object, Asn1OctetString};
+    use openssl::x509::{X509CrlBuilder, X509Extension, X509RevokedBuilder};
+    let mut b = X509CrlBuilder::new().unwrap();
+    b.set_issuer_name(ca.subject_name()).unwrap();
+    b.set_last_update(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_next_update(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
+    let ctx_holder = X509::builder().unwrap();
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&ctx_holder.x509v3_context(Some(ca), None))
+        .unwrap();
+    b.append_extension(aki).unwrap();
+    // cRLNumber (2.5.29.20) = INTEGER 1.
+    let number = X509Extension::new_from_der(
+        &Asn1Object::from_str("2.5.29.20").unwrap(),
+        false,
+        &Asn1OctetString::new_from_bytes(&[0x02, 0x01, 0x01]).unwrap(),
+    )
+    .unwrap();
+    b.append_extension(number).unwrap();
+    let mut r = X509RevokedBuilder::new().unwrap();
+    r.set_serial_number(revoked.serial_number()).unwrap();
+    r.set_revocation_date(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.add_revoked(r.build()).unwrap();
+    b.sign(ca_key, MessageDigest::sha256()).unwrap();
+    String::from_utf8(b.build().unwrap().to_pem().unwrap()).unwrap()
+}
+
 /// The files of one test PKI.
 #[derive(Debug)]
 struct Pki {
@@ -143,6 +176,9 @@ struct Pki {
     /// A client certificate from another CA with the server's subject.
     rogue_cert: PathBuf,
     rogue_key: PathBuf,
+    /// A CRL from the CA revoking the server certificate, and one revoking another.
+    crl_revoking_server: PathBuf,
+    crl_other: PathBuf,
 }
 
 fn write_pair(dir: &Path, stem: &str, cert: &X509, key: &PKey<Private>) -> (PathBuf, PathBuf) {
@@ -203,6 +239,8 @@ fn make_pki(dir: &Path) -> Pki {
     let (agent_cert, agent_key) = write_pair(dir, "agent", &agent, &agent_key);
     let (server_cert, server_key) = write_pair(dir, "server", &server, &server_key);
     let (rogue_cert, rogue_key) = write_pair(dir, "rogue", &rogue, &rogue_key);
+    let crl_revoking_server = write_file(dir, "revoked.crl", &crl(&ca, &ca_key, &server), 0o644);
+    let crl_other = write_file(dir, "other.crl", &crl(&ca, &ca_key, &agent), 0o644);
     Pki {
         ca: ca_path,
         agent_cert,
@@ -211,6 +249,8 @@ fn make_pki(dir: &Path) -> Pki {
         server_key,
         rogue_cert,
         rogue_key,
+        crl_revoking_server,
+        crl_other,
     }
 }
 
@@ -455,4 +495,32 @@ fn names_print_like_openssl_rfc2253_without_msb_escaping() {
          CN=\\ #lead back\\\\slash plus\\+ trail\\ ,OU=R&D \\<lab\\>\\;\\\"x\\\",O=Acme\\, Inc,DC=com"
     );
     assert_eq!(dn::to_string(cert.issuer_name()), CA_DN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_certificate_is_refused_with_tlscrlfile() {
+    let pki = pki();
+    let client = cert_client(pki, &pki.server_cert, &pki.server_key, None, None);
+    let with_crl = |crl: &Path| TlsConfig {
+        crl_file: Some(crl.to_path_buf()),
+        ..listener_cfg(pki, None, None)
+    };
+    let agent = start_zagent(with_crl(&pki.crl_other));
+    let reply = transport::exchange("127.0.0.1", agent.port, b"agent.ping", &client)
+        .await
+        .expect("a CRL that revokes another certificate lets this one through");
+    assert_eq!(reply.payload, b"1");
+
+    let agent = start_zagent(with_crl(&pki.crl_revoking_server));
+    let err = transport::exchange("127.0.0.1", agent.port, b"agent.ping", &client)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Tls { .. } | TransportError::Empty | TransportError::Io(_)
+        ),
+        "{err}"
+    );
+    assert!(wait_log("certificate revoked").await, "{}", logs());
 }

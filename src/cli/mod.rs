@@ -1,8 +1,91 @@
-//! The command line: one file per subcommand. `anyhow` lives here and in `main` only.
+//! The command line: one file per subcommand. `anyhow` lives here and in `main` only;
+//! every error is printed with its chain and mapped to an exit code.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+pub mod check_config;
+pub mod get;
+pub mod run;
+pub mod test;
+
+/// Default configuration file; when it does not exist, built-in defaults apply
+/// (passive checks on 127.0.0.1:10050 for 127.0.0.1 and ::1).
+pub const DEFAULT_CONFIG: &str = "/etc/zagent/zagent.conf";
+
+/// zagent: a Zabbix-compatible agent with exact, cheap TCP/UDP connection-state monitoring.
+#[derive(Debug, Parser)]
+#[command(name = "zagent", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent (passive listener and active checks) in the foreground.
+    Run(run::RunArgs),
+    /// Ask an agent for one value, like zabbix_get.
+    Get(get::GetArgs),
+    /// Evaluate one key locally and print it like `zabbix_agentd -t`.
+    Test(test::TestArgs),
+    /// Evaluate every built-in key with its test parameters, like `zabbix_agentd -p`.
+    Keys(test::KeysArgs),
+    /// Validate the configuration exactly as `run` does at start-up, and nothing else.
+    CheckConfig(CheckConfigArgs),
+}
+
+/// `zagent check-config` arguments.
+#[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    /// Configuration file (default: /etc/zagent/zagent.conf if it exists, else built-in
+    /// defaults).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+}
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Get(a) => get::run(a),
+        Command::Test(a) => test::run_test(a),
+        Command::Keys(a) => test::run_keys(a),
+        Command::CheckConfig(a) => Ok(check_config::run(
+            config_path(a.config.as_deref()).as_deref(),
+        )),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zagent: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The config path to use: the one given, else [`DEFAULT_CONFIG`] if it exists.
+pub fn config_path(given: Option<&Path>) -> Option<PathBuf> {
+    match given {
+        Some(p) => Some(p.to_path_buf()),
+        None => {
+            let d = Path::new(DEFAULT_CONFIG);
+            d.exists().then(|| d.to_path_buf())
+        }
+    }
+}
+
+/// Loads the configuration the way `run` does (file, or built-in defaults).
+pub fn load_config(given: Option<&Path>) -> anyhow::Result<Config> {
+    match config_path(given) {
+        Some(p) => {
+            crate::config::load(&p).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))
+        }
+        None => Ok(crate::config::defaults()),
+    }
 }

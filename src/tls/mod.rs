@@ -61,7 +61,7 @@ pub const CIPHERS_CERT: &str = "EECDH+aRSA+AES128:RSA+aRSA+AES128";
 /// The only ECDHE group Zabbix configures.
 const GROUPS: &str = "P-256";
 /// The first byte of a TLS handshake record.
-const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+pub const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Why the TLS settings cannot be used. The text is zabbix_agentd's where it has one.
 #[derive(Debug, thiserror::Error)]

@@ -192,43 +192,49 @@ impl Parser<'_> {
         }
     }
 
-    /// Parses `[...]` starting at the opening bracket; returns the raw inner text and
-    /// leaves `i` after the closing bracket and any spaces after it.
+    /// Parses `[...]` starting at the opening bracket; leaves `i` after the closing
+    /// bracket and any spaces after it.
+    ///
+    /// Returns the array's text as zabbix_agentd hands it to handlers: the elements joined
+    /// by `,`, each without its leading spaces, a quoted element verbatim (quotes and `\"`
+    /// escapes kept) without the spaces after its closing quote, an unquoted element with
+    /// its trailing spaces. `[ a , "b" ]` gives `a ,"b"`.
     fn array(&mut self) -> Result<String, KeyError> {
         self.i += 1;
-        let start = self.i;
+        let mut out = String::new();
         loop {
             self.skip_spaces();
             match self.peek() {
                 None | Some(b'[') => return self.err(),
-                Some(b']') => break,
-                Some(b',') => {
-                    self.i += 1;
-                    continue;
-                }
                 Some(b'"') => {
+                    let start = self.i;
                     self.quoted()?;
+                    out.push_str(&self.s[start..self.i]);
                     self.skip_spaces();
                 }
                 Some(_) => {
+                    let start = self.i;
                     while let Some(c) = self.peek() {
                         if c == b',' || c == b']' {
                             break;
                         }
                         self.i += 1;
                     }
+                    out.push_str(&self.s[start..self.i]);
                 }
             }
             match self.peek() {
-                Some(b',') => self.i += 1,
+                Some(b',') => {
+                    out.push(',');
+                    self.i += 1;
+                }
                 Some(b']') => break,
                 _ => return self.err(),
             }
         }
-        let inner = self.s[start..self.i].to_string();
         self.i += 1;
         self.skip_spaces();
-        Ok(inner)
+        Ok(out)
     }
 }
 

@@ -315,5 +315,15 @@ fn start_up_checks_read_the_psk_file_as_zabbix_agentd() {
     let built = tls::build(&psk_accept(&closed, vec![TlsMode::Psk]), agent).expect("builds");
     assert!(built.warnings.is_empty());
     assert!(built.client.is_none(), "no active checks, no client side");
+    // An identity longer than the server can store starts (as zabbix_agentd 6.0.14) but
+    // is reported.
+    let long = TlsConfig {
+        psk_identity: Some("x".repeat(129)),
+        ..psk_accept(&closed, vec![TlsMode::Psk])
+    };
+    let built = tls::build(&long, agent).expect("builds");
+    assert_eq!(built.warnings.len(), 1);
+    assert!(built.warnings[0]
+        .starts_with("PSK identity length 129 exceeds the maximum length of 128 bytes."));
     let _ = Arc::clone(&built.server);
 }

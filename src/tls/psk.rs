@@ -11,8 +11,8 @@ pub const MIN_HEX_DIGITS: usize = 32;
 /// Most hex digits zabbix_agentd accepts in a PSK file (a 256-byte, 2048-bit key).
 pub const MAX_HEX_DIGITS: usize = 512;
 /// Longest PSK identity in bytes: the server's `hosts.tls_psk_identity` column holds 128,
-/// so a longer identity could never match a host. (zabbix_agentd 6.0.14 does not check
-/// this; later releases refuse it with the same text as here.)
+/// so a longer identity could never match a host. zabbix_agentd 6.0.14 does not check
+/// this (later releases refuse it with the same text as here); zagent warns.
 pub const MAX_IDENTITY_BYTES: usize = 128;
 /// zabbix_agentd reads only the first line, through a buffer of 512 digits plus a line
 /// ending: a longer line is cut there and reported as too long.

@@ -71,6 +71,69 @@ async fn real_zabbix_get_with_psk_gets_answers_from_zagent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_zabbix_get_with_psk_talks_to_zagent_run() {
+    let dir = tempdir();
+    let key = write_file(dir.path(), "k.psk", &random_psk_hex(), 0o600);
+    let wrong = write_file(dir.path(), "wrong.psk", &random_psk_hex(), 0o600);
+    let agent = start_zagent_run(
+        dir.path(),
+        &format!(
+            "TLSAccept=psk\nTLSPSKIdentity={ID}\nTLSPSKFile={}",
+            key.display()
+        ),
+    );
+    let (key_s, wrong_s) = (key.to_string_lossy(), wrong.to_string_lossy());
+    let out = zabbix_get(
+        agent.port,
+        "agent.hostname",
+        &[
+            "--tls-connect",
+            "psk",
+            "--tls-psk-identity",
+            ID,
+            "--tls-psk-file",
+            &key_s,
+        ],
+    )
+    .await;
+    assert_eq!(text(&out).0, "zt-tls-run", "stderr: {}", text(&out).1);
+
+    let out = zabbix_get(agent.port, "agent.ping", &[]).await;
+    assert!(!out.status.success());
+    assert_eq!(text(&out).0, "");
+    let out = zabbix_get(
+        agent.port,
+        "agent.ping",
+        &[
+            "--tls-connect",
+            "psk",
+            "--tls-psk-identity",
+            ID,
+            "--tls-psk-file",
+            &wrong_s,
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert_eq!(text(&out).0, "");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let want = [
+        "unencrypted connections are not allowed (TLSAccept=psk)",
+        "differs from TLSPSKFile",
+    ];
+    while !want.iter().all(|w| agent.log_text().contains(w)) && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = agent.log_text();
+    assert!(
+        want.iter().all(|w| log.contains(w)),
+        "zagent run log: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_connection_to_psk_only_listener_is_closed_without_reply() {
     let dir = tempdir();
     let key = write_file(dir.path(), "k.psk", &random_psk_hex(), 0o600);

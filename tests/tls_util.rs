@@ -229,3 +229,67 @@ pub fn start_agentd(dir: &Path, extra: &str) -> Agentd {
         agent.log_text()
     );
 }
+
+/// The `zagent run -c FILE` process, stopped (SIGTERM) when dropped.
+#[derive(Debug)]
+pub struct ZagentRun {
+    pub port: u16,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Drop for ZagentRun {
+    fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling our own child by its pid.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ZagentRun {
+    /// What the agent logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Starts the real `zagent run -c FILE` on a free port with `extra` config lines.
+pub fn start_zagent_run(dir: &Path, extra: &str) -> ZagentRun {
+    let port = free_port();
+    let log = dir.join("zagent.log");
+    let conf = format!(
+        "LogType=file\nLogFile={}\nAllowRoot=1\nServer=127.0.0.1\nListenIP=127.0.0.1\n\
+         ListenPort={port}\nHostname=zt-tls-run\nTimeout=5\n{extra}\n",
+        log.display()
+    );
+    let conf_path = write_file(dir, "zagent.conf", &conf, 0o600);
+    let child = Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .args(["run", "-c"])
+        .arg(&conf_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("zagent run starts");
+    let agent = ZagentRun { port, log, child };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(SocketAddr::new(LOCALHOST, port)).is_ok() {
+            return agent;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("zagent run did not listen on {port}: {}", agent.log_text());
+}

@@ -524,3 +524,30 @@ async fn revoked_certificate_is_refused_with_tlscrlfile() {
     );
     assert!(wait_log("certificate revoked").await, "{}", logs());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zagent_client_with_certificates_talks_to_real_zabbix_agent2() {
+    let dir = tempdir();
+    let pki = pki();
+    let agent2 = start_agent2(
+        dir.path(),
+        &format!(
+            "TLSAccept=cert\nTLSCAFile={}\nTLSCertFile={}\nTLSKeyFile={}\n\
+             TLSServerCertIssuer={CA_DN}\nTLSServerCertSubject={SERVER_DN}",
+            pki.ca.display(),
+            pki.agent_cert.display(),
+            pki.agent_key.display()
+        ),
+    );
+    let client = cert_client(
+        pki,
+        &pki.server_cert,
+        &pki.server_key,
+        Some(CA_DN),
+        Some(AGENT_DN),
+    );
+    let reply = transport::exchange("127.0.0.1", agent2.port, b"agent.ping", &client)
+        .await
+        .expect("zagent → zabbix_agent2 with certificates");
+    assert_eq!(reply.payload, b"1");
+}

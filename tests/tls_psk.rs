@@ -390,3 +390,48 @@ fn start_up_checks_read_the_psk_file_as_zabbix_agentd() {
         .starts_with("PSK identity length 129 exceeds the maximum length of 128 bytes."));
     let _ = Arc::clone(&built.server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zagent_client_with_psk_talks_to_real_zabbix_agent2_over_tls13() {
+    let dir = tempdir();
+    let key = write_file(dir.path(), "k.psk", &random_psk_hex(), 0o600);
+    let agent2 = start_agent2(
+        dir.path(),
+        &format!(
+            "TLSAccept=psk\nTLSPSKIdentity={ID}\nTLSPSKFile={}",
+            key.display()
+        ),
+    );
+    let opts = client(ID, &key);
+    let mut stream = transport::connect("127.0.0.1", agent2.port, &opts)
+        .await
+        .expect("PSK handshake with zabbix_agent2");
+    let version = match &stream {
+        transport::Stream::Tls(s) => s.ssl().version_str().to_string(),
+        transport::Stream::Plain(_) => String::from("plain"),
+    };
+    assert_eq!(
+        version, "TLSv1.3",
+        "agent2 (OpenSSL) and zagent agree on TLS 1.3 PSK"
+    );
+    transport::write_all(&mut stream, &zbx_proto::frame::encode(b"agent.hostname"))
+        .await
+        .unwrap();
+    let reply = transport::read_frame(&mut stream, &zbx_proto::frame::Limits::REPLY)
+        .await
+        .unwrap()
+        .expect("a reply");
+    assert_eq!(reply.payload, b"zt-tls-agent2");
+
+    let wrong = write_file(dir.path(), "wrong.psk", &random_psk_hex(), 0o600);
+    let err = transport::exchange("127.0.0.1", agent2.port, b"agent.ping", &client(ID, &wrong))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::Tls { .. } | TransportError::Empty | TransportError::Io(_)
+        ),
+        "{err}"
+    );
+}

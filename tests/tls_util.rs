@@ -201,14 +201,39 @@ pub fn start_agentd(dir: &Path, extra: &str) -> Agentd {
         dir.join("agentd.pid").display()
     );
     let conf_path = write_file(dir, "agentd.conf", &conf, 0o600);
-    let child = Command::new("zabbix_agentd")
-        .args(["-f", "-c"])
-        .arg(&conf_path)
+    start_official("zabbix_agentd", &["-f", "-c"], &conf_path, port, log)
+}
+
+/// Starts zabbix_agent2 (Go, TLS through OpenSSL 3: TLS 1.3 capable) on a free port.
+pub fn start_agent2(dir: &Path, extra: &str) -> Agentd {
+    let port = free_port();
+    let log = dir.join("agent2.log");
+    let conf = format!(
+        "LogType=file\nLogFile={}\nPidFile={}\nControlSocket={}\nServer=127.0.0.1\n\
+         ListenIP=127.0.0.1\nListenPort={port}\nHostname=zt-tls-agent2\nTimeout=5\n{extra}\n",
+        log.display(),
+        dir.join("agent2.pid").display(),
+        dir.join("agent2.sock").display()
+    );
+    let conf_path = write_file(dir, "agent2.conf", &conf, 0o600);
+    start_official("zabbix_agent2", &["-c"], &conf_path, port, log)
+}
+
+fn start_official(
+    program: &str,
+    args: &[&str],
+    conf_path: &Path,
+    port: u16,
+    log: PathBuf,
+) -> Agentd {
+    let child = Command::new(program)
+        .args(args)
+        .arg(conf_path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("zabbix_agentd starts");
+        .expect("the official agent starts");
     let agent = Agentd { port, log, child };
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -225,7 +250,7 @@ pub fn start_agentd(dir: &Path, extra: &str) -> Agentd {
         let _ = e.read_to_string(&mut err);
     }
     panic!(
-        "zabbix_agentd did not listen on {port}: {err} {}",
+        "{program} did not listen on {port}: {err} {}",
         agent.log_text()
     );
 }

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use zbx_proto::frame::{self, Limits};
 
 use crate::keys::AgentCtx;
@@ -77,8 +77,14 @@ pub async fn serve(
     listeners: Vec<std::net::TcpListener>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    let built = tls::build(&ctx.config.tls, tls::Program::agent(&ctx.config))
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    let built = match tls::build(&ctx.config.tls, tls::Program::agent(&ctx.config)) {
+        Ok(b) => b,
+        Err(e) => {
+            // Said at once: the caller may only look at the result at shutdown.
+            error!(error = %e, "Cannot start the passive listener: invalid TLS settings");
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()));
+        }
+    };
     serve_with_tls(ctx, listeners, built.server, shutdown).await
 }
 

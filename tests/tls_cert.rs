@@ -551,3 +551,46 @@ async fn zagent_client_with_certificates_talks_to_real_zabbix_agent2() {
         .expect("zagent → zabbix_agent2 with certificates");
     assert_eq!(reply.payload, b"1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_mismatch_is_refused_on_both_sides() {
+    let pki = pki();
+    let wrong_issuer = "CN=zt-tls Some Other CA,O=zagent tests";
+    let agent = start_zagent(listener_cfg(pki, Some(wrong_issuer), None));
+    let client = cert_client(pki, &pki.server_cert, &pki.server_key, None, None);
+    let err = transport::exchange("127.0.0.1", agent.port, b"agent.ping", &client)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransportError::Empty | TransportError::Io(_)),
+        "closed without reply, got {err}"
+    );
+    assert!(
+        wait_log(&format!(
+            "certificate issuer does not match: peer: \"{CA_DN}\", TLSServerCertIssuer: \
+             \"{wrong_issuer}\""
+        ))
+        .await,
+        "{}",
+        logs()
+    );
+
+    let agent = start_zagent(listener_cfg(pki, Some(CA_DN), None));
+    let pinned = cert_client(
+        pki,
+        &pki.server_cert,
+        &pki.server_key,
+        Some(wrong_issuer),
+        Some("CN=zt-tls-nobody"),
+    );
+    match transport::exchange("127.0.0.1", agent.port, b"agent.ping", &pinned).await {
+        Err(TransportError::Tls { reason, .. }) => assert_eq!(
+            reason,
+            format!(
+                "issuer: peer: \"{CA_DN}\", required: \"{wrong_issuer}\", \
+                 subject: peer: \"{AGENT_DN}\", required: \"CN=zt-tls-nobody\""
+            )
+        ),
+        other => panic!("expected an issuer/subject mismatch, got {other:?}"),
+    }
+}

@@ -594,3 +594,32 @@ async fn issuer_mismatch_is_refused_on_both_sides() {
         other => panic!("expected an issuer/subject mismatch, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psk_client_against_certificate_only_listener_is_refused_with_a_hint() {
+    let dir = tempdir();
+    let pki = pki();
+    let agent = start_zagent(listener_cfg(pki, None, None));
+    let key = write_file(dir.path(), "k.psk", &random_psk_hex(), 0o600);
+    let key_s = key.to_string_lossy().to_string();
+    let out = zabbix_get(
+        agent.port,
+        "agent.ping",
+        &[
+            "--tls-connect",
+            "psk",
+            "--tls-psk-identity",
+            "zt-tls-x",
+            "--tls-psk-file",
+            &key_s,
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(
+        wait_log("the peer offers no cipher suite for TLSAccept=cert").await,
+        "{}",
+        logs()
+    );
+}

@@ -31,7 +31,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use openssl::error::ErrorStack;
@@ -459,7 +459,7 @@ pub fn build(cfg: &TlsConfig, program: Program) -> Result<TlsContext, TlsError> 
         warn!("{w}");
     }
 
-    let seen = Ssl::new_ex_index::<PskSeen>().map_err(ossl("cannot allocate TLS state:"))?;
+    let seen = seen_index()?;
     // Client-side contexts are built whenever the material is configured, so that a
     // broken file stops the start as it stops zabbix_agentd, used or not.
     let ctx_psk = match &psk {
@@ -608,6 +608,17 @@ fn base_context(role: Role) -> Result<SslContextBuilder, TlsError> {
             .map_err(ossl("cannot set session_id_context:"))?;
     }
     Ok(b)
+}
+
+/// The per-connection slot the PSK callback writes to: one for the process (OpenSSL's
+/// ex-data indexes are global and never freed).
+fn seen_index() -> Result<Index<Ssl, PskSeen>, TlsError> {
+    static SEEN: OnceLock<Index<Ssl, PskSeen>> = OnceLock::new();
+    if let Some(i) = SEEN.get() {
+        return Ok(*i);
+    }
+    let i = Ssl::new_ex_index::<PskSeen>().map_err(ossl("cannot allocate TLS state:"))?;
+    Ok(*SEEN.get_or_init(|| i))
 }
 
 /// What the server-side PSK callback found, for the log after a failed handshake.

@@ -623,3 +623,64 @@ async fn psk_client_against_certificate_only_listener_is_refused_with_a_hint() {
         logs()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_accepting_psk_and_cert_takes_both() {
+    let dir = tempdir();
+    let pki = pki();
+    let key = write_file(dir.path(), "k.psk", &random_psk_hex(), 0o600);
+    let agent = start_zagent(TlsConfig {
+        accept: vec![TlsMode::Psk, TlsMode::Cert],
+        psk_identity: Some("zt-tls-both".to_string()),
+        psk_file: Some(key.clone()),
+        ..listener_cfg(pki, Some(CA_DN), Some(SERVER_DN))
+    });
+    let s = |p: &Path| p.to_string_lossy().to_string();
+    let (ca, cert, ckey, psk) = (s(&pki.ca), s(&pki.server_cert), s(&pki.server_key), s(&key));
+    let by_cert = zabbix_get(
+        agent.port,
+        "agent.ping",
+        &[
+            "--tls-connect",
+            "cert",
+            "--tls-ca-file",
+            &ca,
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &ckey,
+        ],
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&by_cert.stdout).trim_end(), "1");
+    let by_psk = zabbix_get(
+        agent.port,
+        "agent.ping",
+        &[
+            "--tls-connect",
+            "psk",
+            "--tls-psk-identity",
+            "zt-tls-both",
+            "--tls-psk-file",
+            &psk,
+        ],
+    )
+    .await;
+    assert_eq!(String::from_utf8_lossy(&by_psk.stdout).trim_end(), "1");
+    // zagent's own PSK client negotiates TLS 1.3 against the combined context.
+    let cfg = TlsConfig {
+        connect: TlsMode::Psk,
+        psk_identity: Some("zt-tls-both".to_string()),
+        psk_file: Some(key),
+        ..TlsConfig::default()
+    };
+    let opts = ClientOptions::new(Duration::from_secs(5))
+        .with_tls(tls::build(&cfg, Program::Get).unwrap().client);
+    let reply = transport::exchange("127.0.0.1", agent.port, b"agent.ping", &opts)
+        .await
+        .expect("PSK over the combined context");
+    assert_eq!(reply.payload, b"1");
+    // Unencrypted is not in TLSAccept.
+    let plain = zabbix_get(agent.port, "agent.ping", &[]).await;
+    assert!(plain.stdout.is_empty());
+}

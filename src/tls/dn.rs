@@ -9,10 +9,14 @@
 //! the start, a space escaped at the end, control characters as `\XX`, and UTF-8 left
 //! as it is. The comparison is exact (case and spaces matter), like zabbix_agentd's.
 //!
-//! Known difference: an RDN with several values (`CN=a+UID=b` in one set) is printed as
-//! two RDNs separated by `,` (the openssl crate does not expose the set index). Zabbix's
-//! GnuTLS builds (Debian's own packages) name `emailAddress` `EMAIL` and print only the
-//! first value of such an RDN; everything else agrees.
+//! Known differences from OpenSSL's printer, both rare in certificates: an RDN with
+//! several values (`CN=a+UID=b` in one set) is printed as separate RDNs joined by `,`
+//! (the openssl crate does not expose the set index), and a value that is not a string
+//! (or an attribute OpenSSL has no name for) is printed as `#` and the hex of its content
+//! bytes, where OpenSSL dumps its whole DER encoding. Zabbix's GnuTLS builds (Debian's
+//! own packages) name `emailAddress` `EMAIL` and print only the first value of a
+//! multi-valued RDN; for everything else the three agree (tests/tls_cert.rs checks ours
+//! against `openssl x509 -nameopt RFC2253,-esc_msb` and against zabbix_get/zabbix_agentd).
 //!
 //! It must not decide whether a certificate is trusted; OpenSSL's verification does.
 
@@ -33,7 +37,7 @@ pub struct Attribute {
 pub enum Value {
     /// A string value, already converted to UTF-8.
     Text(String),
-    /// A value printed as `#` and its hex-encoded bytes.
+    /// A value printed as `#` and its hex-encoded content bytes.
     Dump(Vec<u8>),
 }
 

@@ -1,7 +1,7 @@
 //! Pre-shared keys: the `TLSPSKFile` format and the `TLSPSKIdentity` limits.
 //!
 //! Owns the pure decision of whether a PSK file's bytes and an identity are acceptable,
-//! with zabbix_agentd 6.0's texts. It must not open files (see [`super::files`]) or
+//! with zabbix_agentd 6.0's texts. It must not open files ([`super::read_psk_file`] does) or
 //! talk to OpenSSL.
 
 use std::fmt;

@@ -20,4 +20,5 @@ pub mod logging;
 pub mod passive;
 pub mod privdrop;
 pub mod sys;
+pub mod tls;
 pub mod transport;

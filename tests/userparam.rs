@@ -391,7 +391,14 @@ async fn reload_swaps_user_parameters_and_keeps_them_on_a_bad_file() {
     let err = zagent::keys::user::reload_user_parameters(&ctx)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("defined twice"), "{err}");
+    // The config reader refuses it first, naming both lines.
+    let msg = err.to_string();
+    assert!(
+        msg.contains("already exists")
+            && msg.contains("agent.conf:2")
+            && msg.contains("agent.conf:3"),
+        "{msg}"
+    );
     assert_eq!(text(ctx.execute("one").await), "uno");
 
     // So does a file that cannot be read.

@@ -20,11 +20,26 @@ use crate::config::Config;
 
 pub mod access;
 pub mod agent;
+pub mod kernel;
+pub mod net_if;
+pub mod net_tcp;
+pub mod proc;
+pub mod system;
 pub mod system_run;
 pub mod user;
+pub mod vfs;
 
 /// Every built-in key family, in the order `zagent keys` prints them.
-pub const FAMILIES: &[&[KeyDef]] = &[agent::KEYS, system_run::KEYS];
+pub const FAMILIES: &[&[KeyDef]] = &[
+    agent::KEYS,
+    kernel::KEYS,
+    net_if::KEYS,
+    net_tcp::KEYS,
+    proc::KEYS,
+    system::KEYS,
+    system_run::KEYS,
+    vfs::KEYS,
+];
 
 /// A collected value.
 #[derive(Debug, Clone, PartialEq)]
@@ -307,6 +322,8 @@ pub struct AgentCtx {
     pub registry: Registry,
     /// When the agent started.
     pub started: Instant,
+    /// The connection-state engine (netlink dumps, single-flight counts).
+    pub net: crate::sys::sock_diag::Engine,
     /// Aliases, AllowKey/DenyKey rules, UserParameters and the command runner.
     pub user: user::UserKeys,
 }
@@ -320,10 +337,15 @@ impl AgentCtx {
             tracing::error!(error = %e, "Unusable configuration: every key is denied");
             user::UserKeys::deny_all()
         });
+        Self::with_user(config, user)
+    }
+
+    fn with_user(config: Arc<Config>, user: user::UserKeys) -> Arc<AgentCtx> {
         Arc::new(AgentCtx {
             config,
             registry: Registry::builtin(),
             started: Instant::now(),
+            net: crate::sys::sock_diag::Engine::default(),
             user,
         })
     }
@@ -332,12 +354,7 @@ impl AgentCtx {
     /// lines), AllowKey/DenyKey rules or aliases cannot be used.
     pub fn try_new(config: Arc<Config>) -> Result<Arc<AgentCtx>, user::SetupError> {
         let user = user::UserKeys::from_config(&config)?;
-        Ok(Arc::new(AgentCtx {
-            config,
-            registry: Registry::builtin(),
-            started: Instant::now(),
-            user,
-        }))
+        Ok(Self::with_user(config, user))
     }
 
     /// Runs one check given as key text, with the global timeout.

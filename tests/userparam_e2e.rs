@@ -356,7 +356,22 @@ fn runtime_userparameter_reload_swaps_user_parameters_in_a_running_agent() {
     std::fs::write(&conf, format!("{good}UserParameter=one,echo again\n")).unwrap();
     let out = runtime_reload(&conf);
     assert!(out.status.success(), "{out:?}");
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists"),
+        "the CLI warns about the broken file: {out:?}"
+    );
+    let log = agent.path("zagent.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Cannot reload user parameters")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never logged the refused reload"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(stdout(&zabbix_get(port, "one", &[])), "uno");
     assert_eq!(stdout(&zabbix_get(port, "two[y]", &[])), "2y");
     assert!(agent.child.try_wait().unwrap().is_none(), "the agent died");

@@ -428,18 +428,10 @@ pub async fn reload_user_parameters(ctx: &AgentCtx) -> Result<usize, ReloadError
 /// What a reload reads: the UserParameter lines, `UserParameterDir`, `UnsafeUserParameters`.
 type Reread = (Vec<UserParameter>, Option<PathBuf>, bool);
 
-/// Reads the configuration file as `zagent run` does.
+/// Re-reads the file tree as zabbix_agentd does for a reload (broken lines, Includes and
+/// UserParameters are errors; other directives are not checked again).
 fn load_config(path: &Path) -> Result<Reread, String> {
-    // Interim: the CLI's reader, until `config::read_user_parameters` lands.
-    crate::cli::load_config(Some(path))
-        .map(|c| {
-            (
-                c.user_parameters,
-                c.user_parameter_dir,
-                c.unsafe_user_parameters,
-            )
-        })
-        .map_err(|e| format!("{e:#}"))
+    crate::config::read_user_parameters(path).map_err(|e| e.to_string())
 }
 
 /// The signal `zagent runtime userparameter_reload` sends.

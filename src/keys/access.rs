@@ -338,6 +338,8 @@ impl KeyRules {
 #[derive(Debug, Clone, Default)]
 pub struct Aliases {
     exact: HashMap<String, String>,
+    /// Names in configuration order.
+    order: Vec<String>,
     /// `name[*]` aliases: (`name[`, target).
     flexible: Vec<(String, String)>,
 }
@@ -353,6 +355,7 @@ impl Aliases {
                 });
             }
             out.exact.insert(a.alias.clone(), a.key.clone());
+            out.order.push(a.alias.clone());
             if a.alias.len() > 3 && a.alias.ends_with("[*]") {
                 let prefix = a.alias[..a.alias.len() - 2].to_string();
                 out.flexible.push((prefix, a.key.clone()));
@@ -382,6 +385,11 @@ impl Aliases {
             };
         }
         Cow::Borrowed(key)
+    }
+
+    /// Alias names in configuration order.
+    pub fn names(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.order.iter().map(String::as_str)
     }
 
     /// Whether any alias is configured.

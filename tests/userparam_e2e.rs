@@ -491,3 +491,56 @@ fn zagent_test_prints_user_parameters_like_zabbix_agentd_t() {
         );
     }
 }
+
+#[test]
+fn started_as_root_zagent_refuses_a_missing_or_root_user() {
+    for (user, want) in [
+        (
+            "zt-no-such-user",
+            "user zt-no-such-user does not exist; cannot run as root!",
+        ),
+        (
+            "root",
+            "User=root contradicts AllowRoot=0; cannot run as root!",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("zagent.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Server=127.0.0.1\nListenIP=127.0.0.1\nListenPort={}\nUser={user}\n",
+                free_port()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(zagent_bin())
+            .args(["run", "-c"])
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("zagent kept running with User={user}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "User={user}: {err}");
+        assert!(err.contains(want), "User={user}: {err}");
+    }
+}

@@ -544,3 +544,41 @@ fn started_as_root_zagent_refuses_a_missing_or_root_user() {
         assert!(err.contains(want), "User={user}: {err}");
     }
 }
+
+/// Waits (bounded) until the agent's log contains `needle`; returns the log.
+fn wait_log(agent: &Proc, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(agent.path("zagent.log")).unwrap_or_default();
+        if log.contains(needle) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn start_up_log_names_the_overridden_built_in_and_remote_commands_are_logged() {
+    let agent = start_zagent(&format!(
+        "Server=127.0.0.1\nAllowRoot=1\nLogRemoteCommands=1\nAllowKey=system.run[*]\n{SEED_LINE}\n"
+    ));
+    let log = wait_log(&agent, "overrides zagent's built-in key");
+    assert!(
+        log.contains("UserParameter tcp.status at ")
+            && log.contains(
+                "remove the line to switch to the built-in netlink (sock_diag) implementation"
+            ),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("overrides zagent's built-in key").count(),
+        1,
+        "logged once: {log}"
+    );
+    assert_eq!(
+        stdout(&zabbix_get(agent.port, "system.run[echo zt-logged]", &[])),
+        "zt-logged"
+    );
+    let log = wait_log(&agent, "Executing command 'echo zt-logged'");
+    assert!(log.contains("Executing command 'echo zt-logged'"), "{log}");
+}

@@ -357,10 +357,23 @@ pub fn log_shadowed_builtins(ctx: &AgentCtx) -> usize {
             key = %up.key,
             origin = %up.origin,
             builtin = def.description,
-            "UserParameter overrides zagent's built-in key; remove the line to switch to the built-in implementation"
+            "UserParameter {} at {} overrides zagent's built-in key; remove the line to switch to the built-in {} implementation",
+            up.key,
+            up.origin,
+            implementation(def)
         );
     }
     shadowed.len()
+}
+
+/// How a built-in key gets its value, for the override notice.
+fn implementation(def: &KeyDef) -> &'static str {
+    const NETLINK: &[&str] = &["tcp.", "net.tcp.socket.", "net.udp.socket."];
+    if NETLINK.iter().any(|p| def.name.starts_with(p)) {
+        "netlink (sock_diag)"
+    } else {
+        "native"
+    }
 }
 
 /// Why a reload kept the old UserParameters.

@@ -221,7 +221,7 @@ impl Runner {
                     reap(&mut child, &group).await;
                     return Err(ExecError::Io(e));
                 }
-                Err(_) => return Err(timed_out(command, &group, &mut child).await),
+                Err(_) => return Err(timed_out(&group, &mut child).await),
             }
         }
         drop(rx);
@@ -234,7 +234,7 @@ impl Runner {
                 group.kill();
                 Err(ExecError::Io(e))
             }
-            Err(_) => Err(timed_out(command, &group, &mut child).await),
+            Err(_) => Err(timed_out(&group, &mut child).await),
         }
     }
 
@@ -263,15 +263,8 @@ impl Runner {
     }
 }
 
-async fn timed_out(
-    command: &str,
-    group: &GroupKiller,
-    child: &mut tokio::process::Child,
-) -> ExecError {
-    tracing::warn!(
-        command,
-        "Failed to execute command: Timeout while executing a shell script."
-    );
+/// The deadline passed: kill the group, reap the shell. (The caller logs the failure.)
+async fn timed_out(group: &GroupKiller, child: &mut tokio::process::Child) -> ExecError {
     group.kill();
     reap(child, group).await;
     ExecError::Timeout

@@ -81,6 +81,10 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
     // take the default action (kill the process).
     let stop_signals = install_stop_signals();
     let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1());
+    // Every TLS file is read and checked before anything listens: errors are fatal.
+    let tls = crate::tls::build(&config.tls, crate::tls::Program::agent(&config))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("invalid TLS configuration")?;
     let listeners = if config.start_agents > 0 && !config.server.is_empty() {
         crate::passive::bind(&config.listen_ip, config.listen_port, config.listen_backlog)
             .context("cannot start the passive listener")?
@@ -104,9 +108,10 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     if !listeners.is_empty() {
-        tasks.spawn(crate::passive::serve(
+        tasks.spawn(crate::passive::serve_with_tls(
             Arc::clone(&ctx),
             listeners,
+            Arc::clone(&tls.server),
             shutdown.clone(),
         ));
     }

@@ -85,9 +85,9 @@ fn pid_file_of(path: &Path) -> anyhow::Result<Option<PathBuf>> {
             );
             Ok(entries
                 .into_iter()
-                .filter(|e| e.key == "PidFile" && !e.value.is_empty())
-                .map(|e| PathBuf::from(e.value))
-                .last())
+                .rev()
+                .find(|e| e.key == "PidFile" && !e.value.is_empty())
+                .map(|e| PathBuf::from(e.value)))
         }
     }
 }

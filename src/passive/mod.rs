@@ -7,6 +7,7 @@
 //! What a key means is the registry's business ([`crate::keys`]).
 
 pub mod access;
+mod fast;
 pub mod request;
 
 use std::io;
@@ -14,18 +15,26 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use zbx_proto::frame::{self, Limits};
 
 use crate::keys::AgentCtx;
+use crate::tls::{self, AcceptModes, Rejected, TlsServer};
 use crate::transport::{self, Stream, TransportError};
 
 /// How long in-flight requests may run after shutdown is requested.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// `TCP_DEFER_ACCEPT` on the listener: the kernel completes `accept` only once the
+/// request's first bytes arrived (or after this many seconds), so that most requests
+/// are answered without waiting for readiness. A client that connects and never sends
+/// is handed over after it, and then bounded by `Timeout` as usual.
+pub const DEFER_ACCEPT_SECS: u32 = 3;
 
 /// Binds every `ListenIP` on `ListenPort` (`SO_REUSEADDR`, the configured backlog).
 pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net::TcpListener>> {
@@ -44,6 +53,9 @@ pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net:
             .map_err(|e| io::Error::new(e.kind(), format!("cannot bind to [{ip}]:{port}: {e}")))?;
         sock.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
         sock.set_nonblocking(true)?;
+        if let Err(e) = fast::set_defer_accept(&sock, DEFER_ACCEPT_SECS) {
+            debug!(error = %e, "TCP_DEFER_ACCEPT not available; every request takes the async path");
+        }
         out.push(sock.into());
     }
     Ok(out)
@@ -51,30 +63,87 @@ pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net:
 
 /// Serves passive checks on `listeners` until `shutdown` is cancelled, then lets
 /// in-flight requests finish for at most [`SHUTDOWN_GRACE`].
+///
+/// Each listener gets `StartAgents` accept threads (as zabbix_agentd pre-forks that many
+/// listener processes, but threads): a blocking `accept` wakes exactly one of them, which
+/// answers inline keys on the spot ([`fast`]) and hands everything else — keys that wait,
+/// JSON requests, partial frames, DNS-name access checks — to the async runtime as a task
+/// holding one of `max_connections` slots.
+///
+/// Builds the TLS side from `ctx.config.tls` first (an invalid TLS setting is an
+/// `InvalidInput` error); callers that built it once at start-up use [`serve_with_tls`].
 pub async fn serve(
     ctx: Arc<AgentCtx>,
     listeners: Vec<std::net::TcpListener>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    let built = match tls::build(&ctx.config.tls, tls::Program::agent(&ctx.config)) {
+        Ok(b) => b,
+        Err(e) => {
+            // Said at once: the caller may only look at the result at shutdown.
+            error!(error = %e, "Cannot start the passive listener: invalid TLS settings");
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()));
+        }
+    };
+    serve_with_tls(ctx, listeners, built.server, shutdown).await
+}
+
+/// [`serve`] with the TLS side built once at start-up by [`tls::build`] (its `server`):
+/// `TLSAccept` decides which connections are taken. The synchronous fast path serves
+/// only listeners that accept nothing but unencrypted connections; with TLS every
+/// connection takes the async path, which peeks at the first byte (0x16 = TLS).
+pub async fn serve_with_tls(
+    ctx: Arc<AgentCtx>,
+    listeners: Vec<std::net::TcpListener>,
+    tls: Arc<TlsServer>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
     let tracker = TaskTracker::new();
-    let mut accepters = tokio::task::JoinSet::new();
+    let runtime = tokio::runtime::Handle::current();
+    let threads_per_listener = usize::try_from(ctx.config.start_agents.max(1)).unwrap_or(1);
+    let mut listeners_alive = Vec::new();
+    let mut threads = Vec::new();
     for l in listeners {
-        let l = TcpListener::from_std(l)?;
-        info!(addr = %l.local_addr()?, "Listening for passive checks");
-        accepters.spawn(accept_loop(
-            Arc::clone(&ctx),
-            l,
-            Arc::clone(&limit),
-            tracker.clone(),
-            shutdown.clone(),
-        ));
-    }
-    while let Some(r) = accepters.join_next().await {
-        if let Ok(Err(e)) = r {
-            warn!(error = %e, "Passive listener stopped");
+        let addr = l.local_addr()?;
+        info!(
+            addr = %addr,
+            threads = threads_per_listener,
+            tls_accept = %tls.modes(),
+            "Listening for passive checks"
+        );
+        // Blocking accept: the kernel wakes one waiting thread per connection.
+        l.set_nonblocking(false)?;
+        let l = Arc::new(l);
+        for n in 0..threads_per_listener {
+            let accepter = Accepter {
+                ctx: Arc::clone(&ctx),
+                tls: Arc::clone(&tls),
+                listener: Arc::clone(&l),
+                limit: Arc::clone(&limit),
+                tracker: tracker.clone(),
+                shutdown: shutdown.clone(),
+                runtime: runtime.clone(),
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("zagent-accept-{}-{n}", addr.port()))
+                    .spawn(move || accepter.run())?,
+            );
         }
+        listeners_alive.push(l);
     }
+    shutdown.cancelled().await;
+    // shutdown(2) on a listening socket makes blocked accept() calls return at once.
+    for l in &listeners_alive {
+        let _ = socket2::SockRef::from(l.as_ref()).shutdown(std::net::Shutdown::Both);
+    }
+    let joined = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    });
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, joined).await;
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
         .await
@@ -85,60 +154,139 @@ pub async fn serve(
     Ok(())
 }
 
-async fn accept_loop(
+/// One accept thread.
+struct Accepter {
     ctx: Arc<AgentCtx>,
-    listener: TcpListener,
+    tls: Arc<TlsServer>,
+    listener: Arc<std::net::TcpListener>,
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
-) -> io::Result<()> {
-    loop {
-        // Take a slot before accepting: when the cap is reached, connections wait in the
-        // kernel's backlog instead of in our memory.
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            p = Arc::clone(&limit).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return Ok(()),
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = listener.accept() => match r {
+    runtime: tokio::runtime::Handle,
+}
+
+impl Accepter {
+    fn run(self) {
+        // Tasks spawned and streams registered from this thread belong to the runtime.
+        let _enter = self.runtime.enter();
+        loop {
+            let accepted = self.listener.accept();
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let (stream, peer) = match accepted {
                 Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // EMFILE and friends: log, back off briefly, keep serving.
                     warn!(error = %e, "Cannot accept a passive connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
-            },
-        };
-        let ctx = Arc::clone(&ctx);
-        tracker.spawn(async move {
-            handle(&ctx, stream, peer).await;
-            drop(permit);
-        });
+            };
+            // The fast path reads the request bytes; with TLS in TLSAccept the first
+            // byte must stay in the socket for the sniff, so only plain-only listeners
+            // take it.
+            let prefix = if self.tls.modes() != AcceptModes::UNENCRYPTED {
+                Vec::new()
+            } else {
+                match fast::try_answer(&self.ctx, &stream, peer) {
+                    fast::Outcome::Done => continue,
+                    fast::Outcome::Denied => {
+                        deny(&self.ctx, peer);
+                        continue;
+                    }
+                    fast::Outcome::Async(prefix) => prefix,
+                }
+            };
+            // Slow path: a task of its own, holding a connection slot. When the cap is
+            // reached this thread waits here and further clients wait in the backlog.
+            let permit = self.runtime.block_on(async {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => None,
+                    p = Arc::clone(&self.limit).acquire_owned() => p.ok(),
+                }
+            });
+            let Some(permit) = permit else { return };
+            let stream = match stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(stream))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(peer = %peer, error = %e, "Cannot register a passive connection");
+                    continue;
+                }
+            };
+            let ctx = Arc::clone(&self.ctx);
+            let tls = Arc::clone(&self.tls);
+            self.tracker.spawn(async move {
+                handle_after(&ctx, &tls, stream, peer, prefix).await;
+                drop(permit);
+            });
+        }
     }
 }
 
-/// Handles one connection: access check, one request, one reply, close.
+fn deny(ctx: &AgentCtx, peer: SocketAddr) {
+    warn!(
+        peer = %peer.ip(),
+        allowed = %access::describe(&ctx.config.server),
+        "Rejected passive connection from a peer not in Server"
+    );
+}
+
+/// Handles one unencrypted connection (as with `TLSAccept=unencrypted`): access check,
+/// one request, one reply, close. The listener uses [`handle_with`].
 pub async fn handle(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
+    handle_with(ctx, &TlsServer::unencrypted(), stream, peer).await
+}
+
+/// Handles one connection: access check, the `TLSAccept` check and TLS handshake, one
+/// request, one reply, close. A refused mode, a failed handshake or a certificate that
+/// does not match is closed without a reply and logged with the reason.
+pub async fn handle_with(
+    ctx: &Arc<AgentCtx>,
+    tls: &TlsServer,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    handle_after(ctx, tls, stream, peer, Vec::new()).await
+}
+
+/// Like [`handle_with`], for a connection whose first bytes (`prefix`) were already read
+/// by the fast path (which runs only when `TLSAccept=unencrypted`).
+async fn handle_after(
+    ctx: &Arc<AgentCtx>,
+    tls: &TlsServer,
+    stream: TcpStream,
+    peer: SocketAddr,
+    prefix: Vec<u8>,
+) {
     if !access::allowed(&ctx.config.server, peer.ip()).await {
-        warn!(
-            peer = %peer.ip(),
-            allowed = %access::describe(&ctx.config.server),
-            "Rejected passive connection from a peer not in Server"
-        );
+        deny(ctx, peer);
         // Dropping the socket closes it without a reply (RST if the request arrived).
         return;
     }
-    let mut stream = Stream::Plain(stream);
     let timeout = ctx.config.timeout;
+    let mut stream = if !prefix.is_empty() {
+        Stream::Plain(stream)
+    } else {
+        match tls.accept(stream, timeout).await {
+            Ok(s) => s,
+            Err(Rejected::Closed) => {
+                debug!(peer = %peer.ip(), "Peer closed the connection before sending anything");
+                return;
+            }
+            Err(reason) => {
+                warn!(peer = %peer.ip(), reason = %reason, "Failed to accept an incoming connection");
+                return;
+            }
+        }
+    };
     let payload = match tokio::time::timeout(
         timeout,
-        transport::read_frame(&mut stream, &Limits::PASSIVE_REQUEST),
+        transport::read_frame_after(&mut stream, &Limits::PASSIVE_REQUEST, &prefix),
     )
     .await
     {
@@ -159,7 +307,12 @@ pub async fn handle(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr) {
     let mut bytes = frame::header_for(reply.len());
     bytes.extend_from_slice(&reply);
     match tokio::time::timeout(timeout, transport::write_all(&mut stream, &bytes)).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => {
+            if stream.is_tls() {
+                // close_notify, as the official agent sends before closing.
+                let _ = tokio::time::timeout(timeout, stream.shutdown()).await;
+            }
+        }
         Ok(Err(e)) => debug!(peer = %peer, error = %e, "Cannot send passive reply"),
         Err(_) => warn!(peer = %peer, "Passive reply not sent in time; closing"),
     }

@@ -1,6 +1,9 @@
 //! Linux readers. Each reader is split into a fetch (I/O) and a pure parse tested on
 //! fixtures; the `/proc` root is overridable for tests.
 
+pub mod iconv;
 pub mod net_proc;
 pub mod net_snmp;
+pub mod oserror;
+pub mod procfs;
 pub mod sock_diag;

@@ -27,6 +27,7 @@ const P_DUAL: u16 = 8004; // [::], dual stack: v4 clients appear as ::ffff:127.0
 const P_DEFER4: u16 = 8005; // 127.0.0.1 with TCP_DEFER_ACCEPT: SYN_RECV
 const P_DEFER6: u16 = 8006; // [::1] with TCP_DEFER_ACCEPT
 const AGENT_PORT: u16 = 31050; // zabbix_agentd inside the namespace, on 127.0.0.2
+const ZAGENT_PORT: u16 = 31052; // `zagent run` inside the namespace, on 127.0.0.2
 
 struct Netns {
     name: String,
@@ -542,8 +543,26 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
         .spawn()
         .unwrap();
     ns.children.push(child);
-    let port = AGENT_PORT.to_string();
-    let get = |key: &str| -> String {
+    let zconf = tmp.path().join("zagent.conf");
+    std::fs::write(
+        &zconf,
+        format!("Server=127.0.0.2\nListenIP=127.0.0.2\nListenPort={ZAGENT_PORT}\nAllowRoot=1\nTimeout=10\n"),
+    )
+    .unwrap();
+    let child = ns
+        .cmd(&[
+            env!("CARGO_BIN_EXE_zagent"),
+            "run",
+            "-c",
+            zconf.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    ns.children.push(child);
+    let get = |port: u16, key: &str| -> String {
+        let port = port.to_string();
         let start = Instant::now();
         loop {
             let out = ns
@@ -571,8 +590,10 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
+    // (Filters that exclude 127.0.0.2, where the agents and zabbix_get talk.)
     let e2e = [
         "net.tcp.socket.count[127.0.0.1]",
+        "net.tcp.socket.count[127.0.0.1/32,,,,established]",
         "net.tcp.socket.count[::1]",
         "net.tcp.socket.count[,8001,,,time_wait]",
         "net.tcp.socket.count[,,127.0.0.1,,established]",
@@ -584,12 +605,35 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
     ];
     let ours = zagent(&ns, e2e.iter().map(|s| s.to_string()).collect());
     for (k, v) in e2e.iter().zip(&ours) {
-        let theirs = get(k);
-        let theirs = theirs
-            .strip_prefix("ZBX_NOTSUPPORTED: ")
-            .map(|r| format!("ZBX_NOTSUPPORTED: {r}"))
-            .unwrap_or(theirs);
-        assert_eq!(*v, theirs, "{k} through zabbix_get");
+        assert_eq!(
+            *v,
+            get(AGENT_PORT, k),
+            "{k}: zabbix_agentd through zabbix_get"
+        );
+        assert_eq!(
+            *v,
+            get(ZAGENT_PORT, k),
+            "{k}: zagent run through zabbix_get"
+        );
+    }
+    // zagent's own keys through the wire as well.
+    let own = [
+        "tcp.status[synrecv]",
+        "tcp.status[syn_sent]",
+        "tcp.status[closewait]",
+        "net.tcp.states[::1]",
+        "net.tcp.states[,8001]",
+        "net.tcp.listen[8004]",
+        "net.udp.listen[53]",
+        "tcp.status[nope]",
+    ];
+    let ours = zagent(&ns, own.iter().map(|s| s.to_string()).collect());
+    for (k, v) in own.iter().zip(&ours) {
+        assert_eq!(
+            *v,
+            get(ZAGENT_PORT, k),
+            "{k}: zagent run through zabbix_get"
+        );
     }
 }
 

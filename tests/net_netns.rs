@@ -635,6 +635,40 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
             "{k}: zagent run through zabbix_get"
         );
     }
+
+    // --- 5. listen/port keys and their errors vs zabbix_agentd -t (last: connects add
+    // sockets). Each key is asked of both before the next one.
+    for k in [
+        "net.tcp.listen[8001]",
+        "net.tcp.listen[8003]",
+        "net.tcp.listen[22]",
+        "net.tcp.listen[9]",
+        "net.tcp.listen[0]",
+        "net.tcp.listen[x]",
+        "net.tcp.listen[70000]",
+        "net.tcp.listen[22,1]",
+        "net.tcp.listen",
+        "net.udp.listen[53]",
+        "net.udp.listen[514]",
+        "net.udp.listen[40000]",
+        "net.udp.listen[9]",
+        "net.udp.listen",
+        "net.udp.listen[x]",
+        "net.tcp.port[,8001]",
+        "net.tcp.port[::1,8003]",
+        "net.tcp.port[127.0.0.1,9]",
+        "net.tcp.port[,x]",
+        "net.tcp.port[,70000]",
+        "net.tcp.port[a,b,c]",
+        "net.tcp.port",
+    ] {
+        let ours = zagent(&ns, vec![k.to_string()]).remove(0);
+        assert_eq!(
+            ours,
+            agentd_t(&ns, &conf, k),
+            "{k}: zagent vs zabbix_agentd -t"
+        );
+    }
 }
 
 #[test]

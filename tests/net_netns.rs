@@ -382,29 +382,30 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
         serde_json::Value::Object(json),
         "net.tcp.states"
     );
-    // The seed script itself (netstat -an | awk) agrees, where net-tools is installed.
-    let seed =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed/tcp_status.sh");
-    if seed.exists()
-        && Command::new("netstat")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok()
-    {
-        for s in [
-            "established",
-            "timewait",
-            "synrecv",
-            "listen",
-            "closewait",
-            "finwait2",
-            "synsent",
-            "closed",
-        ] {
-            let out = ns.exec_ok(&["bash", seed.to_str().unwrap(), s]);
-            assert_eq!(out.trim(), by(s), "seed script {s}");
-        }
+    // The seed script itself (netstat -an | awk) agrees. Its temp file moves into our temp
+    // directory so that parallel tests cannot share /tmp/tcp_status.txt; nothing else
+    // changes.
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed/tcp_status.sh"),
+    )
+    .unwrap();
+    let private = tmp.path().join("tcp_status.txt");
+    let seed_here = seed.replace("/tmp/tcp_status.txt", private.to_str().unwrap());
+    assert_ne!(seed, seed_here, "the seed script's temp file moved");
+    let script = tmp.path().join("tcp_status.sh");
+    std::fs::write(&script, seed_here).unwrap();
+    for s in [
+        "established",
+        "timewait",
+        "synrecv",
+        "listen",
+        "closewait",
+        "finwait2",
+        "synsent",
+        "closed",
+    ] {
+        let out = ns.exec_ok(&["bash", script.to_str().unwrap(), s]);
+        assert_eq!(out.trim(), by(s), "seed script {s}");
     }
 
     // --- 2. ss with filters (ports and plain addresses, where ss and Zabbix agree). ---

@@ -821,7 +821,25 @@ pub mod dump {
         for family in [AF_INET, AF_INET6] {
             let (req, len) =
                 wire::with_bytecode(&wire::request_v2(family, proto, states, 1), program);
-            run(&req[..len], buf, timeout, visit)?;
+            let mut seen = 0usize;
+            let mut counting = |r: &SockRecord| {
+                seen += 1;
+                visit(r)
+            };
+            match run(&req[..len], buf, timeout, &mut counting) {
+                // A kernel without IPv6 has no AF_INET6 sock_diag handler: no IPv6
+                // sockets to count, as /proc/net/tcp6 is then missing too.
+                Err(SockDiagError::Wire(wire::WireError::Kernel(errno)))
+                    if family == AF_INET6 && seen == 0 =>
+                {
+                    tracing::debug!(
+                        errno,
+                        proto = proto.name(),
+                        "No IPv6 sock_diag; skipping IPv6"
+                    );
+                }
+                other => other?,
+            }
         }
         Ok(())
     }
@@ -938,9 +956,19 @@ impl Engine {
         if self.proc_only {
             return from_text(visit);
         }
-        match dump::visit(proto, states, ports, timeout, visit) {
+        // Fall back only when netlink gave nothing at all: a dump that failed halfway
+        // must not be completed from the text tables (that would count twice).
+        let mut seen = 0usize;
+        let mut counting = |r: &SockRecord| {
+            seen += 1;
+            visit(r)
+        };
+        let result = dump::visit(proto, states, ports, timeout, &mut counting);
+        match result {
             Ok(()) => Ok(()),
-            Err(e @ (SockDiagError::Open(_) | SockDiagError::Wire(wire::WireError::Kernel(_)))) => {
+            Err(e @ (SockDiagError::Open(_) | SockDiagError::Wire(wire::WireError::Kernel(_))))
+                if seen == 0 =>
+            {
                 if !self
                     .fallback_logged
                     .swap(true, std::sync::atomic::Ordering::Relaxed)

@@ -1,0 +1,972 @@
+//! `log[]` and `logrt[]` active items: which file, from which byte, which lines, what
+//! text to send.
+//!
+//! Owns the key parameters, per-file offsets (tracked by device+inode and a signature
+//! of the first bytes, so rotation by rename, `copytruncate` and truncation are followed
+//! without resending a line), the regexp filter (local or `@global`), the output
+//! template and the per-check line budget. Blocking file I/O: callers run
+//! [`LogItem::check`] on the blocking pool. It must not know about buffers or sockets.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use regex::{Regex, RegexBuilder};
+use zbx_proto::key::ItemKey;
+
+use super::proto::GlobalRegexp;
+use crate::keys::NotSupported;
+
+/// Longest line handed on; longer lines are cut into pieces of this size, as the
+/// official agent reads at most this much per line.
+pub const MAX_LINE: usize = 256 * 1024;
+/// Lines analysed per check = this × lines that may be sent (the official ratio).
+pub const ANALYZE_FACTOR: u64 = 4;
+/// Bytes of a file's start used to recognise it after renames and copies.
+pub const SIGNATURE_LEN: usize = 512;
+/// Read chunk size.
+const CHUNK: usize = 64 * 1024;
+
+/// `log` or `logrt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    /// One file.
+    Log,
+    /// A file-name regexp in a directory, rotated files followed by mtime.
+    LogRt,
+}
+
+/// `mode` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Process the whole file (default).
+    All,
+    /// A new item starts at the end of the file.
+    Skip,
+}
+
+/// Text encodings the reader decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 (the default); invalid bytes become U+FFFD.
+    Utf8,
+    /// ISO-8859-1 / Latin-1: each byte is one code point.
+    Latin1,
+}
+
+/// A line filter: a local regexp, or a named global regexp set from the server.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    /// Every line.
+    None,
+    /// A local regexp (the key's second parameter).
+    Local(Regex),
+    /// `@name`: every expression of the set must agree.
+    Global(Vec<GlobalExpr>),
+}
+
+/// One compiled expression of a global regexp set.
+#[derive(Debug, Clone)]
+pub enum GlobalExpr {
+    /// Type 0: the string is included.
+    Includes(String, bool),
+    /// Type 1: any of the delimited strings is included.
+    IncludesAny(Vec<String>, bool),
+    /// Type 2: the string is not included.
+    Excludes(String, bool),
+    /// Type 3: the regexp matches.
+    Matches(Regex),
+    /// Type 4: the regexp does not match.
+    NotMatches(Regex),
+}
+
+fn contains(hay: &str, needle: &str, case_sensitive: bool) -> bool {
+    if case_sensitive {
+        hay.contains(needle)
+    } else {
+        hay.to_lowercase().contains(&needle.to_lowercase())
+    }
+}
+
+impl GlobalExpr {
+    fn compile(g: &GlobalRegexp) -> Option<GlobalExpr> {
+        let cs = g.case_sensitive != 0;
+        let re = || {
+            RegexBuilder::new(&g.expression)
+                .case_insensitive(!cs)
+                .build()
+                .ok()
+        };
+        Some(match g.expression_type {
+            0 => GlobalExpr::Includes(g.expression.clone(), cs),
+            1 => {
+                let delim = g.exp_delimiter.chars().next().unwrap_or(',');
+                GlobalExpr::IncludesAny(
+                    g.expression.split(delim).map(str::to_string).collect(),
+                    cs,
+                )
+            }
+            2 => GlobalExpr::Excludes(g.expression.clone(), cs),
+            3 => GlobalExpr::Matches(re()?),
+            4 => GlobalExpr::NotMatches(re()?),
+            _ => return None,
+        })
+    }
+
+    fn accepts(&self, line: &str) -> bool {
+        match self {
+            GlobalExpr::Includes(s, cs) => contains(line, s, *cs),
+            GlobalExpr::IncludesAny(v, cs) => v.iter().any(|s| contains(line, s, *cs)),
+            GlobalExpr::Excludes(s, cs) => !contains(line, s, *cs),
+            GlobalExpr::Matches(r) => r.is_match(line),
+            GlobalExpr::NotMatches(r) => !r.is_match(line),
+        }
+    }
+}
+
+impl Filter {
+    /// The regexp whose groups the output template uses.
+    fn capture_regex(&self) -> Option<&Regex> {
+        match self {
+            Filter::None => None,
+            Filter::Local(r) => Some(r),
+            Filter::Global(v) => v.iter().find_map(|e| match e {
+                GlobalExpr::Matches(r) => Some(r),
+                _ => None,
+            }),
+        }
+    }
+
+    fn accepts(&self, line: &str) -> bool {
+        match self {
+            Filter::None => true,
+            Filter::Local(r) => r.is_match(line),
+            Filter::Global(v) => v.iter().all(|e| e.accepts(line)),
+        }
+    }
+}
+
+/// Applies the output template: `\0` is the whole match, `\1`…`\9` the groups (empty
+/// when a group did not take part). An empty template sends the whole line.
+pub fn render(template: &str, re: Option<&Regex>, line: &str) -> String {
+    if template.is_empty() {
+        return line.to_string();
+    }
+    let caps = re.and_then(|r| r.captures(line));
+    let mut out = String::with_capacity(template.len() + line.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                chars.next();
+                match &caps {
+                    Some(caps) => {
+                        out.push_str(caps.get(d as usize).map_or("", |m| m.as_str()));
+                    }
+                    None if d == 0 => out.push_str(line),
+                    None => {}
+                }
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The parsed parameters of a log item.
+#[derive(Debug, Clone)]
+pub struct LogSpec {
+    /// log or logrt.
+    pub kind: LogKind,
+    /// log: the file; logrt: the directory.
+    pub path: PathBuf,
+    /// logrt: the file-name regexp.
+    pub name_re: Option<Regex>,
+    /// Line filter.
+    pub filter: Filter,
+    /// Text encoding.
+    pub encoding: Encoding,
+    /// Lines per second (the key's maxlines, else MaxLinesPerSecond).
+    pub maxlines: u64,
+    /// all / skip.
+    pub mode: Mode,
+    /// Output template.
+    pub output: String,
+    /// Seconds the agent may lag behind before skipping ahead (0 = never skip).
+    pub maxdelay: f64,
+    /// logrt `copytruncate`: a copy of a tracked file inherits its offset.
+    pub copytruncate: bool,
+}
+
+impl LogSpec {
+    /// Checks the key's parameters like zabbix_agentd (texts are the official ones).
+    pub fn parse(
+        key: &ItemKey,
+        regexps: &[GlobalRegexp],
+        max_lines_per_second: u32,
+    ) -> Result<LogSpec, NotSupported> {
+        let kind = match key.name.as_str() {
+            "log" => LogKind::Log,
+            "logrt" => LogKind::LogRt,
+            _ => return Err(NotSupported::new(crate::keys::reason::UNSUPPORTED_KEY)),
+        };
+        if key.params.len() > 8 {
+            return Err(NotSupported::new(crate::keys::reason::TOO_MANY));
+        }
+        let p = |i: usize| key.param(i).unwrap_or("");
+        let file = p(0);
+        if file.is_empty() {
+            return Err(NotSupported::invalid_param(0));
+        }
+        let (path, name_re) = match kind {
+            LogKind::Log => (PathBuf::from(file), None),
+            LogKind::LogRt => {
+                let (dir, pattern) = match file.rfind('/') {
+                    Some(i) => (&file[..=i], &file[i + 1..]),
+                    None => return Err(NotSupported::invalid_param(0)),
+                };
+                if pattern.is_empty() {
+                    return Err(NotSupported::invalid_param(0));
+                }
+                let re = Regex::new(pattern).map_err(|_| NotSupported::invalid_param(0))?;
+                (PathBuf::from(dir), Some(re))
+            }
+        };
+        let filter = match p(1) {
+            "" => Filter::None,
+            s if s.starts_with('@') => {
+                let name = &s[1..];
+                let set: Vec<GlobalExpr> = regexps
+                    .iter()
+                    .filter(|g| g.name == name)
+                    .map(GlobalExpr::compile)
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| NotSupported::invalid_param(1))?;
+                if set.is_empty() {
+                    return Err(NotSupported::new(format!(
+                        "Global regular expression \"{name}\" does not exist."
+                    )));
+                }
+                Filter::Global(set)
+            }
+            s => Filter::Local(Regex::new(s).map_err(|_| NotSupported::invalid_param(1))?),
+        };
+        let encoding = match p(2).to_ascii_uppercase().as_str() {
+            "" | "UTF-8" | "UTF8" | "ASCII" | "US-ASCII" => Encoding::Utf8,
+            "ISO-8859-1" | "ISO8859-1" | "LATIN1" | "LATIN-1" => Encoding::Latin1,
+            _ => return Err(NotSupported::invalid_param(2)),
+        };
+        let maxlines = match p(3) {
+            "" => u64::from(max_lines_per_second.max(1)),
+            s => match s.parse::<u64>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => return Err(NotSupported::invalid_param(3)),
+            },
+        };
+        let mode = match p(4) {
+            "" | "all" => Mode::All,
+            "skip" => Mode::Skip,
+            _ => return Err(NotSupported::invalid_param(4)),
+        };
+        let maxdelay = match p(6) {
+            "" => 0.0,
+            s => match s.parse::<f64>() {
+                Ok(v) if v == 0.0 || (1.0..=86_400.0).contains(&v) => v,
+                _ => return Err(NotSupported::invalid_param(6)),
+            },
+        };
+        let copytruncate = match (kind, p(7)) {
+            (_, "" | "mtime-reread" | "mtime-noreread") => false,
+            (LogKind::LogRt, "rotate") => false,
+            (LogKind::LogRt, "copytruncate") => true,
+            _ => return Err(NotSupported::invalid_param(7)),
+        };
+        Ok(LogSpec {
+            kind,
+            path,
+            name_re,
+            filter,
+            encoding,
+            maxlines,
+            mode,
+            output: p(5).to_string(),
+            maxdelay,
+            copytruncate,
+        })
+    }
+}
+
+/// Device and inode: a file's identity across renames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Tracked {
+    offset: u64,
+    /// Hash and length of the first bytes seen (up to [`SIGNATURE_LEN`]).
+    sig: (u64, usize),
+}
+
+/// A line to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    /// The rendered value.
+    pub value: String,
+    /// Offset after the line in its file.
+    pub lastlogsize: u64,
+    /// The file's mtime (sent for logrt).
+    pub mtime: i64,
+    file: FileId,
+    start: u64,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Lines to send, in file order.
+    pub lines: Vec<LogLine>,
+    /// Position after the check (what a metadata-only update reports).
+    pub lastlogsize: u64,
+    /// mtime after the check.
+    pub mtime: i64,
+    /// Offsets before the check, in processing order, to undo a partial store.
+    prev: Vec<(FileId, Option<Tracked>)>,
+    /// Whether the check changed any offset.
+    pub advanced: bool,
+}
+
+/// State of one log item between checks.
+#[derive(Debug)]
+pub struct LogItem {
+    /// The parameters.
+    pub spec: LogSpec,
+    files: HashMap<FileId, Tracked>,
+    /// log[]: the file currently followed, kept open so that lines written before a
+    /// rename are still read.
+    current: Option<(FileId, File)>,
+    /// The server's lastlogsize/mtime, used at the first check only.
+    start: Option<(u64, i64)>,
+    last: (u64, i64),
+}
+
+fn mtime_of(md: &std::fs::Metadata) -> i64 {
+    md.mtime()
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn signature(f: &mut File, len: usize) -> std::io::Result<(u64, usize)> {
+    let mut buf = vec![0u8; len.min(SIGNATURE_LEN)];
+    f.seek(SeekFrom::Start(0))?;
+    let mut got = 0;
+    while got < buf.len() {
+        let n = f.read(&mut buf[got..])?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok((fnv(&buf[..got]), got))
+}
+
+/// `strerror` text of an I/O error, as the official agent prints it.
+fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+fn io_reason(path: &Path, e: &std::io::Error) -> NotSupported {
+    NotSupported::new(format!(
+        "Cannot obtain information for file \"{}\": [{}] {}",
+        path.display(),
+        e.raw_os_error().unwrap_or(0),
+        strerror(e)
+    ))
+}
+
+/// A file to read in this check.
+struct Candidate {
+    id: FileId,
+    path: PathBuf,
+    size: u64,
+    mtime: i64,
+}
+
+impl LogItem {
+    /// A log item starting from the server's `lastlogsize`/`mtime`.
+    pub fn new(spec: LogSpec, lastlogsize: u64, mtime: i64) -> LogItem {
+        LogItem {
+            spec,
+            files: HashMap::new(),
+            current: None,
+            start: Some((lastlogsize, mtime)),
+            last: (lastlogsize, mtime),
+        }
+    }
+
+    fn candidates(&self) -> Result<Vec<Candidate>, NotSupported> {
+        let path = &self.spec.path;
+        match self.spec.kind {
+            LogKind::Log => {
+                let md = std::fs::metadata(path).map_err(|e| io_reason(path, &e))?;
+                Ok(vec![Candidate {
+                    id: FileId {
+                        dev: md.dev(),
+                        ino: md.ino(),
+                    },
+                    path: path.clone(),
+                    size: md.len(),
+                    mtime: mtime_of(&md),
+                }])
+            }
+            LogKind::LogRt => {
+                let re = self.spec.name_re.as_ref();
+                let dir = std::fs::read_dir(path).map_err(|e| {
+                    NotSupported::new(format!(
+                        "Cannot open directory \"{}\": [{}] {}",
+                        path.display(),
+                        e.raw_os_error().unwrap_or(0),
+                        strerror(&e)
+                    ))
+                })?;
+                let mut out = Vec::new();
+                for entry in dir.flatten() {
+                    let name = entry.file_name();
+                    let Some(name) = name.to_str() else { continue };
+                    if !re.is_some_and(|r| r.is_match(name)) {
+                        continue;
+                    }
+                    let Ok(md) = std::fs::metadata(entry.path()) else { continue };
+                    if !md.is_file() {
+                        continue;
+                    }
+                    out.push(Candidate {
+                        id: FileId {
+                            dev: md.dev(),
+                            ino: md.ino(),
+                        },
+                        path: entry.path(),
+                        size: md.len(),
+                        mtime: mtime_of(&md),
+                    });
+                }
+                out.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.path.cmp(&b.path)));
+                Ok(out)
+            }
+        }
+    }
+
+    /// First check: place every file at the offset the server's state implies.
+    fn initialise(&mut self, cands: &[Candidate], files: &mut [File]) {
+        let Some((lastlogsize, mtime)) = self.start.take() else {
+            return;
+        };
+        let new_item = lastlogsize == 0 && mtime == 0;
+        let mut first_open = true;
+        for (c, f) in cands.iter().zip(files.iter_mut()) {
+            let offset = if new_item && self.spec.mode == Mode::Skip {
+                c.size
+            } else if self.spec.kind == LogKind::LogRt && c.mtime < mtime {
+                c.size
+            } else if first_open {
+                first_open = false;
+                if lastlogsize <= c.size {
+                    lastlogsize
+                } else {
+                    0
+                }
+            } else {
+                0
+            };
+            let sig = signature(f, usize::try_from(offset).unwrap_or(usize::MAX)).unwrap_or((0, 0));
+            self.files.insert(c.id, Tracked { offset, sig });
+        }
+    }
+
+    /// Reads new lines. `seconds` is the time the check covers (its interval), which
+    /// with maxlines gives the number of lines that may be sent.
+    pub fn check(&mut self, seconds: u64) -> Result<Batch, NotSupported> {
+        let cands = self.candidates()?;
+        let mut opened = Vec::with_capacity(cands.len());
+        let mut readable = Vec::with_capacity(cands.len());
+        for c in cands {
+            match File::open(&c.path) {
+                Ok(f) => {
+                    opened.push(f);
+                    readable.push(c);
+                }
+                Err(e) if self.spec.kind == LogKind::Log => return Err(io_reason(&c.path, &e)),
+                Err(_) => {}
+            }
+        }
+        self.initialise(&readable, &mut opened);
+
+        let send_max = self.spec.maxlines.saturating_mul(seconds.max(1));
+        let mut budget = Budget {
+            send: send_max,
+            analyze: send_max.saturating_mul(ANALYZE_FACTOR),
+        };
+        let mut batch = Batch {
+            lastlogsize: self.last.0,
+            mtime: self.last.1,
+            ..Batch::default()
+        };
+
+        // log[]: drain the file we followed before it was renamed away.
+        if self.spec.kind == LogKind::Log {
+            if let Some((id, mut f)) = self.current.take() {
+                let renamed = readable.first().map(|c| c.id) != Some(id);
+                if renamed {
+                    if let Ok(md) = f.metadata() {
+                        let c = Candidate {
+                            id,
+                            path: self.spec.path.clone(),
+                            size: md.len(),
+                            mtime: mtime_of(&md),
+                        };
+                        self.read_file(&c, &mut f, &mut budget, &mut batch)?;
+                        let done = self.files.get(&id).map(|t| t.offset) >= Some(md.len());
+                        if !done {
+                            // Not finished (budget): keep following the old file.
+                            self.current = Some((id, f));
+                            return Ok(batch);
+                        }
+                        self.files.remove(&id);
+                    }
+                } else {
+                    self.current = Some((id, f));
+                }
+            }
+        }
+
+        for (c, mut f) in readable.iter().zip(opened) {
+            if budget.analyze == 0 || budget.send == 0 {
+                break;
+            }
+            self.read_file(c, &mut f, &mut budget, &mut batch)?;
+            if self.spec.kind == LogKind::Log {
+                self.current = Some((c.id, f));
+            }
+        }
+        if self.spec.kind == LogKind::LogRt {
+            let present: Vec<FileId> = readable.iter().map(|c| c.id).collect();
+            self.files.retain(|id, _| present.contains(id));
+        }
+        self.last = (batch.lastlogsize, batch.mtime);
+        Ok(batch)
+    }
+
+    fn read_file(
+        &mut self,
+        c: &Candidate,
+        f: &mut File,
+        budget: &mut Budget,
+        batch: &mut Batch,
+    ) -> Result<(), NotSupported> {
+        let prev = self.files.get(&c.id).cloned();
+        let mut tracked = match &prev {
+            Some(t) => t.clone(),
+            None => self.adopt(c, f),
+        };
+        // Same inode but different first bytes, or shorter than what we read: the file
+        // was truncated or replaced; start again from its beginning.
+        let sig_now = signature(f, tracked.sig.1).unwrap_or((0, 0));
+        if c.size < tracked.offset || sig_now != tracked.sig {
+            tracked = Tracked {
+                offset: 0,
+                sig: (fnv(&[]), 0),
+            };
+        }
+        if tracked.offset >= c.size {
+            if prev.is_none() {
+                batch.prev.push((c.id, None));
+                self.files.insert(c.id, tracked);
+            }
+            return Ok(());
+        }
+        batch.prev.push((c.id, prev));
+        self.skip_if_late(c, &mut tracked, f, budget);
+        let mut pos = tracked.offset;
+        f.seek(SeekFrom::Start(pos)).map_err(|e| io_reason(&c.path, &e))?;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; CHUNK];
+        let mut eof = false;
+        'outer: while budget.analyze > 0 && budget.send > 0 {
+            // Complete lines in `pending`.
+            while let Some(nl) = pending.iter().position(|b| *b == b'\n') {
+                let raw: Vec<u8> = pending.drain(..=nl).collect();
+                let start = pos;
+                pos += raw.len() as u64;
+                self.take_line(&raw[..raw.len() - 1], start, pos, c, budget, batch);
+                if budget.analyze == 0 || budget.send == 0 {
+                    break 'outer;
+                }
+            }
+            if pending.len() >= MAX_LINE {
+                let raw: Vec<u8> = pending.drain(..MAX_LINE).collect();
+                let start = pos;
+                pos += raw.len() as u64;
+                self.take_line(&raw, start, pos, c, budget, batch);
+                continue;
+            }
+            if eof {
+                break;
+            }
+            let n = f.read(&mut chunk).map_err(|e| io_reason(&c.path, &e))?;
+            if n == 0 {
+                eof = true;
+                continue;
+            }
+            pending.extend_from_slice(&chunk[..n]);
+        }
+        // An unterminated last line waits for its newline.
+        tracked.offset = pos;
+        if tracked.sig.1 < SIGNATURE_LEN && (tracked.sig.1 as u64) < pos {
+            tracked.sig = signature(f, usize::try_from(pos).unwrap_or(usize::MAX))
+                .unwrap_or(tracked.sig);
+        }
+        self.files.insert(c.id, tracked);
+        batch.advanced = true;
+        batch.lastlogsize = pos;
+        batch.mtime = c.mtime;
+        Ok(())
+    }
+
+    /// A file seen for the first time after the first check: a copy of a tracked file
+    /// (copytruncate) inherits its offset; anything else starts at 0.
+    fn adopt(&self, c: &Candidate, f: &mut File) -> Tracked {
+        if self.spec.copytruncate {
+            for t in self.files.values() {
+                if t.sig.1 > 0 && c.size >= t.offset && signature(f, t.sig.1).ok() == Some(t.sig) {
+                    return t.clone();
+                }
+            }
+        }
+        Tracked {
+            offset: 0,
+            sig: (fnv(&[]), 0),
+        }
+    }
+
+    /// `maxdelay`: when the unread part cannot be sent within maxdelay seconds at
+    /// maxlines per second (assuming lines as long as the bytes analysed suggest), jump
+    /// ahead to the part that can, at a line start.
+    fn skip_if_late(&self, c: &Candidate, t: &mut Tracked, f: &mut File, budget: &Budget) {
+        if self.spec.maxdelay <= 0.0 {
+            return;
+        }
+        const ASSUMED_LINE: u64 = 80;
+        let unread = c.size - t.offset;
+        let lines_in_time = (self.spec.maxdelay * self.spec.maxlines as f64) as u64;
+        let keep = lines_in_time.max(budget.send).saturating_mul(ASSUMED_LINE);
+        if unread <= keep {
+            return;
+        }
+        let target = c.size - keep;
+        // Move to the start of the next line after `target`.
+        let mut buf = vec![0u8; CHUNK];
+        if f.seek(SeekFrom::Start(target)).is_err() {
+            return;
+        }
+        if let Ok(n) = f.read(&mut buf) {
+            if let Some(nl) = buf[..n].iter().position(|b| *b == b'\n') {
+                tracing::warn!(
+                    file = %c.path.display(),
+                    skipped_bytes = target + nl as u64 + 1 - t.offset,
+                    "Log item is behind more than maxdelay: skipping ahead"
+                );
+                t.offset = target + nl as u64 + 1;
+            }
+        }
+    }
+
+    fn take_line(
+        &self,
+        raw: &[u8],
+        start: u64,
+        end: u64,
+        c: &Candidate,
+        budget: &mut Budget,
+        batch: &mut Batch,
+    ) {
+        budget.analyze = budget.analyze.saturating_sub(1);
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = match self.spec.encoding {
+            Encoding::Utf8 => String::from_utf8_lossy(raw).into_owned(),
+            Encoding::Latin1 => raw.iter().map(|b| char::from(*b)).collect(),
+        };
+        if !self.spec.filter.accepts(&line) {
+            return;
+        }
+        budget.send = budget.send.saturating_sub(1);
+        let value = render(&self.spec.output, self.spec.filter.capture_regex(), &line);
+        batch.lines.push(LogLine {
+            value,
+            lastlogsize: end,
+            mtime: c.mtime,
+            file: c.id,
+            start,
+        });
+    }
+
+    /// Only the first `stored` lines of `batch` made it into the buffer: put the offsets
+    /// back so that the rest is read again at the next check (nothing lost, nothing sent
+    /// twice).
+    pub fn rewind(&mut self, batch: &Batch, stored: usize) {
+        let Some(first_lost) = batch.lines.get(stored) else {
+            return;
+        };
+        let file = first_lost.file;
+        let pos = batch.prev.iter().position(|(id, _)| *id == file);
+        if let Some(t) = self.files.get_mut(&file) {
+            t.offset = first_lost.start;
+        }
+        if let Some(p) = pos {
+            for (id, prev) in &batch.prev[p + 1..] {
+                match prev {
+                    Some(t) => {
+                        self.files.insert(*id, t.clone());
+                    }
+                    None => {
+                        self.files.remove(id);
+                    }
+                }
+            }
+        }
+        let (lls, mt) = match stored.checked_sub(1).and_then(|i| batch.lines.get(i)) {
+            Some(l) => (l.lastlogsize, l.mtime),
+            None => (first_lost.start, first_lost.mtime),
+        };
+        self.last = (lls, mt);
+        if self.spec.kind == LogKind::Log {
+            // Re-open at the next check so the rewound file is followed again.
+            if self.current.as_ref().map(|(id, _)| *id) != Some(file) {
+                self.current = None;
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Budget {
+    send: u64,
+    analyze: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn spec(key: &str) -> LogSpec {
+        LogSpec::parse(&ItemKey::parse(key).unwrap(), &[], 20).unwrap()
+    }
+
+    fn values(b: &Batch) -> Vec<&str> {
+        b.lines.iter().map(|l| l.value.as_str()).collect()
+    }
+
+    fn append(path: &Path, s: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        f.write_all(s.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn params_are_checked_with_official_texts() {
+        let bad = |k: &str| {
+            LogSpec::parse(&ItemKey::parse(k).unwrap(), &[], 20)
+                .unwrap_err()
+                .0
+        };
+        assert_eq!(bad("log[]"), "Invalid first parameter.");
+        assert_eq!(bad("log[/x,\"(\"]"), "Invalid second parameter.");
+        assert_eq!(bad("log[/x,,KOI9]"), "Invalid third parameter.");
+        assert_eq!(bad("log[/x,,,0]"), "Invalid fourth parameter.");
+        assert_eq!(bad("log[/x,,,,fast]"), "Invalid fifth parameter.");
+        assert_eq!(bad("log[/x,,,,,,-1]"), "Invalid seventh parameter.");
+        assert_eq!(bad("log[/x,,,,,,,copytruncate]"), "Invalid eighth parameter.");
+        assert_eq!(bad("log[/x,,,,,,,,9]"), "Too many parameters.");
+        assert_eq!(
+            bad("log[/x,@nope]"),
+            "Global regular expression \"nope\" does not exist."
+        );
+        let s = spec("logrt[\"/var/log/app\\.log.*\",err,,5,skip,\\1,,copytruncate]");
+        assert_eq!(s.path, PathBuf::from("/var/log/"));
+        assert_eq!(s.maxlines, 5);
+        assert_eq!(s.mode, Mode::Skip);
+        assert!(s.copytruncate);
+    }
+
+    #[test]
+    fn output_template() {
+        let re = Regex::new(r"user=(\w+) code=(\d+)").unwrap();
+        let line = "x user=bob code=42 y";
+        assert_eq!(render(r"\2:\1", Some(&re), line), "42:bob");
+        assert_eq!(render(r"[\0]", Some(&re), line), "[user=bob code=42]");
+        assert_eq!(render(r"\3", Some(&re), line), "");
+        assert_eq!(render("", Some(&re), line), line);
+        assert_eq!(render(r"a\\b", None, line), r"a\\b");
+    }
+
+    #[test]
+    fn global_regexp_sets() {
+        let g = |t: i64, e: &str, cs: i64| GlobalRegexp {
+            name: "errs".into(),
+            expression: e.into(),
+            expression_type: t,
+            exp_delimiter: ",".into(),
+            case_sensitive: cs,
+        };
+        let regexps = vec![g(3, "err(or)? (\\d+)", 0), g(2, "ignore", 1), g(1, "disk,net", 0)];
+        let s = LogSpec::parse(
+            &ItemKey::parse("log[/x,@errs,,,,\\2]").unwrap(),
+            &regexps,
+            20,
+        )
+        .unwrap();
+        assert!(s.filter.accepts("ERROR 5 on disk"));
+        assert!(!s.filter.accepts("ERROR 5 on disk, ignore"));
+        assert!(!s.filter.accepts("ERROR 5 on cpu"));
+        assert!(!s.filter.accepts("all fine on net"));
+        assert_eq!(
+            render(&s.output, s.filter.capture_regex(), "Err 7 net"),
+            "7"
+        );
+    }
+
+    #[test]
+    fn tails_from_lastlogsize_filters_and_never_resends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, "one\ntwo error\nthree\n");
+        let key = format!("log[{},error|three]", path.display());
+        let mut item = LogItem::new(spec(&key), 4, 0);
+        let b = item.check(1).unwrap();
+        assert_eq!(values(&b), vec!["two error", "three"]);
+        assert_eq!(b.lines[0].lastlogsize, 14);
+        assert_eq!(b.lastlogsize, 20);
+        assert!(item.check(1).unwrap().lines.is_empty());
+        append(&path, "four error\npartial");
+        let b = item.check(1).unwrap();
+        assert_eq!(values(&b), vec!["four error"]);
+        append(&path, " three\n");
+        assert_eq!(values(&item.check(1).unwrap()), vec!["partial three"]);
+    }
+
+    #[test]
+    fn skip_mode_starts_at_the_end_for_new_items_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        append(&path, "old\n");
+        let key = format!("log[{},,,,skip]", path.display());
+        let mut item = LogItem::new(spec(&key), 0, 0);
+        assert!(item.check(1).unwrap().lines.is_empty());
+        append(&path, "new\n");
+        assert_eq!(values(&item.check(1).unwrap()), vec!["new"]);
+        // An existing item (server lastlogsize 0 but mtime set) is not skipped.
+        let key = format!("logrt[{}/a\\.log,,,,skip]", dir.path().display());
+        let mut item = LogItem::new(spec(&key), 0, 1);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["old", "new"]);
+    }
+
+    #[test]
+    fn maxlines_budget_and_rewind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.log");
+        let text: String = (1..=10).map(|i| format!("l{i}\n")).collect();
+        append(&path, &text);
+        let key = format!("log[{},,,3]", path.display());
+        let mut item = LogItem::new(spec(&key), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["l1", "l2", "l3"]);
+        let b = item.check(2).unwrap();
+        assert_eq!(values(&b), vec!["l4", "l5", "l6", "l7", "l8", "l9"]);
+        // Only two made it into the buffer: the rest comes again.
+        item.rewind(&b, 2);
+        assert_eq!(values(&item.check(2).unwrap()), vec!["l6", "l7", "l8", "l9", "l10"]);
+    }
+
+    #[test]
+    fn survives_truncation_and_rename_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.log");
+        append(&path, "a\nb\n");
+        let key = format!("log[{}]", path.display());
+        let mut item = LogItem::new(spec(&key), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["a", "b"]);
+        // Lines written just before a rename are still read from the old file.
+        append(&path, "c\n");
+        std::fs::rename(&path, dir.path().join("c.log.1")).unwrap();
+        append(&path, "d\n");
+        assert_eq!(values(&item.check(1).unwrap()), vec!["c", "d"]);
+        // Truncation in place: start again at 0.
+        std::fs::write(&path, "e\n").unwrap();
+        assert_eq!(values(&item.check(1).unwrap()), vec!["e"]);
+    }
+
+    #[test]
+    fn logrt_follows_rotation_by_rename_and_mtime_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("app.log");
+        append(&base, "1\n2\n");
+        let key = format!("logrt[{}/app\\.log.*]", dir.path().display());
+        let mut item = LogItem::new(spec(&key), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["1", "2"]);
+        append(&base, "3\n");
+        std::fs::rename(&base, dir.path().join("app.log.1")).unwrap();
+        // Make the new file clearly newer than the rotated one.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        append(&base, "4\n");
+        let b = item.check(1).unwrap();
+        assert_eq!(values(&b), vec!["3", "4"]);
+        assert_eq!(b.lastlogsize, 2);
+        assert!(b.mtime > 0);
+        assert!(item.check(1).unwrap().lines.is_empty());
+    }
+
+    #[test]
+    fn logrt_copytruncate_does_not_resend_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("x.log");
+        append(&base, "first line of the file\nsecond\n");
+        let key = format!(
+            "logrt[{}/x\\.log.*,,,,,,,copytruncate]",
+            dir.path().display()
+        );
+        let mut item = LogItem::new(spec(&key), 0, 0);
+        assert_eq!(item.check(1).unwrap().lines.len(), 2);
+        std::fs::copy(&base, dir.path().join("x.log.1")).unwrap();
+        std::fs::write(&base, "").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        append(&base, "third\n");
+        assert_eq!(values(&item.check(1).unwrap()), vec!["third"]);
+    }
+
+    #[test]
+    fn missing_file_is_reported() {
+        let mut item = LogItem::new(spec("log[/nonexistent/zt-active.log]"), 0, 0);
+        let e = item.check(1).unwrap_err();
+        assert!(
+            e.0.starts_with("Cannot obtain information for file \"/nonexistent/zt-active.log\": [2]"),
+            "{e}"
+        );
+    }
+}

@@ -108,6 +108,8 @@ pub struct Worker {
     evictions_logged: bool,
     /// Refused log values were reported since the last good send.
     persistent_full_logged: bool,
+    /// Timestamp of the last stored value; later values get strictly later ones.
+    last_ts: (i64, u32),
 }
 
 impl Worker {
@@ -133,6 +135,7 @@ impl Worker {
             send_failing: false,
             evictions_logged: false,
             persistent_full_logged: false,
+            last_ts: (0, 0),
         }
     }
 
@@ -366,8 +369,18 @@ impl Worker {
         info!(host = %self.host, server = %self.addr_label(), items = self.items.len(), "Active checks refreshed");
     }
 
-    fn push_value(&mut self, v: NewValue) -> Pushed {
+    fn push_value(&mut self, mut v: NewValue) -> Pushed {
+        // The server keys history by (item, clock, ns): values of one batch (log lines)
+        // must not share a timestamp, or all but one are lost.
+        if (v.clock, v.ns) <= self.last_ts {
+            let (c, n) = self.last_ts;
+            (v.clock, v.ns) = if n >= 999_999_999 { (c + 1, 0) } else { (c, n + 1) };
+        }
+        let ts = (v.clock, v.ns);
         let r = self.buffer.push(v);
+        if r != Pushed::PersistentFull {
+            self.last_ts = ts;
+        }
         let (evicted, persistent_full) = self.buffer.take_losses();
         if evicted > 0 && !self.evictions_logged {
             self.evictions_logged = true;

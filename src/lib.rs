@@ -15,6 +15,7 @@ pub mod active;
 pub mod cli;
 pub mod config;
 pub mod keys;
+pub mod logging;
 pub mod passive;
 pub mod sys;
 pub mod transport;

@@ -79,7 +79,7 @@ pub enum TransportError {
         source: io::Error,
     },
     /// TCP connect failed.
-    #[error("cannot connect to [[{host}]:{port}]: {source}")]
+    #[error("cannot connect to [[{host}]:{port}]: {}", os_error_text(source))]
     Connect {
         /// Host as given.
         host: String,
@@ -105,9 +105,27 @@ pub enum TransportError {
         /// Bytes the header announced (or the header size).
         expected: usize,
     },
+    /// More bytes than the header announced arrived with the frame.
+    #[error("message is longer than expected ({expected} bytes announced)")]
+    TooLong {
+        /// Bytes the header announced.
+        expected: usize,
+    },
     /// The peer closed without sending anything.
     #[error("connection closed by peer without a reply")]
     Empty,
+}
+
+/// An OS error as the C components print it: `[111] Connection refused`.
+pub fn os_error_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            let text = e.to_string();
+            let suffix = format!(" (os error {code})");
+            format!("[{code}] {}", text.strip_suffix(&suffix).unwrap_or(&text))
+        }
+        None => e.to_string(),
+    }
 }
 
 /// Options for an outgoing connection.
@@ -188,8 +206,18 @@ pub async fn read_frame<S: AsyncRead + Unpin>(
     stream: &mut S,
     limits: &Limits,
 ) -> Result<Option<Frame>, TransportError> {
+    read_frame_after(stream, limits, &[]).await
+}
+
+/// Like [`read_frame`], for a frame whose first bytes (`prefix`) were already read.
+pub async fn read_frame_after<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limits: &Limits,
+    prefix: &[u8],
+) -> Result<Option<Frame>, TransportError> {
     let mut head = [0u8; frame::LARGE_HEADER_LEN];
-    let mut got = 0usize;
+    let mut got = prefix.len().min(head.len());
+    head[..got].copy_from_slice(&prefix[..got]);
     let header = loop {
         if let Some(h) = frame::parse_header(&head[..got], limits)? {
             break h;
@@ -218,9 +246,16 @@ pub async fn read_frame<S: AsyncRead + Unpin>(
         max: limits.max_data_len,
     })?;
     let mut data = vec![0u8; data_len];
-    let already = got - header.header_len;
-    data[..already].copy_from_slice(&head[header.header_len..got]);
-    let mut filled = already;
+    // Bytes past the header: from `head`, then from the rest of `prefix`.
+    let mut pending: Vec<u8> = head[header.header_len..got].to_vec();
+    if prefix.len() > got {
+        pending.extend_from_slice(&prefix[got..]);
+    }
+    if pending.len() > data_len {
+        return Err(TransportError::TooLong { expected: data_len });
+    }
+    data[..pending.len()].copy_from_slice(&pending);
+    let mut filled = pending.len();
     while filled < data_len {
         let n = stream.read(&mut data[filled..]).await?;
         if n == 0 {

@@ -315,6 +315,28 @@ impl AgentCtx {
     /// Runs one check given as key text. Syntax, lookup and parameter errors come back
     /// as `NotSupported` with the official reason texts.
     pub async fn execute_with_timeout(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
+        let (handler, req) = self.prepare(key, timeout)?;
+        self.run(handler, req).await
+    }
+
+    /// Runs the check right here if its handler is [`Handler::Inline`] (or it fails before
+    /// any handler runs); `None` when it must go through [`Self::execute_with_timeout`].
+    /// The passive fast path uses it; dispatch decisions are the same as `execute`'s.
+    pub fn execute_inline(&self, key: &str) -> Option<KeyResult> {
+        match self.prepare(key, self.config.timeout) {
+            Err(e) => Some(Err(e)),
+            Ok((Handler::Inline(f), req)) => Some(f(self, &req)),
+            Ok(_) => None,
+        }
+    }
+
+    /// Parses, looks up and validates a key: the one dispatch decision shared by every
+    /// way of running a check.
+    pub fn prepare(
+        &self,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<(Handler, Request), NotSupported> {
         let parsed = ItemKey::parse(key).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
         let Some(def) = self.registry.get(&parsed.name) else {
             return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
@@ -324,7 +346,7 @@ impl AgentCtx {
             timeout,
         };
         def.validate(&req)?;
-        self.run(def.handler, req).await
+        Ok((def.handler, req))
     }
 
     async fn run(self: &Arc<Self>, handler: Handler, req: Request) -> KeyResult {

@@ -7,6 +7,7 @@
 //! What a key means is the registry's business ([`crate::keys`]).
 
 pub mod access;
+mod fast;
 pub mod request;
 
 use std::io;
@@ -14,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,6 +27,12 @@ use crate::transport::{self, Stream, TransportError};
 
 /// How long in-flight requests may run after shutdown is requested.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// `TCP_DEFER_ACCEPT` on the listener: the kernel completes `accept` only once the
+/// request's first bytes arrived (or after this many seconds), so that most requests
+/// are answered without waiting for readiness. A client that connects and never sends
+/// is handed over after it, and then bounded by `Timeout` as usual.
+pub const DEFER_ACCEPT_SECS: u32 = 3;
 
 /// Binds every `ListenIP` on `ListenPort` (`SO_REUSEADDR`, the configured backlog).
 pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net::TcpListener>> {
@@ -44,6 +51,9 @@ pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net:
             .map_err(|e| io::Error::new(e.kind(), format!("cannot bind to [{ip}]:{port}: {e}")))?;
         sock.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
         sock.set_nonblocking(true)?;
+        if let Err(e) = fast::set_defer_accept(&sock, DEFER_ACCEPT_SECS) {
+            debug!(error = %e, "TCP_DEFER_ACCEPT not available; every request takes the async path");
+        }
         out.push(sock.into());
     }
     Ok(out)
@@ -51,6 +61,12 @@ pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net:
 
 /// Serves passive checks on `listeners` until `shutdown` is cancelled, then lets
 /// in-flight requests finish for at most [`SHUTDOWN_GRACE`].
+///
+/// Each listener gets `StartAgents` accept threads (as zabbix_agentd pre-forks that many
+/// listener processes, but threads): a blocking `accept` wakes exactly one of them, which
+/// answers inline keys on the spot ([`fast`]) and hands everything else — keys that wait,
+/// JSON requests, partial frames, DNS-name access checks — to the async runtime as a task
+/// holding one of `max_connections` slots.
 pub async fn serve(
     ctx: Arc<AgentCtx>,
     listeners: Vec<std::net::TcpListener>,
@@ -58,23 +74,44 @@ pub async fn serve(
 ) -> io::Result<()> {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
     let tracker = TaskTracker::new();
-    let mut accepters = tokio::task::JoinSet::new();
+    let runtime = tokio::runtime::Handle::current();
+    let threads_per_listener = usize::try_from(ctx.config.start_agents.max(1)).unwrap_or(1);
+    let mut listeners_alive = Vec::new();
+    let mut threads = Vec::new();
     for l in listeners {
-        let l = TcpListener::from_std(l)?;
-        info!(addr = %l.local_addr()?, "Listening for passive checks");
-        accepters.spawn(accept_loop(
-            Arc::clone(&ctx),
-            l,
-            Arc::clone(&limit),
-            tracker.clone(),
-            shutdown.clone(),
-        ));
-    }
-    while let Some(r) = accepters.join_next().await {
-        if let Ok(Err(e)) = r {
-            warn!(error = %e, "Passive listener stopped");
+        let addr = l.local_addr()?;
+        info!(addr = %addr, threads = threads_per_listener, "Listening for passive checks");
+        // Blocking accept: the kernel wakes one waiting thread per connection.
+        l.set_nonblocking(false)?;
+        let l = Arc::new(l);
+        for n in 0..threads_per_listener {
+            let accepter = Accepter {
+                ctx: Arc::clone(&ctx),
+                listener: Arc::clone(&l),
+                limit: Arc::clone(&limit),
+                tracker: tracker.clone(),
+                shutdown: shutdown.clone(),
+                runtime: runtime.clone(),
+            };
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("zagent-accept-{}-{n}", addr.port()))
+                    .spawn(move || accepter.run())?,
+            );
         }
+        listeners_alive.push(l);
     }
+    shutdown.cancelled().await;
+    // shutdown(2) on a listening socket makes blocked accept() calls return at once.
+    for l in &listeners_alive {
+        let _ = socket2::SockRef::from(l.as_ref()).shutdown(std::net::Shutdown::Both);
+    }
+    let joined = tokio::task::spawn_blocking(move || {
+        for t in threads {
+            let _ = t.join();
+        }
+    });
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, joined).await;
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
         .await
@@ -85,52 +122,88 @@ pub async fn serve(
     Ok(())
 }
 
-async fn accept_loop(
+/// One accept thread.
+struct Accepter {
     ctx: Arc<AgentCtx>,
-    listener: TcpListener,
+    listener: Arc<std::net::TcpListener>,
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
-) -> io::Result<()> {
-    loop {
-        // Take a slot before accepting: when the cap is reached, connections wait in the
-        // kernel's backlog instead of in our memory.
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            p = Arc::clone(&limit).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return Ok(()),
-            },
-        };
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = listener.accept() => match r {
+    runtime: tokio::runtime::Handle,
+}
+
+impl Accepter {
+    fn run(self) {
+        // Tasks spawned and streams registered from this thread belong to the runtime.
+        let _enter = self.runtime.enter();
+        loop {
+            let accepted = self.listener.accept();
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            let (stream, peer) = match accepted {
                 Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // EMFILE and friends: log, back off briefly, keep serving.
                     warn!(error = %e, "Cannot accept a passive connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
-            },
-        };
-        let ctx = Arc::clone(&ctx);
-        tracker.spawn(async move {
-            handle(&ctx, stream, peer).await;
-            drop(permit);
-        });
+            };
+            let prefix = match fast::try_answer(&self.ctx, &stream, peer) {
+                fast::Outcome::Done => continue,
+                fast::Outcome::Denied => {
+                    deny(&self.ctx, peer);
+                    continue;
+                }
+                fast::Outcome::Async(prefix) => prefix,
+            };
+            // Slow path: a task of its own, holding a connection slot. When the cap is
+            // reached this thread waits here and further clients wait in the backlog.
+            let permit = self.runtime.block_on(async {
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => None,
+                    p = Arc::clone(&self.limit).acquire_owned() => p.ok(),
+                }
+            });
+            let Some(permit) = permit else { return };
+            let stream = match stream
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(stream))
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(peer = %peer, error = %e, "Cannot register a passive connection");
+                    continue;
+                }
+            };
+            let ctx = Arc::clone(&self.ctx);
+            self.tracker.spawn(async move {
+                handle_after(&ctx, stream, peer, prefix).await;
+                drop(permit);
+            });
+        }
     }
+}
+
+fn deny(ctx: &AgentCtx, peer: SocketAddr) {
+    warn!(
+        peer = %peer.ip(),
+        allowed = %access::describe(&ctx.config.server),
+        "Rejected passive connection from a peer not in Server"
+    );
 }
 
 /// Handles one connection: access check, one request, one reply, close.
 pub async fn handle(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
+    handle_after(ctx, stream, peer, Vec::new()).await
+}
+
+/// Like [`handle`], for a connection whose first bytes (`prefix`) were already read.
+async fn handle_after(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr, prefix: Vec<u8>) {
     if !access::allowed(&ctx.config.server, peer.ip()).await {
-        warn!(
-            peer = %peer.ip(),
-            allowed = %access::describe(&ctx.config.server),
-            "Rejected passive connection from a peer not in Server"
-        );
+        deny(ctx, peer);
         // Dropping the socket closes it without a reply (RST if the request arrived).
         return;
     }
@@ -138,7 +211,7 @@ pub async fn handle(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr) {
     let timeout = ctx.config.timeout;
     let payload = match tokio::time::timeout(
         timeout,
-        transport::read_frame(&mut stream, &Limits::PASSIVE_REQUEST),
+        transport::read_frame_after(&mut stream, &Limits::PASSIVE_REQUEST, &prefix),
     )
     .await
     {

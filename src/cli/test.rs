@@ -1,0 +1,117 @@
+//! `zagent test KEY` and `zagent keys`: evaluate keys locally and print them exactly like
+//! `zabbix_agentd -t` and `zabbix_agentd -p`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::keys::{AgentCtx, KeyResult, Registry, Value};
+
+/// Width of the key column in `zabbix_agentd -t` output.
+const KEY_COLUMN: usize = 45;
+
+/// `zagent test` arguments.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Configuration file (for UserParameters, Hostname, Timeout, …).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// The item key to evaluate.
+    pub key: String,
+}
+
+/// `zagent keys` arguments.
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    /// Configuration file.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+}
+
+/// One `-t` line: the key padded to 45 columns, then `[type|value]` or
+/// `[m|ZBX_NOTSUPPORTED] [reason]`.
+pub fn format_line(key: &str, result: &KeyResult) -> String {
+    let value = match result {
+        Ok(v) => format!("[{}|{}]", v.type_letter(), test_text(v)),
+        Err(ns) => format!("[m|ZBX_NOTSUPPORTED] [{}]", ns.0),
+    };
+    format!("{key:<KEY_COLUMN$} {value}")
+}
+
+/// zabbix_agentd -t prints floats with up to 15 significant digits, not the wire's 6
+/// decimals.
+fn test_text(v: &Value) -> String {
+    match v {
+        Value::Float(f) => format_g15(*f),
+        other => other.to_wire(),
+    }
+}
+
+/// `%.15g`-like formatting: 15 significant digits, trailing zeros removed.
+pub fn format_g15(f: f64) -> String {
+    if f == 0.0 || !f.is_finite() {
+        return if f == 0.0 { "0".into() } else { f.to_string() };
+    }
+    let exp = f.abs().log10().floor() as i32;
+    if !(-5..15).contains(&exp) {
+        let s = format!("{f:.14e}");
+        return s;
+    }
+    let decimals = (14 - exp).max(0) as usize;
+    let s = format!("{f:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+fn context(
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<(tokio::runtime::Runtime, Arc<AgentCtx>)> {
+    let config = super::load_config(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let ctx = AgentCtx::new(Arc::new(config));
+    Ok((rt, ctx))
+}
+
+/// Runs `zagent test KEY`.
+pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let (rt, ctx) = context(args.config.as_deref())?;
+    let result = rt.block_on(ctx.execute(&args.key));
+    println!("{}", format_line(&args.key, &result));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `zagent keys`.
+pub fn run_keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
+    let (rt, ctx) = context(args.config.as_deref())?;
+    for def in Registry::all() {
+        let result = rt.block_on(ctx.execute(def.test_key));
+        println!("{}", format_line(def.test_key, &result));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::NotSupported;
+
+    #[test]
+    fn lines_match_zabbix_agentd() {
+        assert_eq!(
+            format_line("agent.ping", &Ok(Value::Uint(1))),
+            "agent.ping                                    [u|1]"
+        );
+        assert_eq!(
+            format_line("nokey", &Err(NotSupported::new("Unsupported item key."))),
+            "nokey                                         [m|ZBX_NOTSUPPORTED] [Unsupported item key.]"
+        );
+        assert_eq!(format_g15(0.05615234375), "0.05615234375");
+        assert_eq!(format_g15(1.0), "1");
+        assert_eq!(format_g15(0.1), "0.1");
+    }
+}

@@ -1,0 +1,218 @@
+//! Shared test support: free ports, a `zagent run` child, a real `zabbix_agentd` child,
+//! and running the real `zabbix_get`.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port in zabbix_agentd's ListenPort range (1024–32767) that was free a moment ago
+/// on 127.0.0.1. Ports are drawn from 20000–32767 in an order that differs per process
+/// and per call, so parallel tests rarely collide.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+    for _ in 0..2000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12_768) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000-32767");
+}
+
+/// Waits until something accepts on `127.0.0.1:port` (at most 10 s).
+pub fn wait_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listens on 127.0.0.1:{port} after 10 s");
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Path of a file in the process's temp dir.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Sends SIGTERM and waits (at most `limit`) for the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+pub fn zagent_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_zagent")
+}
+
+/// Starts `zagent run -c <conf>` where conf is `extra` plus ListenPort/ListenIP on a free
+/// port (unless `extra` sets them), and waits until it listens.
+pub fn start_zagent(extra: &str) -> Proc {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut conf = String::new();
+    if !extra.contains("ListenPort=") {
+        conf.push_str(&format!("ListenPort={port}\n"));
+    }
+    if !extra.contains("ListenIP=") {
+        conf.push_str("ListenIP=127.0.0.1\n");
+    }
+    conf.push_str(extra);
+    let path = dir.path().join("zagent.conf");
+    std::fs::write(&path, conf).expect("write config");
+    let child = Command::new(zagent_bin())
+        .args(["run", "-c"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.path().join("zagent.log")).expect("log file"),
+        ))
+        .spawn()
+        .expect("spawn zagent");
+    let port = extra
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ListenPort=")
+                .and_then(|p| p.trim().parse().ok())
+        })
+        .unwrap_or(port);
+    let p = Proc { child, dir, port };
+    wait_port(port);
+    p
+}
+
+/// Starts the real zabbix_agentd 6.0 on a free port with `extra` config lines.
+pub fn start_zabbix_agentd(extra: &str) -> Proc {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let conf = format!(
+        "ListenPort={port}\nListenIP=127.0.0.1\nAllowRoot=1\nLogType=file\nLogFile={}\nPidFile={}\nStartAgents=2\n{extra}",
+        dir.path().join("agentd.log").display(),
+        dir.path().join("agentd.pid").display()
+    );
+    let path = dir.path().join("zabbix_agentd.conf");
+    std::fs::write(&path, conf).expect("write config");
+    let child = Command::new("zabbix_agentd")
+        .args(["-f", "-c"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn zabbix_agentd (apt-get install zabbix-agent)");
+    let p = Proc { child, dir, port };
+    wait_port(port);
+    p
+}
+
+/// Runs the real zabbix_get.
+pub fn zabbix_get(port: u16, key: &str, extra: &[&str]) -> Output {
+    Command::new("zabbix_get")
+        .args([
+            "-s",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "5",
+            "-k",
+            key,
+        ])
+        .args(extra)
+        .output()
+        .expect("run zabbix_get (apt-get install zabbix-server-pgsql)")
+}
+
+/// Runs `zagent get` against `port`.
+pub fn zagent_get(port: u16, key: &str) -> Output {
+    Command::new(zagent_bin())
+        .args([
+            "get",
+            "-s",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "5",
+            "-k",
+            key,
+        ])
+        .output()
+        .expect("run zagent get")
+}
+
+/// stdout as a string without the final newline.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout)
+        .trim_end_matches('\n')
+        .to_string()
+}
+
+/// Sends raw bytes and reads until the peer closes (bounded by `timeout`).
+pub fn raw_exchange(port: u16, bytes: &[u8], timeout: Duration) -> std::io::Result<Vec<u8>> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(bytes)?;
+    let mut out = Vec::new();
+    match s.read_to_end(&mut out) {
+        Ok(_) => Ok(out),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(out),
+        Err(e) => Err(e),
+    }
+}
+
+/// Decodes a hex vector file.
+pub fn hex_file(path: &Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(path).expect("read vector");
+    let hex: Vec<u8> = text.bytes().filter(|b| b.is_ascii_hexdigit()).collect();
+    hex.chunks(2)
+        .map(|c| u8::from_str_radix(std::str::from_utf8(c).expect("ascii"), 16).expect("hex"))
+        .collect()
+}
+
+/// `ZBXD\x01` + len + reserved 0 + payload.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = b"ZBXD\x01".to_vec();
+    v.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(payload);
+    v
+}

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 pub mod get;
+pub mod send;
 pub mod run;
 pub mod test;
 

@@ -150,3 +150,87 @@ fn active_items_reach_the_real_server() {
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
     lab.run_ok(&["reset", host]).unwrap();
 }
+
+/// Bytes of the server log so far (to look only at what a test causes).
+fn log_len(path: &str) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn log_since(path: &str, from: u64) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(&bytes[usize::try_from(from).unwrap().min(bytes.len())..]).into_owned()
+}
+
+#[test]
+fn server_outage_loses_and_duplicates_nothing() {
+    // The shared lab first, so that PostgreSQL belongs to it and the private lab's
+    // `down` only stops its own zabbix_server.
+    let _ = Lab::shared();
+    let port = lab::free_server_port();
+    let lab2 = Lab::private("zt-active-outage", port);
+    lab2.run_ok(&["up"]).unwrap();
+    let server_log = lab2.run_ok(&["log"]).unwrap().trim().to_string();
+    let host = "zt-active-outage";
+    let dir = tempfile::tempdir().unwrap();
+    let logfile = dir.path().join("outage.log");
+    append(&logfile, &[]);
+    let log_key = format!("log[{}]", logfile.display());
+    lab2.fresh_host(host, &["agent.ping:1s", &format!("{log_key}:1s:log")]);
+    let log_start = log_len(&server_log);
+
+    let mut cfg = config(host, port);
+    cfg.buffer_size = 1000; // holds the whole outage: nothing may be evicted
+    let agent = Agent::start(cfg);
+    assert!(lab2.wait(host, "agent.ping", 1, 15), "no first value");
+
+    let mut want = Vec::new();
+    let mut write = |n: usize, phase: &str| {
+        let lines: Vec<String> = (0..n).map(|i| format!("{phase} {i}")).collect();
+        append(&logfile, &lines);
+        want.extend(lines);
+    };
+    write(3, "before");
+    assert!(wait_until(Duration::from_secs(10), || lab2.values(host, &log_key).len() == 3));
+
+    // Stop the server; the agent keeps collecting (ping every second, log lines).
+    lab2.run_ok(&["down"]).unwrap();
+    let down_at = zagent::active::worker::wall_clock().0;
+    for i in 0..6 {
+        write(2, &format!("outage{i}"));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let up_at = zagent::active::worker::wall_clock().0;
+    lab2.run_ok(&["up"]).unwrap();
+    write(3, "after");
+
+    assert!(
+        wait_until(Duration::from_secs(30), || lab2.values(host, &log_key).len() >= want.len()),
+        "log lines missing after the outage: {:?}",
+        lab2.values(host, &log_key)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(lab2.values(host, &log_key), want, "every line once, in order");
+
+    // agent.ping runs every second: values collected while the server was down arrive,
+    // and no second holds two values.
+    let pings = lab2.history(host, "agent.ping");
+    let during: Vec<i64> = pings
+        .iter()
+        .map(|(c, _, _)| *c)
+        .filter(|c| *c > down_at && *c < up_at)
+        .collect();
+    assert!(
+        during.len() as i64 >= (up_at - down_at - 2),
+        "pings collected during the outage are missing: {during:?} ({down_at}..{up_at})"
+    );
+    let mut clocks: Vec<i64> = pings.iter().map(|(c, _, _)| *c).collect();
+    let n = clocks.len();
+    clocks.dedup();
+    assert_eq!(clocks.len(), n, "a second holds two agent.ping values: {pings:?}");
+    let log = log_since(&server_log, log_start);
+    assert!(!log.contains("duplicate key"), "the server saw duplicates:\n{log}");
+
+    agent.stop();
+    lab2.run_ok(&["reset", host]).unwrap();
+    lab2.run_ok(&["down"]).unwrap();
+}

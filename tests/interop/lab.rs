@@ -128,3 +128,12 @@ pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+/// A free loopback port that zabbix_server accepts as ListenPort (1024–32767).
+pub fn free_server_port() -> u16 {
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    (0..500u16)
+        .map(|i| 20_000 + (start - 20_000 + i * 7) % 12_000)
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("no free port in 20000-31999")
+}

@@ -393,13 +393,16 @@ impl Worker {
         r
     }
 
+    /// Reports an item as not supported. Like the official agent it is reported at every
+    /// failed check (the server may have reset the state meanwhile); the log line is
+    /// written only when the state or reason changes.
     fn push_unsupported(&mut self, r: &ItemRef, reason: String) {
         let (clock, ns) = wall_clock();
         if let Some(s) = self.items.get_mut(r) {
-            if s.unsupported.as_deref() == Some(reason.as_str()) {
-                return;
+            if s.unsupported.as_deref() != Some(reason.as_str()) {
+                warn!(host = %self.host, key = %s.item.key, reason = %reason, "Active check is not supported");
+                s.unsupported = Some(reason.clone());
             }
-            s.unsupported = Some(reason.clone());
         }
         self.push_value(NewValue {
             item: r.clone(),
@@ -474,7 +477,6 @@ impl Worker {
                 });
             }
             Err(NotSupported(reason)) => {
-                debug!(key = %key, reason = %reason, "Active check is not supported");
                 self.push_unsupported(r, reason);
             }
         }

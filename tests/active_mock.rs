@@ -1,0 +1,276 @@
+//! Active checks against a scripted stand-in server (no lab needed): the 7.0 paths a 6.0
+//! server cannot show (config_revision, "unchanged" item lists, heartbeats, redirects),
+//! the legacy answer format, HA fail-over and failure answers.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use zagent::config::{ActiveAddr, ActiveServer, Config};
+use zagent::keys::AgentCtx;
+use zagent::transport;
+use zbx_proto::frame::{self, Limits};
+
+type Handler = dyn Fn(&Value) -> Option<Value> + Send + Sync;
+
+/// A fake trapper: records every request, answers with `handler` (None = close silently).
+struct Mock {
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Mock {
+    async fn start(handler: Arc<Handler>) -> Mock {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let log2 = Arc::clone(&log);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else { return };
+                let Ok(Some(f)) = transport::read_frame(&mut s, &Limits::REPLY).await else {
+                    continue;
+                };
+                let v: Value = serde_json::from_slice(&f.payload).unwrap();
+                log2.lock().unwrap().push(v.clone());
+                if let Some(reply) = handler(&v) {
+                    let bytes = frame::encode(reply.to_string().as_bytes());
+                    let _ = transport::write_all(&mut s, &bytes).await;
+                }
+            }
+        });
+        Mock { addr, log }
+    }
+
+    fn requests(&self, kind: &str) -> Vec<Value> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v["request"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    fn rows(&self) -> Vec<Value> {
+        self.requests("agent data")
+            .iter()
+            .flat_map(|r| r["data"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    fn addr(&self) -> ActiveAddr {
+        ActiveAddr {
+            host: "127.0.0.1".into(),
+            port: self.addr.port(),
+        }
+    }
+}
+
+fn ok_data() -> Value {
+    json!({"response":"success","info":"processed: 1; failed: 0; total: 1; seconds spent: 0.000010"})
+}
+
+fn config(nodes: Vec<ActiveAddr>) -> Config {
+    Config {
+        server_active: vec![ActiveServer { nodes }],
+        hostnames: vec!["mock-host".into()],
+        hostname_set: true,
+        refresh_active_checks: Duration::from_secs(1),
+        buffer_send: Duration::from_secs(1),
+        heartbeat_frequency: Duration::from_secs(1),
+        ..Config::default()
+    }
+}
+
+/// Runs the agent for `secs` seconds, then stops it (bounded shutdown).
+async fn run_for(cfg: Config, secs: u64) {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(zagent::active::run(AgentCtx::new(Arc::new(cfg)), stop.clone()));
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(6), task)
+        .await
+        .expect("active::run did not stop in time")
+        .unwrap();
+}
+
+fn ids(rows: &[Value]) -> Vec<u64> {
+    rows.iter().map(|r| r["id"].as_u64().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn itemid_dialect_with_revision_heartbeat_and_unchanged_lists() {
+    let handler: Arc<Handler> = Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => {
+            if req["config_revision"] == 0 {
+                Some(json!({"response":"success","config_revision":5,"data":[
+                    {"key":"agent.ping","itemid":11,"delay":"1s","lastlogsize":0,"mtime":0},
+                    {"key":"agent.version","itemid":12,"delay":"1x","lastlogsize":0,"mtime":0},
+                    {"key":"mock.no.such.key","itemid":13,"delay":"1s","lastlogsize":0,"mtime":0}]}))
+            } else {
+                // Same revision: no data = keep the list.
+                Some(json!({"response":"success","config_revision":5}))
+            }
+        }
+        Some("agent data") => Some(ok_data()),
+        _ => None, // heartbeat: no answer, like the server
+    });
+    let m = Mock::start(handler).await;
+    run_for(config(vec![m.addr()]), 4).await;
+
+    let checks = m.requests("active checks");
+    assert!(checks.len() >= 2, "{checks:?}");
+    let first = &checks[0];
+    assert_eq!(first["host"], "mock-host");
+    assert_eq!(first["version"], "6.0.14");
+    assert_eq!(first["variant"], 1);
+    assert_eq!(first["config_revision"], 0);
+    let session = first["session"].as_str().unwrap();
+    assert_eq!(session.len(), 32);
+    assert!(session.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert_eq!(checks[1]["config_revision"], 5, "the held revision is sent back");
+    assert!(first.get("ip").is_none() && first.get("port").is_none());
+
+    let data = m.requests("agent data");
+    for d in &data {
+        assert_eq!(d["host"], "mock-host");
+        assert_eq!(d["session"], session);
+        assert_eq!(d["version"], "6.0.14");
+        assert!(d["clock"].is_i64() && d["ns"].is_u64());
+    }
+    let rows = m.rows();
+    let ids = ids(&rows);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids must increase: {ids:?}");
+    assert_eq!(ids[0], 1);
+    let pings: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 11).collect();
+    assert!(pings.len() >= 3, "the unchanged list keeps running: {rows:?}");
+    assert!(pings.iter().all(|r| r["value"] == "1" && r.get("state").is_none()));
+    let bad: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 12).collect();
+    assert_eq!(bad.len(), 1, "reported once: {bad:?}");
+    assert_eq!(bad[0]["state"], 1);
+    assert_eq!(bad[0]["value"], "Incorrect update interval.");
+    let unsup: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 13).collect();
+    assert!(unsup.len() >= 3, "reported at every check, as the C agent does: {unsup:?}");
+    assert!(unsup.iter().all(|r| r["state"] == 1 && r["value"] == "Unsupported item key."));
+
+    let hb = m.requests("active check heartbeat");
+    assert!(!hb.is_empty(), "a server with config_revision gets heartbeats");
+    assert_eq!(hb[0]["host"], "mock-host");
+    assert_eq!(hb[0]["heartbeat_freq"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_heartbeat_to_a_6_0_server_and_legacy_rows() {
+    // Legacy answer (no itemid, integer delay, key_orig): rows carry host and key_orig,
+    // and no top-level version (which would make the server look for itemids).
+    let handler: Arc<Handler> = Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":"agent.ping","delay":1,"lastlogsize":0,"mtime":0},
+            {"key":"agent.hostname","key_orig":"agent.hostname","delay":0,"lastlogsize":0,"mtime":0},
+            {"key":"agent.version","key_orig":"{$MACRO_KEY}","delay":1,"lastlogsize":0,"mtime":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    });
+    let m = Mock::start(handler).await;
+    run_for(config(vec![m.addr()]), 3).await;
+    assert!(m.requests("active check heartbeat").is_empty(), "6.0 servers log a warning per heartbeat");
+    let data = m.requests("agent data");
+    assert!(!data.is_empty());
+    assert!(data.iter().all(|d| d.get("version").is_none() && d.get("host").is_none()));
+    let rows = m.rows();
+    assert!(rows.iter().all(|r| r["host"] == "mock-host" && r.get("itemid").is_none()));
+    assert!(rows.iter().any(|r| r["key"] == "agent.ping" && r["value"] == "1"));
+    assert!(rows.iter().any(|r| r["key"] == "{$MACRO_KEY}" && r["value"] == "6.0.14"));
+    let hn: Vec<&Value> = rows.iter().filter(|r| r["key"] == "agent.hostname").collect();
+    assert_eq!(hn.len(), 1);
+    assert_eq!(hn[0]["value"], "Incorrect update interval.");
+    assert_eq!(hn[0]["state"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha_failover_redirect_and_failure_answers() {
+    let items = || {
+        json!({"response":"success","data":[
+            {"key":"agent.ping","itemid":21,"delay":"1s","lastlogsize":0,"mtime":0}]})
+    };
+    // The node the redirect points to.
+    let target = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(items()),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let to = format!("127.0.0.1:{}", target.addr.port());
+    // The second node of the cluster: redirects (7.0 proxy groups).
+    let redirector = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"failed","redirect":{"revision":1,"address":to}})),
+        _ => Some(ok_data()),
+    }))
+    .await;
+    // The first node is down.
+    let dead = ActiveAddr {
+        host: "127.0.0.1".into(),
+        port: {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        },
+    };
+    run_for(config(vec![dead, redirector.addr()]), 3).await;
+    assert!(!redirector.requests("active checks").is_empty(), "the live node was tried");
+    assert!(!target.requests("active checks").is_empty(), "the redirect was followed");
+    let rows = target.rows();
+    assert!(rows.iter().any(|r| r["itemid"] == 21), "values go to the redirect target");
+
+    // host not found: logged once, retried after RefreshActiveChecks, no values sent.
+    let failing = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"failed","info":"host [mock-host] not found"})),
+        _ => Some(ok_data()),
+    }))
+    .await;
+    let mut cfg = config(vec![failing.addr()]);
+    cfg.refresh_active_checks = Duration::from_secs(2);
+    run_for(cfg, 3).await;
+    let n = failing.requests("active checks").len();
+    assert!((1..=2).contains(&n), "retried after the refresh interval only: {n}");
+    assert!(failing.requests("agent data").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_interface_ip_port_and_hostname_item() {
+    let m = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[]})),
+        _ => Some(ok_data()),
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.hostnames = vec!["h-one".into(), "h-two".into()];
+    cfg.host_metadata_item = Some("agent.version".into());
+    cfg.host_interface = Some("mock-iface".into());
+    cfg.listen_ip = vec!["127.0.0.2".parse().unwrap()];
+    cfg.listen_ip_set = true;
+    cfg.listen_port = 12050;
+    run_for(cfg, 1).await;
+    let checks = m.requests("active checks");
+    let hosts: Vec<&str> = checks.iter().map(|c| c["host"].as_str().unwrap()).collect();
+    assert!(hosts.contains(&"h-one") && hosts.contains(&"h-two"), "{hosts:?}");
+    let sessions: std::collections::HashSet<&str> =
+        checks.iter().map(|c| c["session"].as_str().unwrap()).collect();
+    assert_eq!(sessions.len(), 2, "one session per host");
+    let c = &checks[0];
+    assert_eq!(c["host_metadata"], "6.0.14");
+    assert_eq!(c["interface"], "mock-iface");
+    assert_eq!(c["ip"], "127.0.0.2");
+    assert_eq!(c["port"], 12050);
+
+    // Hostname unset: HostnameItem through the registry.
+    let mut cfg = config(vec![m.addr()]);
+    cfg.hostnames.clear();
+    cfg.hostname_set = false;
+    cfg.hostname_item = "agent.version".into();
+    let ctx = AgentCtx::new(Arc::new(cfg));
+    assert_eq!(zagent::active::hostnames(&ctx).await, vec!["6.0.14".to_string()]);
+}

@@ -3,6 +3,7 @@
 //! carry the agent's reason, and a server outage loses and duplicates nothing.
 //!
 //! The agent runs in-process (`zagent::active::run`) with a Config built here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "interop/lab.rs"]
 mod lab;
@@ -101,7 +102,10 @@ fn active_items_reach_the_real_server() {
     let host = "zt-active-basic";
     let dir = tempfile::tempdir().unwrap();
     let logfile = dir.path().join("app.log");
-    append(&logfile, &["before start 1".into(), "before start 2".into()]);
+    append(
+        &logfile,
+        &["before start 1".into(), "before start 2".into()],
+    );
     let log_key = format!("log[{}]", logfile.display());
     let log_item = format!("{log_key}:1s:log");
     lab.fresh_host(
@@ -118,14 +122,18 @@ fn active_items_reach_the_real_server() {
 
     // Within two refresh cycles (2 s each) plus the server's history syncer (1 s).
     assert!(lab.wait(host, "agent.ping", 1, 15), "no agent.ping value");
-    assert!(lab.wait(host, "agent.version", 1, 5), "no agent.version value");
+    assert!(
+        lab.wait(host, "agent.version", 1, 5),
+        "no agent.version value"
+    );
     assert_eq!(lab.values(host, "agent.ping")[0], "1");
     assert_eq!(lab.values(host, "agent.version")[0], "6.0.14");
     assert_eq!(lab.values(host, "agent.hostname")[0], host);
 
     let state = lab.state(host, "zt.active.no.such.key");
     assert!(
-        wait_until(Duration::from_secs(10), || lab.state(host, "zt.active.no.such.key")
+        wait_until(Duration::from_secs(10), || lab
+            .state(host, "zt.active.no.such.key")
             == "notsupported\tUnsupported item key."),
         "unsupported item state: {state:?}"
     );
@@ -138,13 +146,18 @@ fn active_items_reach_the_real_server() {
     let mut want = vec!["before start 1".to_string(), "before start 2".to_string()];
     want.extend(more);
     assert!(
-        wait_until(Duration::from_secs(15), || lab.values(host, &log_key).len() >= want.len()),
+        wait_until(Duration::from_secs(15), || lab.values(host, &log_key).len()
+            >= want.len()),
         "log lines missing: {:?}",
         lab.values(host, &log_key)
     );
     // A few more cycles: nothing may arrive twice.
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(lab.values(host, &log_key), want, "log lines once each, in order");
+    assert_eq!(
+        lab.values(host, &log_key),
+        want,
+        "log lines once each, in order"
+    );
 
     let took = agent.stop();
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
@@ -190,7 +203,10 @@ fn server_outage_loses_and_duplicates_nothing() {
         want.extend(lines);
     };
     write(3, "before");
-    assert!(wait_until(Duration::from_secs(10), || lab2.values(host, &log_key).len() == 3));
+    assert!(wait_until(Duration::from_secs(10), || lab2
+        .values(host, &log_key)
+        .len()
+        == 3));
 
     // Stop the server; the agent keeps collecting (ping every second, log lines).
     lab2.run_ok(&["down"]).unwrap();
@@ -204,12 +220,19 @@ fn server_outage_loses_and_duplicates_nothing() {
     write(3, "after");
 
     assert!(
-        wait_until(Duration::from_secs(30), || lab2.values(host, &log_key).len() >= want.len()),
+        wait_until(Duration::from_secs(30), || lab2
+            .values(host, &log_key)
+            .len()
+            >= want.len()),
         "log lines missing after the outage: {:?}",
         lab2.values(host, &log_key)
     );
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(lab2.values(host, &log_key), want, "every line once, in order");
+    assert_eq!(
+        lab2.values(host, &log_key),
+        want,
+        "every line once, in order"
+    );
 
     // agent.ping runs every second: values collected while the server was down arrive,
     // and no second holds two values.
@@ -226,9 +249,16 @@ fn server_outage_loses_and_duplicates_nothing() {
     let mut clocks: Vec<i64> = pings.iter().map(|(c, _, _)| *c).collect();
     let n = clocks.len();
     clocks.dedup();
-    assert_eq!(clocks.len(), n, "a second holds two agent.ping values: {pings:?}");
+    assert_eq!(
+        clocks.len(),
+        n,
+        "a second holds two agent.ping values: {pings:?}"
+    );
     let log = log_since(&server_log, log_start);
-    assert!(!log.contains("duplicate key"), "the server saw duplicates:\n{log}");
+    assert!(
+        !log.contains("duplicate key"),
+        "the server saw duplicates:\n{log}"
+    );
 
     agent.stop();
     lab2.run_ok(&["reset", host]).unwrap();

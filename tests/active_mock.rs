@@ -1,6 +1,7 @@
 //! Active checks against a scripted stand-in server (no lab needed): the 7.0 paths a 6.0
 //! server cannot show (config_revision, "unchanged" item lists, heartbeats, redirects),
 //! the legacy answer format, HA fail-over and failure answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,9 @@ impl Mock {
         let log2 = Arc::clone(&log);
         tokio::spawn(async move {
             loop {
-                let Ok((mut s, _)) = l.accept().await else { return };
+                let Ok((mut s, _)) = l.accept().await else {
+                    return;
+                };
                 let Ok(Some(f)) = transport::read_frame(&mut s, &Limits::REPLY).await else {
                     continue;
                 };
@@ -89,7 +92,10 @@ fn config(nodes: Vec<ActiveAddr>) -> Config {
 /// Runs the agent for `secs` seconds, then stops it (bounded shutdown).
 async fn run_for(cfg: Config, secs: u64) {
     let stop = CancellationToken::new();
-    let task = tokio::spawn(zagent::active::run(AgentCtx::new(Arc::new(cfg)), stop.clone()));
+    let task = tokio::spawn(zagent::active::run(
+        AgentCtx::new(Arc::new(cfg)),
+        stop.clone(),
+    ));
     tokio::time::sleep(Duration::from_secs(secs)).await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(6), task)
@@ -131,8 +137,13 @@ async fn itemid_dialect_with_revision_heartbeat_and_unchanged_lists() {
     assert_eq!(first["config_revision"], 0);
     let session = first["session"].as_str().unwrap();
     assert_eq!(session.len(), 32);
-    assert!(session.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
-    assert_eq!(checks[1]["config_revision"], 5, "the held revision is sent back");
+    assert!(session
+        .bytes()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert_eq!(
+        checks[1]["config_revision"], 5,
+        "the held revision is sent back"
+    );
     assert!(first.get("ip").is_none() && first.get("port").is_none());
 
     let data = m.requests("agent data");
@@ -144,21 +155,37 @@ async fn itemid_dialect_with_revision_heartbeat_and_unchanged_lists() {
     }
     let rows = m.rows();
     let ids = ids(&rows);
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids must increase: {ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids must increase: {ids:?}"
+    );
     assert_eq!(ids[0], 1);
     let pings: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 11).collect();
-    assert!(pings.len() >= 3, "the unchanged list keeps running: {rows:?}");
-    assert!(pings.iter().all(|r| r["value"] == "1" && r.get("state").is_none()));
+    assert!(
+        pings.len() >= 3,
+        "the unchanged list keeps running: {rows:?}"
+    );
+    assert!(pings
+        .iter()
+        .all(|r| r["value"] == "1" && r.get("state").is_none()));
     let bad: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 12).collect();
     assert_eq!(bad.len(), 1, "reported once: {bad:?}");
     assert_eq!(bad[0]["state"], 1);
     assert_eq!(bad[0]["value"], "Incorrect update interval.");
     let unsup: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 13).collect();
-    assert!(unsup.len() >= 3, "reported at every check, as the C agent does: {unsup:?}");
-    assert!(unsup.iter().all(|r| r["state"] == 1 && r["value"] == "Unsupported item key."));
+    assert!(
+        unsup.len() >= 3,
+        "reported at every check, as the C agent does: {unsup:?}"
+    );
+    assert!(unsup
+        .iter()
+        .all(|r| r["state"] == 1 && r["value"] == "Unsupported item key."));
 
     let hb = m.requests("active check heartbeat");
-    assert!(!hb.is_empty(), "a server with config_revision gets heartbeats");
+    assert!(
+        !hb.is_empty(),
+        "a server with config_revision gets heartbeats"
+    );
     assert_eq!(hb[0]["host"], "mock-host");
     assert_eq!(hb[0]["heartbeat_freq"], 1);
 }
@@ -177,15 +204,29 @@ async fn no_heartbeat_to_a_6_0_server_and_legacy_rows() {
     });
     let m = Mock::start(handler).await;
     run_for(config(vec![m.addr()]), 3).await;
-    assert!(m.requests("active check heartbeat").is_empty(), "6.0 servers log a warning per heartbeat");
+    assert!(
+        m.requests("active check heartbeat").is_empty(),
+        "6.0 servers log a warning per heartbeat"
+    );
     let data = m.requests("agent data");
     assert!(!data.is_empty());
-    assert!(data.iter().all(|d| d.get("version").is_none() && d.get("host").is_none()));
+    assert!(data
+        .iter()
+        .all(|d| d.get("version").is_none() && d.get("host").is_none()));
     let rows = m.rows();
-    assert!(rows.iter().all(|r| r["host"] == "mock-host" && r.get("itemid").is_none()));
-    assert!(rows.iter().any(|r| r["key"] == "agent.ping" && r["value"] == "1"));
-    assert!(rows.iter().any(|r| r["key"] == "{$MACRO_KEY}" && r["value"] == "6.0.14"));
-    let hn: Vec<&Value> = rows.iter().filter(|r| r["key"] == "agent.hostname").collect();
+    assert!(rows
+        .iter()
+        .all(|r| r["host"] == "mock-host" && r.get("itemid").is_none()));
+    assert!(rows
+        .iter()
+        .any(|r| r["key"] == "agent.ping" && r["value"] == "1"));
+    assert!(rows
+        .iter()
+        .any(|r| r["key"] == "{$MACRO_KEY}" && r["value"] == "6.0.14"));
+    let hn: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["key"] == "agent.hostname")
+        .collect();
     assert_eq!(hn.len(), 1);
     assert_eq!(hn[0]["value"], "Incorrect update interval.");
     assert_eq!(hn[0]["state"], 1);
@@ -207,7 +248,9 @@ async fn ha_failover_redirect_and_failure_answers() {
     let to = format!("127.0.0.1:{}", target.addr.port());
     // The second node of the cluster: redirects (7.0 proxy groups).
     let redirector = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
-        Some("active checks") => Some(json!({"response":"failed","redirect":{"revision":1,"address":to}})),
+        Some("active checks") => {
+            Some(json!({"response":"failed","redirect":{"revision":1,"address":to}}))
+        }
         _ => Some(ok_data()),
     }))
     .await;
@@ -220,14 +263,25 @@ async fn ha_failover_redirect_and_failure_answers() {
         },
     };
     run_for(config(vec![dead, redirector.addr()]), 3).await;
-    assert!(!redirector.requests("active checks").is_empty(), "the live node was tried");
-    assert!(!target.requests("active checks").is_empty(), "the redirect was followed");
+    assert!(
+        !redirector.requests("active checks").is_empty(),
+        "the live node was tried"
+    );
+    assert!(
+        !target.requests("active checks").is_empty(),
+        "the redirect was followed"
+    );
     let rows = target.rows();
-    assert!(rows.iter().any(|r| r["itemid"] == 21), "values go to the redirect target");
+    assert!(
+        rows.iter().any(|r| r["itemid"] == 21),
+        "values go to the redirect target"
+    );
 
     // host not found: logged once, retried after RefreshActiveChecks, no values sent.
     let failing = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
-        Some("active checks") => Some(json!({"response":"failed","info":"host [mock-host] not found"})),
+        Some("active checks") => {
+            Some(json!({"response":"failed","info":"host [mock-host] not found"}))
+        }
         _ => Some(ok_data()),
     }))
     .await;
@@ -235,7 +289,10 @@ async fn ha_failover_redirect_and_failure_answers() {
     cfg.refresh_active_checks = Duration::from_secs(2);
     run_for(cfg, 3).await;
     let n = failing.requests("active checks").len();
-    assert!((1..=2).contains(&n), "retried after the refresh interval only: {n}");
+    assert!(
+        (1..=2).contains(&n),
+        "retried after the refresh interval only: {n}"
+    );
     assert!(failing.requests("agent data").is_empty());
 }
 
@@ -256,9 +313,14 @@ async fn metadata_interface_ip_port_and_hostname_item() {
     run_for(cfg, 1).await;
     let checks = m.requests("active checks");
     let hosts: Vec<&str> = checks.iter().map(|c| c["host"].as_str().unwrap()).collect();
-    assert!(hosts.contains(&"h-one") && hosts.contains(&"h-two"), "{hosts:?}");
-    let sessions: std::collections::HashSet<&str> =
-        checks.iter().map(|c| c["session"].as_str().unwrap()).collect();
+    assert!(
+        hosts.contains(&"h-one") && hosts.contains(&"h-two"),
+        "{hosts:?}"
+    );
+    let sessions: std::collections::HashSet<&str> = checks
+        .iter()
+        .map(|c| c["session"].as_str().unwrap())
+        .collect();
     assert_eq!(sessions.len(), 2, "one session per host");
     let c = &checks[0];
     assert_eq!(c["host_metadata"], "6.0.14");
@@ -272,5 +334,8 @@ async fn metadata_interface_ip_port_and_hostname_item() {
     cfg.hostname_set = false;
     cfg.hostname_item = "agent.version".into();
     let ctx = AgentCtx::new(Arc::new(cfg));
-    assert_eq!(zagent::active::hostnames(&ctx).await, vec!["6.0.14".to_string()]);
+    assert_eq!(
+        zagent::active::hostnames(&ctx).await,
+        vec!["6.0.14".to_string()]
+    );
 }

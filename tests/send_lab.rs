@@ -1,6 +1,7 @@
 //! `zagent send` against the REAL Zabbix 6.0 trapper of `tests/interop/zabbix-lab`:
 //! single values, files with timestamps and nanoseconds, more than 250 values, `-c`,
 //! and the exit codes and report lines of zabbix_sender.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "interop/lab.rs"]
 mod lab;
@@ -41,7 +42,10 @@ fn assert_response(line: &str, port: u16, processed: u32, failed: u32) {
         "Response from \"127.0.0.1:{port}\": \"processed: {processed}; failed: {failed}; total: {}; seconds spent: ",
         processed + failed
     );
-    assert!(line.starts_with(&prefix), "{line:?} does not start with {prefix:?}");
+    assert!(
+        line.starts_with(&prefix),
+        "{line:?} does not start with {prefix:?}"
+    );
     let secs = line[prefix.len()..].trim_end_matches('"');
     let (int, frac) = secs.split_once('.').unwrap();
     assert!(int.parse::<u32>().is_ok() && frac.len() == 6, "{secs:?}");
@@ -133,15 +137,25 @@ fn file_with_timestamps_and_ns() {
     assert_eq!(nums[2], (1795267100, 123456789, "42".into()));
 
     // A bad line stops the run before anything of its batch is sent.
-    std::fs::write(&file, format!("{host} trap.num 1795267200 1\n{host} trap.num\n")).unwrap();
+    std::fs::write(
+        &file,
+        format!("{host} trap.num 1795267200 1\n{host} trap.num\n"),
+    )
+    .unwrap();
     let (code, out, err) = send(SendArgs {
         input_file: Some(file.display().to_string()),
         with_timestamps: true,
         ..to_lab(&lab)
     });
     assert_eq!(code, 1);
-    assert!(err.contains("ERROR: [line 2] 'Timestamp' required"), "{err}");
-    assert_eq!(out, "Sending failed. Use option -vv for more detailed output.\n");
+    assert!(
+        err.contains("ERROR: [line 2] 'Timestamp' required"),
+        "{err}"
+    );
+    assert_eq!(
+        out,
+        "Sending failed. Use option -vv for more detailed output.\n"
+    );
     lab.run_ok(&["reset", host]).unwrap();
 }
 
@@ -169,7 +183,10 @@ fn more_than_250_values_go_in_several_connections() {
     assert_eq!(lines[2], "sent: 300; skipped: 0; total: 300");
     let h = wait_values(&lab, host, "trap.num", 300);
     assert_eq!(h.len(), 300);
-    assert!(h.iter().enumerate().all(|(i, (c, _, v))| *c == 1795260000 + i as i64 && *v == i.to_string()));
+    assert!(h
+        .iter()
+        .enumerate()
+        .all(|(i, (c, _, v))| *c == 1795260000 + i as i64 && *v == i.to_string()));
     lab.run_ok(&["reset", host]).unwrap();
 }
 
@@ -211,7 +228,10 @@ fn unreachable_server_and_bad_options_exit_1() {
         ..SendArgs::default()
     });
     assert_eq!(code, 1);
-    assert_eq!(out, "Sending failed. Use option -vv for more detailed output.\n");
+    assert_eq!(
+        out,
+        "Sending failed. Use option -vv for more detailed output.\n"
+    );
     let (code, _, err) = send(SendArgs {
         zabbix_server: Some("127.0.0.1".into()),
         key: Some("k".into()),
@@ -219,5 +239,8 @@ fn unreachable_server_and_bad_options_exit_1() {
         ..SendArgs::default()
     });
     assert_eq!(code, 1);
-    assert!(err.ends_with("too few or mutually exclusive options used\n"), "{err}");
+    assert!(
+        err.ends_with("too few or mutually exclusive options used\n"),
+        "{err}"
+    );
 }

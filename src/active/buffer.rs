@@ -222,6 +222,7 @@ impl Buffer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -248,9 +249,15 @@ mod tests {
         let mut b = Buffer::new(10, now);
         b.push(v(1, "a", false));
         b.push(v(2, "b", false));
-        assert_eq!(b.rows().iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            b.rows().iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         b.failed(now, Duration::from_secs(1), Duration::from_secs(30));
-        assert_eq!(b.rows().iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            b.rows().iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         b.sent(2, now);
         b.push(v(1, "c", false));
         assert_eq!(b.rows()[0].id, 3);
@@ -299,11 +306,21 @@ mod tests {
         assert_eq!(wait, send);
         assert!(!b.flush_due(t0 + Duration::from_secs(4), send));
         assert!(b.flush_due(t0 + Duration::from_secs(5), send));
-        assert_eq!(b.failed(t0, send, Duration::from_secs(12)), Duration::from_secs(10));
-        assert_eq!(b.failed(t0, send, Duration::from_secs(12)), Duration::from_secs(12));
+        assert_eq!(
+            b.failed(t0, send, Duration::from_secs(12)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            b.failed(t0, send, Duration::from_secs(12)),
+            Duration::from_secs(12)
+        );
         b.sent(3, t0);
         assert!(b.is_empty());
         assert_eq!(b.persistent_len(), 0);
-        assert_eq!(b.failed(t0, send, Duration::from_secs(12)), send, "backoff reset");
+        assert_eq!(
+            b.failed(t0, send, Duration::from_secs(12)),
+            send,
+            "backoff reset"
+        );
     }
 }

@@ -124,7 +124,8 @@ impl Interval {
                 let period = Period::parse(p).ok_or_else(|| err("bad flexible period"))?;
                 flexible.push(Flexible { delay, period });
             } else {
-                scheduling.push(Schedule::parse(part).ok_or_else(|| err("bad scheduling interval"))?);
+                scheduling
+                    .push(Schedule::parse(part).ok_or_else(|| err("bad scheduling interval"))?);
             }
         }
         if delay == 0 && scheduling.is_empty() && flexible.iter().all(|f| f.delay == 0) {
@@ -379,8 +380,13 @@ impl Schedule {
     /// Parses `md1-15`, `wd1-5h9m30`, `h0-23/2`, `m/1`, `s0-59/10`; the filters must come
     /// in the order md, wd, h, m, s and each at most once.
     pub fn parse(s: &str) -> Option<Schedule> {
-        const UNITS: [(&str, u32, u32); 5] =
-            [("md", 1, 31), ("wd", 1, 7), ("h", 0, 23), ("m", 0, 59), ("s", 0, 59)];
+        const UNITS: [(&str, u32, u32); 5] = [
+            ("md", 1, 31),
+            ("wd", 1, 7),
+            ("h", 0, 23),
+            ("m", 0, 59),
+            ("s", 0, 59),
+        ];
         let mut found: [Option<u64>; 5] = [None; 5];
         let mut rest = s;
         let mut next_unit = 0;
@@ -468,6 +474,7 @@ impl Schedule {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use chrono::Utc;
@@ -535,7 +542,7 @@ mod tests {
         assert_eq!(i.current_delay(&t("2026-11-16T10:00:00Z")), 10);
         assert_eq!(i.current_delay(&t("2026-11-16T18:00:00Z")), 50);
         assert_eq!(i.current_delay(&t("2026-11-21T10:00:00Z")), 50); // Saturday
-        // Overlapping flexible intervals: the smallest delay wins.
+                                                                     // Overlapping flexible intervals: the smallest delay wins.
         let i = Interval::parse("1m;30s/1-7,00:00-24:00;20s/1,00:00-12:00").unwrap();
         assert_eq!(i.current_delay(&t("2026-11-16T10:00:00Z")), 20);
         assert_eq!(i.current_delay(&t("2026-11-17T10:00:00Z")), 30);
@@ -580,12 +587,17 @@ mod tests {
         assert_eq!(s.hours, (0..24).step_by(2).fold(0, |b, h| b | 1 << h));
         assert_eq!((s.minutes, s.seconds), (1, 1));
         let s = Schedule::parse("s0-59/10").unwrap();
-        assert_eq!(s.seconds, [0, 10, 20, 30, 40, 50].iter().fold(0, |b, v| b | 1 << v));
+        assert_eq!(
+            s.seconds,
+            [0, 10, 20, 30, 40, 50].iter().fold(0, |b, v| b | 1 << v)
+        );
         assert_eq!(s.minutes, full(0, 59));
         let s = Schedule::parse("md1,15").unwrap();
         assert_eq!(s.month_days, (1 << 1) | (1 << 15));
         assert_eq!((s.hours, s.minutes, s.seconds), (1, 1, 1));
-        for bad in ["", "x1", "h24", "m60", "md0", "wd8", "hm", "h9wd1", "h1h2", "h5-1", "m/0", "h/", "h1,"] {
+        for bad in [
+            "", "x1", "h24", "m60", "md0", "wd8", "hm", "h9wd1", "h1h2", "h5-1", "m/0", "h/", "h1,",
+        ] {
             assert!(Schedule::parse(bad).is_none(), "{bad:?} must be rejected");
         }
         assert!(Interval::parse("1h;m/1").is_ok());
@@ -616,11 +628,20 @@ mod tests {
             t("2026-11-20T09:30:00Z")
         );
         let ten = Schedule::parse("s0-59/10").unwrap();
-        assert_eq!(ten.next_after(&t("2026-11-16T23:59:55Z")).unwrap(), t("2026-11-17T00:00:00Z"));
+        assert_eq!(
+            ten.next_after(&t("2026-11-16T23:59:55Z")).unwrap(),
+            t("2026-11-17T00:00:00Z")
+        );
         let md31 = Schedule::parse("md31").unwrap();
-        assert_eq!(md31.next_after(&t("2026-11-16T00:00:00Z")).unwrap(), t("2026-12-31T00:00:00Z"));
+        assert_eq!(
+            md31.next_after(&t("2026-11-16T00:00:00Z")).unwrap(),
+            t("2026-12-31T00:00:00Z")
+        );
         let two = Schedule::parse("h0-23/2").unwrap();
-        assert_eq!(two.next_after(&t("2026-11-16T01:00:00Z")).unwrap(), t("2026-11-16T02:00:00Z"));
+        assert_eq!(
+            two.next_after(&t("2026-11-16T01:00:00Z")).unwrap(),
+            t("2026-11-16T02:00:00Z")
+        );
     }
 
     #[test]

@@ -103,10 +103,7 @@ impl GlobalExpr {
             0 => GlobalExpr::Includes(g.expression.clone(), cs),
             1 => {
                 let delim = g.exp_delimiter.chars().next().unwrap_or(',');
-                GlobalExpr::IncludesAny(
-                    g.expression.split(delim).map(str::to_string).collect(),
-                    cs,
-                )
+                GlobalExpr::IncludesAny(g.expression.split(delim).map(str::to_string).collect(), cs)
             }
             2 => GlobalExpr::Excludes(g.expression.clone(), cs),
             3 => GlobalExpr::Matches(re()?),
@@ -451,7 +448,9 @@ impl LogItem {
                     if !re.is_some_and(|r| r.is_match(name)) {
                         continue;
                     }
-                    let Ok(md) = std::fs::metadata(entry.path()) else { continue };
+                    let Ok(md) = std::fs::metadata(entry.path()) else {
+                        continue;
+                    };
                     if !md.is_file() {
                         continue;
                     }
@@ -479,9 +478,11 @@ impl LogItem {
         let new_item = lastlogsize == 0 && mtime == 0;
         let mut first_open = true;
         for (c, f) in cands.iter().zip(files.iter_mut()) {
-            let offset = if new_item && self.spec.mode == Mode::Skip {
-                c.size
-            } else if self.spec.kind == LogKind::LogRt && c.mtime < mtime {
+            // A new item in skip mode, and (logrt) files older than the server's mtime,
+            // are done already.
+            let done = (new_item && self.spec.mode == Mode::Skip)
+                || (self.spec.kind == LogKind::LogRt && c.mtime < mtime);
+            let offset = if done {
                 c.size
             } else if first_open {
                 first_open = false;
@@ -602,7 +603,8 @@ impl LogItem {
         batch.prev.push((c.id, prev));
         self.skip_if_late(c, &mut tracked, f, budget);
         let mut pos = tracked.offset;
-        f.seek(SeekFrom::Start(pos)).map_err(|e| io_reason(&c.path, &e))?;
+        f.seek(SeekFrom::Start(pos))
+            .map_err(|e| io_reason(&c.path, &e))?;
         let mut pending: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; CHUNK];
         let mut eof = false;
@@ -637,8 +639,8 @@ impl LogItem {
         // An unterminated last line waits for its newline.
         tracked.offset = pos;
         if tracked.sig.1 < SIGNATURE_LEN && (tracked.sig.1 as u64) < pos {
-            tracked.sig = signature(f, usize::try_from(pos).unwrap_or(usize::MAX))
-                .unwrap_or(tracked.sig);
+            tracked.sig =
+                signature(f, usize::try_from(pos).unwrap_or(usize::MAX)).unwrap_or(tracked.sig);
         }
         self.files.insert(c.id, tracked);
         batch.advanced = true;
@@ -769,6 +771,7 @@ struct Budget {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::io::Write;
@@ -803,7 +806,10 @@ mod tests {
         assert_eq!(bad("log[/x,,,0]"), "Invalid fourth parameter.");
         assert_eq!(bad("log[/x,,,,fast]"), "Invalid fifth parameter.");
         assert_eq!(bad("log[/x,,,,,,-1]"), "Invalid seventh parameter.");
-        assert_eq!(bad("log[/x,,,,,,,copytruncate]"), "Invalid eighth parameter.");
+        assert_eq!(
+            bad("log[/x,,,,,,,copytruncate]"),
+            "Invalid eighth parameter."
+        );
         assert_eq!(bad("log[/x,,,,,,,,9]"), "Too many parameters.");
         assert_eq!(
             bad("log[/x,@nope]"),
@@ -836,7 +842,11 @@ mod tests {
             exp_delimiter: ",".into(),
             case_sensitive: cs,
         };
-        let regexps = vec![g(3, "err(or)? (\\d+)", 0), g(2, "ignore", 1), g(1, "disk,net", 0)];
+        let regexps = vec![
+            g(3, "err(or)? (\\d+)", 0),
+            g(2, "ignore", 1),
+            g(1, "disk,net", 0),
+        ];
         let s = LogSpec::parse(
             &ItemKey::parse("log[/x,@errs,,,,\\2]").unwrap(),
             &regexps,
@@ -901,7 +911,10 @@ mod tests {
         assert_eq!(values(&b), vec!["l4", "l5", "l6", "l7", "l8", "l9"]);
         // Only two made it into the buffer: the rest comes again.
         item.rewind(&b, 2);
-        assert_eq!(values(&item.check(2).unwrap()), vec!["l6", "l7", "l8", "l9", "l10"]);
+        assert_eq!(
+            values(&item.check(2).unwrap()),
+            vec!["l6", "l7", "l8", "l9", "l10"]
+        );
     }
 
     #[test]
@@ -965,7 +978,9 @@ mod tests {
         let mut item = LogItem::new(spec("log[/nonexistent/zt-active.log]"), 0, 0);
         let e = item.check(1).unwrap_err();
         assert!(
-            e.0.starts_with("Cannot obtain information for file \"/nonexistent/zt-active.log\": [2]"),
+            e.0.starts_with(
+                "Cannot obtain information for file \"/nonexistent/zt-active.log\": [2]"
+            ),
             "{e}"
         );
     }

@@ -151,7 +151,9 @@ fn as_i64(v: &Json) -> Option<i64> {
 /// Parses the server's answer to "active checks".
 pub fn parse_active_checks(payload: &[u8]) -> Result<ActiveChecksReply, ReplyError> {
     let v: Json = serde_json::from_slice(payload).map_err(|e| ReplyError::Json(e.to_string()))?;
-    let obj = v.as_object().ok_or(ReplyError::Shape("not a JSON object"))?;
+    let obj = v
+        .as_object()
+        .ok_or(ReplyError::Shape("not a JSON object"))?;
     let response = obj
         .get("response")
         .and_then(Json::as_str)
@@ -180,11 +182,9 @@ pub fn parse_active_checks(payload: &[u8]) -> Result<ActiveChecksReply, ReplyErr
     let config_revision = obj.get("config_revision").and_then(as_u64);
     let items = match obj.get("data") {
         None => None,
-        Some(Json::Array(rows)) => Some(
-            rows.iter()
-                .map(parse_item)
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
+        Some(Json::Array(rows)) => {
+            Some(rows.iter().map(parse_item).collect::<Result<Vec<_>, _>>()?)
+        }
         Some(_) => return Err(ReplyError::Shape("\"data\" is not an array")),
     };
     let regexps = match obj.get("regexp") {
@@ -200,7 +200,9 @@ pub fn parse_active_checks(payload: &[u8]) -> Result<ActiveChecksReply, ReplyErr
 }
 
 fn parse_item(v: &Json) -> Result<ActiveItem, ReplyError> {
-    let o = v.as_object().ok_or(ReplyError::Shape("item is not an object"))?;
+    let o = v
+        .as_object()
+        .ok_or(ReplyError::Shape("item is not an object"))?;
     let key = o
         .get("key")
         .and_then(Json::as_str)
@@ -373,7 +375,9 @@ pub struct DataReply {
 /// Parses `{"response":"success","info":"processed: 1; ..."}`.
 pub fn parse_data_reply(payload: &[u8]) -> Result<DataReply, ReplyError> {
     let v: Json = serde_json::from_slice(payload).map_err(|e| ReplyError::Json(e.to_string()))?;
-    let obj = v.as_object().ok_or(ReplyError::Shape("not a JSON object"))?;
+    let obj = v
+        .as_object()
+        .ok_or(ReplyError::Shape("not a JSON object"))?;
     let response = obj
         .get("response")
         .and_then(Json::as_str)
@@ -404,10 +408,14 @@ pub fn parse_info_counts(info: &str) -> Option<(u64, u64, u64)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
-    const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/zbx-proto/tests/vectors");
+    const VECTORS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/zbx-proto/tests/vectors"
+    );
 
     fn vector(name: &str) -> Vec<u8> {
         std::fs::read(format!("{VECTORS}/{name}")).unwrap()
@@ -444,7 +452,10 @@ mod tests {
         else {
             panic!("{r:?}")
         };
-        let echo = items.iter().find(|i| i.key.starts_with("vector.echo")).unwrap();
+        let echo = items
+            .iter()
+            .find(|i| i.key.starts_with("vector.echo"))
+            .unwrap();
         assert_eq!(echo.itemid, None);
         assert_eq!(echo.key_orig, "vector.echo[{$VEC}]");
         assert_eq!(echo.delay, Delay::Seconds(0));
@@ -559,8 +570,8 @@ mod tests {
             ns: 4027233,
         }];
         let got = String::from_utf8(agent_data(s, &rows, 1795267565, 4780025)).unwrap();
-        let want = String::from_utf8(vector("active/agentd-agent-data-log-line.request.json"))
-            .unwrap();
+        let want =
+            String::from_utf8(vector("active/agentd-agent-data-log-line.request.json")).unwrap();
         let got: Json = serde_json::from_str(&got).unwrap();
         let want: Json = serde_json::from_str(&want).unwrap();
         assert_eq!(got, want);
@@ -574,8 +585,9 @@ mod tests {
             parse_info_counts(r.info.as_deref().unwrap()),
             Some((7, 0, 7))
         );
-        let r = parse_data_reply(br#"{"response":"failed","info":"invalid session token length 3"}"#)
-            .unwrap();
+        let r =
+            parse_data_reply(br#"{"response":"failed","info":"invalid session token length 3"}"#)
+                .unwrap();
         assert!(!r.success);
     }
 }

@@ -40,7 +40,10 @@ pub fn wall_clock() -> (i64, u32) {
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
-    (i64::try_from(d.as_secs()).unwrap_or(i64::MAX), d.subsec_nanos())
+    (
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        d.subsec_nanos(),
+    )
 }
 
 /// A fresh session token: 32 lowercase hex characters from the OS RNG.
@@ -159,7 +162,10 @@ impl Worker {
 
     /// One exchange with the current node; on failure the other HA nodes in order. The
     /// node that answers becomes the current one.
-    async fn exchange(&mut self, payload: &[u8]) -> Result<zbx_proto::frame::Frame, TransportError> {
+    async fn exchange(
+        &mut self,
+        payload: &[u8],
+    ) -> Result<zbx_proto::frame::Frame, TransportError> {
         let opts = self.opts();
         if let Some((a, _)) = &self.redirect {
             return transport::exchange(&a.host, a.port, payload, &opts).await;
@@ -186,7 +192,12 @@ impl Worker {
         Err(last)
     }
 
-    async fn item_text(&self, value: &Option<String>, item: &Option<String>, what: &str) -> Option<String> {
+    async fn item_text(
+        &self,
+        value: &Option<String>,
+        item: &Option<String>,
+        what: &str,
+    ) -> Option<String> {
         let text = match (value, item) {
             (Some(v), _) => v.clone(),
             (None, Some(key)) => match self.ctx.execute(key).await {
@@ -199,7 +210,11 @@ impl Worker {
             (None, None) => return None,
         };
         if text.chars().count() > MAX_METADATA_CHARS {
-            warn!(what, limit = MAX_METADATA_CHARS, "Value is too long, truncated");
+            warn!(
+                what,
+                limit = MAX_METADATA_CHARS,
+                "Value is too long, truncated"
+            );
             return Some(text.chars().take(MAX_METADATA_CHARS).collect());
         }
         Some(text)
@@ -212,7 +227,11 @@ impl Worker {
             .item_text(&cfg.host_metadata, &cfg.host_metadata_item, "host metadata")
             .await;
         let interface = self
-            .item_text(&cfg.host_interface, &cfg.host_interface_item, "host interface")
+            .item_text(
+                &cfg.host_interface,
+                &cfg.host_interface_item,
+                "host interface",
+            )
             .await;
         let req = ActiveChecksRequest {
             request: proto::ACTIVE_CHECKS,
@@ -248,8 +267,12 @@ impl Worker {
                 self.server_has_revision = config_revision.is_some();
                 match items {
                     Some(items) => {
+                        let regexps_changed = self.regexps != regexps;
                         self.regexps = regexps;
                         self.apply(items);
+                        if regexps_changed {
+                            self.recompile_log_filters();
+                        }
                     }
                     None if self.config_revision != 0 => {
                         debug!(host = %self.host, "Item list unchanged");
@@ -274,7 +297,11 @@ impl Worker {
                         self.redirect = None;
                     }
                     Redirect::To { address, revision } => {
-                        if self.redirect.as_ref().is_some_and(|(_, rev)| *rev > revision) {
+                        if self
+                            .redirect
+                            .as_ref()
+                            .is_some_and(|(_, rev)| *rev > revision)
+                        {
                             debug!(revision, "Ignoring an older redirection");
                         } else if let Some(a) = parse_address(&address) {
                             info!(host = %self.host, to = %a, "Redirected by the server");
@@ -301,6 +328,26 @@ impl Worker {
                     self.refresh_failing = Some(e);
                 }
                 self.next_refresh = now + refresh.min(REFRESH_RETRY);
+            }
+        }
+    }
+
+    /// Global regexps changed: rebuild the filters of running log items, keeping their
+    /// file positions. An item whose filter no longer compiles is started afresh (and
+    /// reported unsupported) at its next check.
+    fn recompile_log_filters(&mut self) {
+        let max_lines = self.ctx.config.max_lines_per_second;
+        for s in self.items.values_mut() {
+            let Kind::Log(slot) = &mut s.kind else {
+                continue;
+            };
+            let Some(log) = slot.as_mut() else { continue };
+            let spec = ItemKey::parse(&s.item.key)
+                .ok()
+                .and_then(|k| LogSpec::parse(&k, &self.regexps, max_lines).ok());
+            match spec {
+                Some(spec) => log.spec = spec,
+                None => *slot = None,
             }
         }
     }
@@ -354,8 +401,6 @@ impl Worker {
             };
             next.insert(r, state);
         }
-        // A changed regexp set invalidates compiled log filters: rebuild them, keeping
-        // their positions only through the server's lastlogsize.
         self.items = next;
         let invalid: Vec<ItemRef> = self
             .items
@@ -374,7 +419,11 @@ impl Worker {
         // must not share a timestamp, or all but one are lost.
         if (v.clock, v.ns) <= self.last_ts {
             let (c, n) = self.last_ts;
-            (v.clock, v.ns) = if n >= 999_999_999 { (c + 1, 0) } else { (c, n + 1) };
+            (v.clock, v.ns) = if n >= 999_999_999 {
+                (c + 1, 0)
+            } else {
+                (c, n + 1)
+            };
         }
         let ts = (v.clock, v.ns);
         let r = self.buffer.push(v);
@@ -434,7 +483,10 @@ impl Worker {
                     s.next = i.next_after(&after, s.seed).map(|t| t.timestamp());
                 }
             }
-            if self.buffer.flush_due(Instant::now(), self.ctx.config.buffer_send) {
+            if self
+                .buffer
+                .flush_due(Instant::now(), self.ctx.config.buffer_send)
+            {
                 self.flush().await;
             }
         }
@@ -483,7 +535,9 @@ impl Worker {
     }
 
     async fn run_log(&mut self, r: &ItemRef) {
-        let Some(s) = self.items.get_mut(r) else { return };
+        let Some(s) = self.items.get_mut(r) else {
+            return;
+        };
         let Kind::Log(slot) = &mut s.kind else { return };
         let mut log = match slot.take() {
             Some(l) => l,
@@ -693,10 +747,14 @@ impl Worker {
                 self.refresh().await;
             }
             self.run_due().await;
-            if self.buffer.flush_due(Instant::now(), self.ctx.config.buffer_send) {
+            if self
+                .buffer
+                .flush_due(Instant::now(), self.ctx.config.buffer_send)
+            {
                 self.flush().await;
             }
-            if self.heartbeat_enabled() && self.next_heartbeat.is_some_and(|h| Instant::now() >= h) {
+            if self.heartbeat_enabled() && self.next_heartbeat.is_some_and(|h| Instant::now() >= h)
+            {
                 self.heartbeat().await;
             }
             let wake = self.next_wake();
@@ -707,7 +765,9 @@ impl Worker {
         }
         if !self.buffer.is_empty() {
             let n = self.buffer.len();
-            if tokio::time::timeout(deadline, self.flush()).await.is_err() || !self.buffer.is_empty() {
+            if tokio::time::timeout(deadline, self.flush()).await.is_err()
+                || !self.buffer.is_empty()
+            {
                 warn!(host = %self.host, lost = self.buffer.len(), of = n, "Values not sent before shutdown");
             }
         }
@@ -752,6 +812,7 @@ pub fn local(secs: i64) -> Option<chrono::DateTime<Local>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -760,7 +821,9 @@ mod tests {
         let a = new_session();
         let b = new_session();
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
         assert_ne!(a, b);
     }
 

@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 pub mod get;
-pub mod send;
 pub mod run;
+pub mod send;
 pub mod test;
 
 /// Default configuration file; when it does not exist, built-in defaults apply

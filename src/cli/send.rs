@@ -117,7 +117,7 @@ pub enum LineError {
 /// Reads one field: a `"quoted"` string (`\"` and `\\` unescaped; must be followed by
 /// whitespace or the end) or a run of non-blank characters. `None` when the line is
 /// exhausted or the quoting is broken.
-fn field<'a>(s: &mut &'a str) -> Option<String> {
+fn field(s: &mut &str) -> Option<String> {
     *s = s.trim_start_matches([' ', '\t']);
     if s.is_empty() {
         return None;
@@ -172,7 +172,9 @@ pub fn parse_line(
     let host = field(&mut s).ok_or_else(|| err("'Hostname' required"))?;
     let host = if host == "-" {
         default_host
-            .ok_or_else(|| err("'-' encountered as 'Hostname', but no default hostname was specified"))?
+            .ok_or_else(|| {
+                err("'-' encountered as 'Hostname', but no default hostname was specified")
+            })?
             .to_string()
     } else {
         host
@@ -182,9 +184,10 @@ pub fn parse_line(
     let mut ns = None;
     if with_ts {
         let t = field(&mut s).ok_or_else(|| err("'Timestamp' required"))?;
-        clock = Some(t.parse::<i64>().map_err(|_| {
-            LineError::Warning("invalid 'Timestamp' value detected".to_string())
-        })?);
+        clock =
+            Some(t.parse::<i64>().map_err(|_| {
+                LineError::Warning("invalid 'Timestamp' value detected".to_string())
+            })?);
         if with_ns {
             let n = field(&mut s).ok_or_else(|| err("'Nanoseconds' required"))?;
             ns = Some(
@@ -253,16 +256,27 @@ impl Target {
         let mut last = String::new();
         for a in &self.nodes {
             if self.verbose >= 2 {
-                io.err(format_args!("{}: DEBUG: connecting to {a} [timeout:{:?}]", prog(), self.opts.timeout));
+                io.err(format_args!(
+                    "{}: DEBUG: connecting to {a} [timeout:{:?}]",
+                    prog(),
+                    self.opts.timeout
+                ));
             }
             match transport::exchange(&a.host, a.port, &payload, &self.opts).await {
                 Ok(f) => {
                     let reply = parse_data_reply(&f.payload).map_err(|e| e.to_string())?;
                     if self.verbose >= 2 {
-                        io.err(format_args!("{}: DEBUG: answer [{}]", prog(), String::from_utf8_lossy(&f.payload)));
+                        io.err(format_args!(
+                            "{}: DEBUG: answer [{}]",
+                            prog(),
+                            String::from_utf8_lossy(&f.payload)
+                        ));
                     }
                     let info = reply.info.unwrap_or_default();
-                    io.out(format_args!("Response from \"{}:{}\": \"{}\"", a.host, a.port, info));
+                    io.out(format_args!(
+                        "Response from \"{}:{}\": \"{}\"",
+                        a.host, a.port, info
+                    ));
                     if !reply.success {
                         return Err(format!("server answered \"{info}\""));
                     }
@@ -285,7 +299,10 @@ impl Target {
 }
 
 fn usage_error(io: &mut Io<'_>) -> anyhow::Result<u8> {
-    io.err(format_args!("{}: too few or mutually exclusive options used", prog()));
+    io.err(format_args!(
+        "{}: too few or mutually exclusive options used",
+        prog()
+    ));
     Ok(1)
 }
 
@@ -332,9 +349,10 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 /// some failed on the server, 1 error).
 pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
     let cfg = match &args.config {
-        Some(p) => Some(super::load_config(Some(p)).with_context(|| {
-            format!("cannot load the agent configuration {}", p.display())
-        })?),
+        Some(p) => Some(
+            super::load_config(Some(p))
+                .with_context(|| format!("cannot load the agent configuration {}", p.display()))?,
+        ),
         None => None,
     };
     let file_mode = args.input_file.is_some();
@@ -369,7 +387,10 @@ pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
                 })
                 .collect(),
             None => {
-                io.err(format_args!("{}: ServerActive is not set in the configuration file; use -z", prog()));
+                io.err(format_args!(
+                    "{}: ServerActive is not set in the configuration file; use -z",
+                    prog()
+                ));
                 return Ok(1);
             }
         },
@@ -401,11 +422,22 @@ pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
         rt.block_on(target.send(std::slice::from_ref(&row), false, &mut totals, io))
     } else {
         let path = args.input_file.clone().unwrap_or_default();
-        send_file(&rt, &target, &args, &path, default_host.as_deref(), &mut totals, io)
+        send_file(
+            &rt,
+            &target,
+            &args,
+            &path,
+            default_host.as_deref(),
+            &mut totals,
+            io,
+        )
     };
     match outcome {
         Ok(()) => {
-            io.out(format_args!("sent: {}; skipped: 0; total: {}", totals.sent, totals.total));
+            io.out(format_args!(
+                "sent: {}; skipped: 0; total: {}",
+                totals.sent, totals.total
+            ));
             Ok(if totals.partial { 2 } else { 0 })
         }
         Err(e) => {
@@ -413,12 +445,17 @@ pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
                 io.err(format_args!("{}: {e}", prog()));
             }
             if totals.sent > 0 {
-                io.out(format_args!("sent: {}; skipped: 0; total: {}", totals.sent, totals.total));
+                io.out(format_args!(
+                    "sent: {}; skipped: 0; total: {}",
+                    totals.sent, totals.total
+                ));
             }
             if args.verbose >= 2 {
                 io.out(format_args!("Sending failed."));
             } else {
-                io.out(format_args!("Sending failed. Use option -vv for more detailed output."));
+                io.out(format_args!(
+                    "Sending failed. Use option -vv for more detailed output."
+                ));
             }
             Ok(1)
         }
@@ -451,7 +488,11 @@ fn send_file(
             }
         }
     };
-    let batch_max = if args.real_time { 1 } else { MAX_VALUES_PER_CONNECTION };
+    let batch_max = if args.real_time {
+        1
+    } else {
+        MAX_VALUES_PER_CONNECTION
+    };
     let mut batch: Vec<SenderRow> = Vec::with_capacity(batch_max);
     for (n, line) in reader.split(b'\n').enumerate() {
         let line = line.map_err(|e| format!("cannot read [{path}]: {e}"))?;
@@ -484,6 +525,7 @@ fn send_file(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -495,9 +537,15 @@ mod tests {
     fn input_lines_like_zabbix_sender() {
         // Each expectation was checked against zabbix_sender 6.0.14 and the lab server.
         assert_eq!(ok(r#"h trap.text "a \"q\" \\ b""#).value, r#"a "q" \ b"#);
-        assert_eq!(ok(r#""h" "trap.text" unquoted\value"#).value, r"unquoted\value");
+        assert_eq!(
+            ok(r#""h" "trap.text" unquoted\value"#).value,
+            r"unquoted\value"
+        );
         let r = ok("h  trap.text   spaced  out  ");
-        assert_eq!((r.host.as_str(), r.key.as_str(), r.value.as_str()), ("h", "trap.text", "spaced  out  "));
+        assert_eq!(
+            (r.host.as_str(), r.key.as_str(), r.value.as_str()),
+            ("h", "trap.text", "spaced  out  ")
+        );
         assert_eq!(ok("  h\ttrap.text\t\"tab\tsep\" ").value, "tab\tsep");
         assert_eq!(ok(r#"h k a"b""#).value, r#"a"b""#);
         assert_eq!(ok(r#"h k """#).value, "");
@@ -509,8 +557,14 @@ mod tests {
         assert_eq!(e("h"), LineError::Error("'Key' required".into()));
         assert_eq!(e("h k"), LineError::Error("'Key value' required".into()));
         assert_eq!(e("h k\t"), LineError::Error("'Key value' required".into()));
-        assert_eq!(e(r#"h k "x"y"#), LineError::Error("'Key value' required".into()));
-        assert_eq!(e(r#"h k "open"#), LineError::Error("'Key value' required".into()));
+        assert_eq!(
+            e(r#"h k "x"y"#),
+            LineError::Error("'Key value' required".into())
+        );
+        assert_eq!(
+            e(r#"h k "open"#),
+            LineError::Error("'Key value' required".into())
+        );
         assert_eq!(
             e("- k 5"),
             LineError::Error(
@@ -522,9 +576,15 @@ mod tests {
     #[test]
     fn timestamps_and_ns() {
         let r = parse_line("h k 1795267000 5 seven", true, true, None).unwrap();
-        assert_eq!((r.clock, r.ns, r.value.as_str()), (Some(1795267000), Some(5), "seven"));
+        assert_eq!(
+            (r.clock, r.ns, r.value.as_str()),
+            (Some(1795267000), Some(5), "seven")
+        );
         let r = parse_line("h k 1795267000 10", true, false, None).unwrap();
-        assert_eq!((r.clock, r.ns, r.value.as_str()), (Some(1795267000), None, "10"));
+        assert_eq!(
+            (r.clock, r.ns, r.value.as_str()),
+            (Some(1795267000), None, "10")
+        );
         assert_eq!(
             parse_line("h k", true, false, None).unwrap_err(),
             LineError::Error("'Timestamp' required".into())
@@ -558,7 +618,10 @@ mod tests {
             "/crates/zbx-proto/tests/vectors/sender/fake-timestamps-ns.request.json"
         ))
         .unwrap();
-        assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap().trim_end());
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(want).unwrap().trim_end()
+        );
         let rows = vec![SenderRow {
             host: "vector-host".into(),
             key: "vector.trap".into(),

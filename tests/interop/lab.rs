@@ -28,7 +28,11 @@ impl Lab {
             env: Vec::new(),
             port: 10051,
         };
-        UP.get_or_init(|| lab.run_ok(&["up"]).map(drop).unwrap_or_else(|e| panic!("{e}")));
+        UP.get_or_init(|| {
+            lab.run_ok(&["up"])
+                .map(drop)
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
         lab
     }
 
@@ -100,7 +104,10 @@ impl Lab {
 
     /// Values only.
     pub fn values(&self, host: &str, key: &str) -> Vec<String> {
-        self.history(host, key).into_iter().map(|(_, _, v)| v).collect()
+        self.history(host, key)
+            .into_iter()
+            .map(|(_, _, v)| v)
+            .collect()
     }
 
     /// Waits until `count` values exist; false on timeout.
@@ -119,7 +126,10 @@ impl Lab {
 
     /// `normal\t` or `notsupported\t<error>`.
     pub fn state(&self, host: &str, key: &str) -> String {
-        self.run_ok(&["state", host, key]).unwrap().trim_end_matches('\n').to_string()
+        self.run_ok(&["state", host, key])
+            .unwrap()
+            .trim_end_matches('\n')
+            .to_string()
     }
 }
 

@@ -84,32 +84,46 @@ rss() {
   echo $total
 }
 nproc_of() { echo $((1 + $(pgrep -P "$1" 2>/dev/null | wc -l))); }
+# CPU ticks (utime+stime) of a process and its children, all threads.
+ticks() {
+  local total=0 p
+  for p in $1 $(pgrep -P "$1" 2>/dev/null); do
+    total=$((total + $(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null || echo 0)))
+  done
+  echo $total
+}
+HZ=$(getconf CLK_TCK)
 
 declare -A IDLE
 IDLE[zagent]=$(rss $ZPID); IDLE[agentd]=$(rss $APID); IDLE[agent2]=$(rss $A2PID)
 
-declare -A RPS P50 P99
+declare -A RPS P50 P99 CPU
 for c in 1 4 16; do
   for a in zagent agentd agent2; do
     case $a in zagent) port=11060;; agentd) port=11050;; agent2) port=11051;; esac
+    case $a in zagent) pid=$ZPID;; agentd) pid=$APID;; agent2) pid=$A2PID;; esac
+    t0=$(ticks $pid)
     line=$($N "$WORK/zbxload" 127.0.0.1 $port agent.ping "$SECS" $c)
+    t1=$(ticks $pid)
     RPS[$a,$c]=$(sed -E 's/.*rps=([0-9]+).*/\1/' <<<"$line")
     P50[$a,$c]=$(sed -E 's/.*p50=([0-9]+).*/\1/' <<<"$line")
     P99[$a,$c]=$(sed -E 's/.*p99=([0-9]+).*/\1/' <<<"$line")
     err=$(sed -E 's/.*err=([0-9]+).*/\1/' <<<"$line")
+    ok=$(sed -E 's/.*ok=([0-9]+).*/\1/' <<<"$line")
+    CPU[$a,$c]=$(awk "BEGIN{printf \"%.1f\", ($t1-$t0)*1e6/$HZ/($ok>0?$ok:1)}")
     [[ $err == 0 ]] || echo "warning: $a conc $c: $err errors ($line)" >&2
   done
 done
 
 echo "## agent.ping throughput, ${SECS} s per run, one connection per request ($(date -u +%F), $(nproc) cores)"
 echo
-echo "| agent | conc 1 | conc 4 | conc 16 | p50 / p99 µs at conc 1 |"
-echo "|---|---:|---:|---:|---:|"
+echo "| agent | req/s conc 1 | conc 4 | conc 16 | p50 / p99 µs at conc 1 | agent CPU µs/request (conc 1 / 4 / 16) |"
+echo "|---|---:|---:|---:|---:|---:|"
 for a in zagent agentd agent2; do
-  echo "| $a | ${RPS[$a,1]} | ${RPS[$a,4]} | ${RPS[$a,16]} | ${P50[$a,1]} / ${P99[$a,1]} |"
+  echo "| $a | ${RPS[$a,1]} | ${RPS[$a,4]} | ${RPS[$a,16]} | ${P50[$a,1]} / ${P99[$a,1]} | ${CPU[$a,1]} / ${CPU[$a,4]} / ${CPU[$a,16]} |"
 done
 echo
-echo "| ratio zagent / zabbix_agentd | $(awk "BEGIN{printf \"%.2fx\", ${RPS[zagent,1]}/${RPS[agentd,1]}}") | $(awk "BEGIN{printf \"%.2fx\", ${RPS[zagent,4]}/${RPS[agentd,4]}}") | $(awk "BEGIN{printf \"%.2fx\", ${RPS[zagent,16]}/${RPS[agentd,16]}}") | |"
+echo "| ratio zagent / zabbix_agentd | $(awk "BEGIN{printf \"%.2fx\", ${RPS[zagent,1]}/${RPS[agentd,1]}}") | $(awk "BEGIN{printf \"%.2fx\", ${RPS[zagent,4]}/${RPS[agentd,4]}}") | $(awk "BEGIN{printf \"%.2fx\", ${RPS[zagent,16]}/${RPS[agentd,16]}}") | | CPU $(awk "BEGIN{printf \"%.2fx\", ${CPU[zagent,16]}/${CPU[agentd,16]}}") at conc 16 |"
 echo
 echo "| agent | processes | RSS idle (MB) | RSS after load (MB) |"
 echo "|---|---:|---:|---:|"

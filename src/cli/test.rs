@@ -69,7 +69,7 @@ pub fn format_g15(f: f64) -> String {
 fn context(
     config: Option<&std::path::Path>,
 ) -> anyhow::Result<(tokio::runtime::Runtime, Arc<AgentCtx>)> {
-    let config = super::load_config(config)?;
+    let config = super::load_config_for_test(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

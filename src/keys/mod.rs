@@ -19,9 +19,21 @@ use zbx_proto::key::ItemKey;
 use crate::config::Config;
 
 pub mod agent;
+pub mod kernel;
+pub mod net_if;
+pub mod proc;
+pub mod system;
+pub mod vfs;
 
 /// Every built-in key family, in the order `zagent keys` prints them.
-pub const FAMILIES: &[&[KeyDef]] = &[agent::KEYS];
+pub const FAMILIES: &[&[KeyDef]] = &[
+    agent::KEYS,
+    kernel::KEYS,
+    net_if::KEYS,
+    proc::KEYS,
+    system::KEYS,
+    vfs::KEYS,
+];
 
 /// A collected value.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,2 +1,6 @@
 //! Linux readers. Each reader is split into a fetch (I/O) and a pure parse tested on
 //! fixtures; the `/proc` root is overridable for tests.
+
+pub mod iconv;
+pub mod oserror;
+pub mod procfs;

@@ -3,6 +3,12 @@
 //! Owns the byte layout of one Zabbix protocol message. It never touches a socket:
 //! callers hand it bytes and get back `Incomplete`, a [`Frame`], or a [`FrameError`].
 //! Sizes are checked against explicit [`Limits`] *before* anything is allocated.
+//!
+//! Accepted layouts (docs/zabbix-protocol.md §1.2–1.6): the 4.0+ header (flags, u32
+//! datalen, u32 reserved); the 1.8–3.4 header (`0x01` + u64 length), which for any
+//! length below 4 GiB is the same bytes with `reserved` = 0; and the large layout
+//! (`0x04`, u64 fields) only where [`Limits::allow_large`] says so. `reserved` is read
+//! only when `0x02` is set (agent 2 fills it with the data length otherwise).
 
 use std::io::{Read, Write};
 
@@ -111,9 +117,19 @@ impl Frame {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded {
     /// More bytes are needed; `needed` is how many more are certainly required.
-    Incomplete { needed: usize },
-    /// A whole frame; `consumed` bytes of the buffer belong to it.
-    Frame { frame: Frame, consumed: usize },
+    Incomplete {
+        /// At least this many more bytes; exact once the header is complete.
+        needed: usize,
+    },
+    /// A whole frame; `consumed` bytes of the buffer belong to it. Bytes after them are
+    /// not part of this message (a peer that sent more than `datalen` is "longer than
+    /// expected": the official components drop such a message).
+    Frame {
+        /// The decoded message.
+        frame: Frame,
+        /// Header plus `datalen`.
+        consumed: usize,
+    },
 }
 
 /// Why bytes are not a valid frame. Every variant is fatal for the connection: the
@@ -128,16 +144,32 @@ pub enum FrameError {
     UnsupportedFlags(u8),
     /// `datalen` above the limit.
     #[error("message size {size} exceeds the maximum size {max}")]
-    TooLarge { size: u64, max: u64 },
+    TooLarge {
+        /// `datalen` from the header.
+        size: u64,
+        /// The limit in force.
+        max: u64,
+    },
     /// `reserved` of a compressed frame above the limit.
     #[error("uncompressed message size {size} exceeds the maximum size {max}")]
-    UncompressedTooLarge { size: u64, max: u64 },
+    UncompressedTooLarge {
+        /// `reserved` from the header.
+        size: u64,
+        /// The limit in force.
+        max: u64,
+    },
     /// The zlib stream is corrupt.
     #[error("cannot decompress message: {0}")]
     Decompress(String),
-    /// Inflated size differs from `reserved`.
+    /// Inflated size differs from `reserved`. Inflating stops one byte past `expected`,
+    /// so `actual == expected + 1` means "more than the header said".
     #[error("size of uncompressed data is {actual}, header says {expected}")]
-    UncompressedSizeMismatch { expected: u64, actual: u64 },
+    UncompressedSizeMismatch {
+        /// `reserved` from the header.
+        expected: u64,
+        /// Bytes inflated (at most `expected + 1`).
+        actual: u64,
+    },
 }
 
 /// Parses the header at the start of `buf`.
@@ -193,6 +225,10 @@ pub fn parse_header(buf: &[u8], limits: &Limits) -> Result<Option<Header>, Frame
 }
 
 /// Tries to decode one frame from the start of `buf`.
+///
+/// `Incomplete { needed }` while the frame is not all there (`needed` is exact once the
+/// header is in); `Frame { consumed }` when it is: bytes past `consumed` are not part of
+/// it. Errors are final for the connection.
 pub fn decode(buf: &[u8], limits: &Limits) -> Result<Decoded, FrameError> {
     let Some(header) = parse_header(buf, limits)? else {
         let min = if buf.len() > 4 && buf[4] & FLAG_LARGE != 0 {
@@ -235,12 +271,17 @@ pub fn finish(header: &Header, data: &[u8]) -> Result<Frame, FrameError> {
 }
 
 fn inflate(data: &[u8], expected: u64) -> Result<Vec<u8>, FrameError> {
-    // `expected` was checked against the limit, so this reservation is bounded; read at
-    // most one byte past it so that an over-long stream is detected, not buffered.
-    let cap = usize::try_from(expected).unwrap_or(usize::MAX);
-    let mut out = Vec::with_capacity(cap);
-    let mut decoder = ZlibDecoder::new(data).take(expected.saturating_add(1));
-    decoder
+    // `expected` was checked against the limit, but a tiny stream may still claim a large
+    // size: reserve in proportion to what actually arrived (zlib's ratio rarely exceeds a
+    // few times for real traffic) and let the buffer grow from there. Read at most one
+    // byte past `expected` so that an over-long stream is detected, not buffered.
+    let claimed = usize::try_from(expected).unwrap_or(usize::MAX);
+    let initial = claimed.min(data.len().saturating_mul(4).max(4096));
+    let mut out = Vec::with_capacity(initial);
+    // The decoder reports an incomplete stream (a missing Adler-32 included) as an error,
+    // so a stream that ends early is refused like zlib's uncompress() in the C components.
+    ZlibDecoder::new(data)
+        .take(expected.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| FrameError::Decompress(e.to_string()))?;
     if out.len() as u64 != expected {
@@ -318,6 +359,7 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
 mod tests {
     use super::*;
 

@@ -12,7 +12,10 @@ pub enum ParamKind {
     Unquoted,
     /// Written in double quotes; the value is unescaped (`\"` → `"`).
     Quoted,
-    /// Written as `[a,b]`; the value is the raw inner text (elements keep their quotes).
+    /// Written as `[a,b]`; the value is the array's text as zabbix_agentd hands it to a
+    /// handler: elements joined by `,`, each without leading spaces, quoted elements
+    /// verbatim (quotes and escapes kept) without the spaces after them, unquoted ones with
+    /// their trailing spaces (`[ a , "b" ]` → `a ,"b"`). Arrays do not nest.
     Array,
 }
 
@@ -26,11 +29,27 @@ pub struct Param {
 }
 
 impl Param {
-    /// An unquoted parameter.
+    /// An unquoted parameter. Formatting quotes it if its value needs quotes.
     pub fn unquoted(v: impl Into<String>) -> Param {
         Param {
             value: v.into(),
             kind: ParamKind::Unquoted,
+        }
+    }
+
+    /// A parameter written in double quotes.
+    pub fn quoted(v: impl Into<String>) -> Param {
+        Param {
+            value: v.into(),
+            kind: ParamKind::Quoted,
+        }
+    }
+
+    /// An array parameter; `inner` is the text between the brackets.
+    pub fn array(inner: impl Into<String>) -> Param {
+        Param {
+            value: inner.into(),
+            kind: ParamKind::Array,
         }
     }
 }
@@ -192,47 +211,59 @@ impl Parser<'_> {
         }
     }
 
-    /// Parses `[...]` starting at the opening bracket; returns the raw inner text and
-    /// leaves `i` after the closing bracket and any spaces after it.
+    /// Parses `[...]` starting at the opening bracket; leaves `i` after the closing
+    /// bracket and any spaces after it.
+    ///
+    /// Returns the array's text as zabbix_agentd hands it to handlers: the elements joined
+    /// by `,`, each without its leading spaces, a quoted element verbatim (quotes and `\"`
+    /// escapes kept) without the spaces after its closing quote, an unquoted element with
+    /// its trailing spaces. `[ a , "b" ]` gives `a ,"b"`.
     fn array(&mut self) -> Result<String, KeyError> {
         self.i += 1;
-        let start = self.i;
+        let mut out = String::new();
         loop {
             self.skip_spaces();
             match self.peek() {
                 None | Some(b'[') => return self.err(),
-                Some(b']') => break,
-                Some(b',') => {
-                    self.i += 1;
-                    continue;
-                }
                 Some(b'"') => {
+                    let start = self.i;
                     self.quoted()?;
+                    out.push_str(&self.s[start..self.i]);
                     self.skip_spaces();
                 }
                 Some(_) => {
+                    let start = self.i;
                     while let Some(c) = self.peek() {
                         if c == b',' || c == b']' {
                             break;
                         }
                         self.i += 1;
                     }
+                    out.push_str(&self.s[start..self.i]);
                 }
             }
             match self.peek() {
-                Some(b',') => self.i += 1,
+                Some(b',') => {
+                    out.push(',');
+                    self.i += 1;
+                }
                 Some(b']') => break,
                 _ => return self.err(),
             }
         }
-        let inner = self.s[start..self.i].to_string();
         self.i += 1;
         self.skip_spaces();
-        Ok(inner)
+        Ok(out)
     }
 }
 
-/// Writes `value` as a key parameter, quoting it only when it must be quoted.
+/// Writes `value` as a key parameter, quoting it only when it must be quoted: when it
+/// starts with a space, `"` or `[`, or contains `,` or `]`.
+///
+/// Zabbix syntax cannot express a value that must be quoted and ends with a backslash
+/// (the backslash would escape the closing quote; Zabbix refuses to quote such a value
+/// too). It is written anyway and the result does not parse, so the mistake shows up as
+/// `Invalid item key format.` rather than as a silently different value.
 pub fn write_param(out: &mut String, value: &str) {
     let needs_quotes = value.starts_with([' ', '"', '[']) || value.contains([',', ']']);
     if needs_quotes {
@@ -249,6 +280,9 @@ pub fn write_param(out: &mut String, value: &str) {
     }
 }
 
+/// Formats the key in Zabbix syntax: parameters keep their kind (unquoted ones are quoted
+/// only when they must be, see [`write_param`]), so `ItemKey::parse(&k.to_string())`
+/// gives `k` back for every parsed key.
 impl fmt::Display for ItemKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;

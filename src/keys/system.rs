@@ -1,0 +1,610 @@
+//! `system.*` and `vm.memory.size` keys: host name, uptime, boot time, clock, load,
+//! CPU count, uname, swap and memory — as zabbix_agentd 6.0 answers them on Linux.
+//!
+//! Reads come from [`crate::sys::procfs`] (fetch + pure parse) or one cheap syscall; this
+//! file owns parameter meaning, arithmetic and reason texts, never raw I/O.
+
+use std::ffi::CStr;
+
+use super::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value};
+use crate::sys::oserror::zbx_strerror;
+use crate::sys::procfs::{self, ProcRoot};
+
+/// The `system.*` family (and `vm.memory.size`).
+pub const KEYS: &[KeyDef] = &[
+    KeyDef {
+        name: "system.boottime",
+        description: "System boot time (unix seconds).",
+        params: Params::None,
+        test_key: "system.boottime",
+        handler: Handler::Inline(boottime),
+    },
+    KeyDef {
+        name: "system.cpu.intr",
+        description: "Device interrupts since boot.",
+        params: Params::None,
+        test_key: "system.cpu.intr",
+        handler: Handler::Inline(cpu_intr),
+    },
+    KeyDef {
+        name: "system.cpu.load",
+        description: "CPU load average: all or per CPU; avg1, avg5 or avg15.",
+        params: Params::List(&[
+            ParamDef::one_of("cpu", &["all", "percpu"]),
+            ParamDef::one_of("mode", &["avg1", "avg5", "avg15"]),
+        ]),
+        test_key: "system.cpu.load[all,avg1]",
+        handler: Handler::Inline(cpu_load),
+    },
+    KeyDef {
+        name: "system.cpu.num",
+        description: "Number of CPUs: online or max.",
+        params: Params::List(&[ParamDef::one_of("type", &["online", "max"])]),
+        test_key: "system.cpu.num[online]",
+        handler: Handler::Inline(cpu_num),
+    },
+    KeyDef {
+        name: "system.cpu.switches",
+        description: "Context switches since boot.",
+        params: Params::None,
+        test_key: "system.cpu.switches",
+        handler: Handler::Inline(cpu_switches),
+    },
+    KeyDef {
+        name: "system.hostname",
+        description: "System host name: host or shorthost, optionally lower-cased.",
+        params: Params::List(&[
+            ParamDef::one_of("type", &["host", "shorthost", "netbios"]),
+            ParamDef::one_of("transform", &["none", "lower"]),
+        ]),
+        test_key: "system.hostname",
+        handler: Handler::Inline(hostname),
+    },
+    KeyDef {
+        name: "system.localtime",
+        description: "System time: utc (unix seconds) or local (text with offset).",
+        params: Params::List(&[ParamDef::one_of("type", &["utc", "local"])]),
+        test_key: "system.localtime[utc]",
+        handler: Handler::Inline(localtime),
+    },
+    KeyDef {
+        name: "system.sw.arch",
+        description: "Software architecture (uname machine).",
+        params: Params::None,
+        test_key: "system.sw.arch",
+        handler: Handler::Inline(sw_arch),
+    },
+    KeyDef {
+        name: "system.sw.os",
+        description: "Operating system: full (/proc/version), short or name.",
+        params: Params::List(&[ParamDef::one_of("info", &["full", "short", "name"])]),
+        test_key: "system.sw.os",
+        handler: Handler::Inline(sw_os),
+    },
+    KeyDef {
+        name: "system.swap.size",
+        description: "Swap space: free, used, total, pfree or pused (device: all).",
+        params: Params::List(&[
+            ParamDef::one_of("device", &["all"]),
+            ParamDef::one_of("type", &["free", "used", "total", "pfree", "pused"]),
+        ]),
+        test_key: "system.swap.size[all,free]",
+        handler: Handler::Inline(swap_size),
+    },
+    KeyDef {
+        name: "system.uname",
+        description: "Detailed host information (uname).",
+        params: Params::None,
+        test_key: "system.uname",
+        handler: Handler::Inline(uname_key),
+    },
+    KeyDef {
+        name: "system.uptime",
+        description: "System uptime in seconds.",
+        params: Params::None,
+        test_key: "system.uptime",
+        handler: Handler::Inline(uptime),
+    },
+    KeyDef {
+        name: "vm.memory.size",
+        description: "Memory size in bytes or percent, by mode.",
+        params: Params::List(&[ParamDef::one_of("mode", MEMORY_MODES)]),
+        test_key: "vm.memory.size[total]",
+        handler: Handler::Inline(memory_size),
+    },
+];
+
+/// The vm.memory.size modes zabbix_agentd 6.0 accepts on Linux.
+pub const MEMORY_MODES: &[&str] = &[
+    "total",
+    "free",
+    "buffers",
+    "used",
+    "pused",
+    "available",
+    "pavailable",
+    "shared",
+    "cached",
+    "active",
+    "anon",
+    "inactive",
+    "slab",
+];
+
+const ZERO_TOTAL: &str = "Cannot calculate percentage because total is zero.";
+
+fn proc_err(e: procfs::ProcError) -> NotSupported {
+    NotSupported::new(e.to_string())
+}
+
+fn read_proc(rel: &str) -> Result<String, NotSupported> {
+    ProcRoot::system().read(rel).map_err(proc_err)
+}
+
+// ---- uname, host name --------------------------------------------------------------
+
+/// The fields of `uname(2)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uname {
+    /// `Linux`.
+    pub sysname: String,
+    /// Host name.
+    pub nodename: String,
+    /// Kernel release.
+    pub release: String,
+    /// Kernel version string.
+    pub version: String,
+    /// Machine (`x86_64`).
+    pub machine: String,
+}
+
+impl Uname {
+    /// `system.uname` text: the five fields separated by spaces.
+    pub fn line(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.sysname, self.nodename, self.release, self.version, self.machine
+        )
+    }
+}
+
+/// Calls `uname(2)`.
+pub fn uname() -> Result<Uname, NotSupported> {
+    // SAFETY: utsname is plain old data; uname fills it or fails.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(NotSupported::new(format!(
+            "Cannot obtain system information: {}",
+            zbx_strerror(&e)
+        )));
+    }
+    let field = |f: &[libc::c_char]| {
+        // SAFETY: uname NUL-terminates every field within its array.
+        unsafe { CStr::from_ptr(f.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Ok(Uname {
+        sysname: field(&u.sysname),
+        nodename: field(&u.nodename),
+        release: field(&u.release),
+        version: field(&u.version),
+        machine: field(&u.machine),
+    })
+}
+
+/// `system.hostname` from the kernel's host name, by type and transform.
+pub fn hostname_value(host: &str, kind: &str, transform: &str) -> Result<String, NotSupported> {
+    let mut name = match kind {
+        "" | "host" => host.to_string(),
+        "shorthost" => host.split('.').next().unwrap_or(host).to_string(),
+        "netbios" => {
+            return Err(NotSupported::new(
+                "NetBIOS is not supported on the current platform.",
+            ))
+        }
+        _ => return Err(NotSupported::invalid_param(0)),
+    };
+    if transform == "lower" {
+        name = name.to_lowercase();
+    }
+    Ok(name)
+}
+
+fn hostname(_: &AgentCtx, req: &Request) -> KeyResult {
+    let u = uname()?;
+    hostname_value(&u.nodename, req.param(0), req.param(1)).map(Value::Str)
+}
+
+fn uname_key(_: &AgentCtx, _: &Request) -> KeyResult {
+    Ok(Value::Str(uname()?.line()))
+}
+
+fn sw_arch(_: &AgentCtx, _: &Request) -> KeyResult {
+    Ok(Value::Str(uname()?.machine))
+}
+
+/// The first line of a text, trailing whitespace removed; `None` when there is none.
+pub fn first_line(text: &str) -> Option<String> {
+    let line = text.split_inclusive('\n').next()?;
+    Some(line.trim_end().to_string())
+}
+
+/// `PRETTY_NAME` of an os-release text: the quoted value, or the first word unquoted.
+pub fn os_pretty_name(os_release: &str) -> Option<String> {
+    for line in os_release.lines() {
+        let Some(rest) = line.strip_prefix("PRETTY_NAME") else {
+            continue;
+        };
+        let Some(value) = rest.strip_prefix('=') else {
+            continue;
+        };
+        let name = match value.strip_prefix('"') {
+            Some(q) => q.split('"').next().unwrap_or(""),
+            None => value.split([' ', '\t']).next().unwrap_or(""),
+        };
+        if name.is_empty() {
+            continue;
+        }
+        return Some(name.trim_end().to_string());
+    }
+    None
+}
+
+fn first_line_of(path: &str) -> Result<String, NotSupported> {
+    let text = std::fs::read(path)
+        .map_err(|e| NotSupported::new(format!("Cannot open {path}: {}", zbx_strerror(&e))))?;
+    first_line(&String::from_utf8_lossy(&text))
+        .ok_or_else(|| NotSupported::new("Cannot read from file."))
+}
+
+fn sw_os(_: &AgentCtx, req: &Request) -> KeyResult {
+    let v = match req.param(0) {
+        "short" => first_line_of("/proc/version_signature")?,
+        "name" => match std::fs::read("/etc/os-release")
+            .ok()
+            .and_then(|t| os_pretty_name(&String::from_utf8_lossy(&t)))
+        {
+            Some(name) => name,
+            None => first_line_of("/etc/issue.net")?,
+        },
+        _ => first_line_of("/proc/version")?,
+    };
+    Ok(Value::Str(v))
+}
+
+// ---- time ----------------------------------------------------------------------------
+
+fn uptime(_: &AgentCtx, _: &Request) -> KeyResult {
+    let text = read_proc("uptime")?;
+    procfs::parse_uptime(&text)
+        .map(Value::Uint)
+        .ok_or_else(|| NotSupported::new("Cannot obtain system information: bad /proc/uptime."))
+}
+
+fn boottime(_: &AgentCtx, _: &Request) -> KeyResult {
+    let text = read_proc("stat")?;
+    procfs::parse_btime(&text)
+        .map(Value::Uint)
+        .ok_or_else(|| NotSupported::new("Cannot find a line with \"btime\" in /proc/stat."))
+}
+
+/// `system.localtime[local]` text: `YYYY-MM-DD,HH:MM:SS.mmm,+HH:MM`.
+pub fn local_time_text<Tz: chrono::TimeZone>(t: &chrono::DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    t.format("%Y-%m-%d,%H:%M:%S%.3f,%:z").to_string()
+}
+
+fn localtime(_: &AgentCtx, req: &Request) -> KeyResult {
+    match req.param(0) {
+        "local" => Ok(Value::Str(local_time_text(&chrono::Local::now()))),
+        _ => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            Ok(Value::Uint(now))
+        }
+    }
+}
+
+// ---- CPU -----------------------------------------------------------------------------
+
+fn sysinfo() -> Result<libc::sysinfo, NotSupported> {
+    // SAFETY: sysinfo is plain old data; the call fills it or fails.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid, writable struct sysinfo.
+    if unsafe { libc::sysinfo(&mut info) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(NotSupported::new(format!(
+            "Cannot obtain system information: {}",
+            zbx_strerror(&e)
+        )));
+    }
+    Ok(info)
+}
+
+/// The first number after `label` on its line of `/proc/stat` (`ctxt`, `intr`).
+pub fn stat_counter(stat: &str, label: &str) -> Option<u64> {
+    stat.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        (f.next() == Some(label)).then(|| f.next()?.parse().ok())?
+    })
+}
+
+fn stat_key(label: &str) -> KeyResult {
+    let text = read_proc("stat")?;
+    stat_counter(&text, label).map(Value::Uint).ok_or_else(|| {
+        NotSupported::new(format!(
+            "Cannot find a line with \"{label}\" in /proc/stat."
+        ))
+    })
+}
+
+fn cpu_switches(_: &AgentCtx, _: &Request) -> KeyResult {
+    stat_key("ctxt")
+}
+
+fn cpu_intr(_: &AgentCtx, _: &Request) -> KeyResult {
+    stat_key("intr")
+}
+
+/// A kernel fixed-point load average (`sysinfo.loads[i]`, 16 fraction bits) as a float.
+pub fn load_from_fixed(raw: u64) -> f64 {
+    raw as f64 / 65536.0
+}
+
+fn online_cpus() -> Result<u64, NotSupported> {
+    cpu_count(libc::_SC_NPROCESSORS_ONLN)
+}
+
+fn cpu_count(name: libc::c_int) -> Result<u64, NotSupported> {
+    // SAFETY: sysconf takes any name and reports -1 on error.
+    let n = unsafe { libc::sysconf(name) };
+    if n <= 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(NotSupported::new(format!(
+            "Cannot obtain number of CPUs: {}",
+            zbx_strerror(&e)
+        )));
+    }
+    Ok(n as u64)
+}
+
+fn cpu_load(_: &AgentCtx, req: &Request) -> KeyResult {
+    let idx = match req.param(1) {
+        "avg5" => 1,
+        "avg15" => 2,
+        _ => 0,
+    };
+    let info = sysinfo()?;
+    let load = load_from_fixed(info.loads[idx]);
+    if req.param(0) == "percpu" {
+        let n = online_cpus()?;
+        return Ok(Value::Float(load / n as f64));
+    }
+    Ok(Value::Float(load))
+}
+
+fn cpu_num(_: &AgentCtx, req: &Request) -> KeyResult {
+    let name = if req.param(0) == "max" {
+        libc::_SC_NPROCESSORS_CONF
+    } else {
+        libc::_SC_NPROCESSORS_ONLN
+    };
+    cpu_count(name).map(Value::Uint)
+}
+
+// ---- swap and memory ----------------------------------------------------------------
+
+/// `system.swap.size` from `/proc/meminfo` text and a mode.
+pub fn swap_value(meminfo: &str, mode: &str) -> KeyResult {
+    let get = |label: &str| {
+        procfs::meminfo_bytes(meminfo, label).ok_or_else(|| {
+            NotSupported::new(format!(
+                "Cannot obtain the value of {label} from /proc/meminfo."
+            ))
+        })
+    };
+    let total = get("SwapTotal:")?;
+    let free = get("SwapFree:")?;
+    Ok(match mode {
+        "used" => Value::Uint(total.saturating_sub(free)),
+        "total" => Value::Uint(total),
+        "pfree" => Value::Float(if total == 0 {
+            100.0
+        } else {
+            100.0 * free as f64 / total as f64
+        }),
+        "pused" => Value::Float(if total == 0 {
+            0.0
+        } else {
+            100.0 * total.saturating_sub(free) as f64 / total as f64
+        }),
+        _ => Value::Uint(free),
+    })
+}
+
+fn swap_size(_: &AgentCtx, req: &Request) -> KeyResult {
+    swap_value(&read_proc("meminfo")?, req.param(1))
+}
+
+/// `vm.memory.size` from `/proc/meminfo` text and a mode (already validated).
+pub fn memory_value(meminfo: &str, mode: &str) -> KeyResult {
+    let get = |label: &str| {
+        procfs::meminfo_bytes(meminfo, label)
+            .ok_or_else(|| NotSupported::new("Cannot obtain value from /proc/meminfo."))
+    };
+    let available = || -> Result<u64, NotSupported> {
+        match procfs::meminfo_bytes(meminfo, "MemAvailable:") {
+            Some(v) => Ok(v),
+            // Kernels before 3.14: free + buffers + cached, as zabbix_agentd falls back.
+            None => Ok(get("MemFree:")?
+                + get("Buffers:")?
+                + procfs::meminfo_bytes(meminfo, "Cached:").unwrap_or(0)),
+        }
+    };
+    let pct = |part: u64, total: u64| {
+        if total == 0 {
+            Err(NotSupported::new(ZERO_TOTAL))
+        } else {
+            Ok(Value::Float(part as f64 / total as f64 * 100.0))
+        }
+    };
+    match mode {
+        "" | "total" => get("MemTotal:").map(Value::Uint),
+        "free" => get("MemFree:").map(Value::Uint),
+        "buffers" => get("Buffers:").map(Value::Uint),
+        "used" => Ok(Value::Uint(
+            get("MemTotal:")?.saturating_sub(get("MemFree:")?),
+        )),
+        "pused" => {
+            let total = get("MemTotal:")?;
+            pct(total.saturating_sub(get("MemFree:")?), total)
+        }
+        "available" => available().map(Value::Uint),
+        "pavailable" => {
+            let total = get("MemTotal:")?;
+            pct(available()?, total)
+        }
+        "shared" => Err(NotSupported::new("Supported for Linux 2.4 only.")),
+        "cached" => get("Cached:").map(Value::Uint),
+        "active" => get("Active:").map(Value::Uint),
+        "anon" => get("AnonPages:").map(Value::Uint),
+        "inactive" => get("Inactive:").map(Value::Uint),
+        "slab" => get("Slab:").map(Value::Uint),
+        _ => Err(NotSupported::invalid_param(0)),
+    }
+}
+
+fn memory_size(_: &AgentCtx, req: &Request) -> KeyResult {
+    memory_value(&read_proc("meminfo")?, req.param(0))
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
+mod tests {
+    use super::*;
+
+    const MEMINFO: &str = include_str!("../../tests/fixtures/proc/meminfo");
+
+    #[test]
+    fn memory_modes_from_fixture() {
+        let kb = 1024u64;
+        let m = |mode| memory_value(MEMINFO, mode);
+        assert_eq!(m("total"), Ok(Value::Uint(24684084 * kb)));
+        assert_eq!(m(""), Ok(Value::Uint(24684084 * kb)));
+        assert_eq!(m("free"), Ok(Value::Uint(23344664 * kb)));
+        assert_eq!(m("used"), Ok(Value::Uint((24684084 - 23344664) * kb)));
+        assert_eq!(m("available"), Ok(Value::Uint(24277156 * kb)));
+        assert_eq!(m("buffers"), Ok(Value::Uint(10620 * kb)));
+        assert_eq!(m("cached"), Ok(Value::Uint(1089192 * kb)));
+        assert_eq!(m("active"), Ok(Value::Uint(491900 * kb)));
+        assert_eq!(m("inactive"), Ok(Value::Uint(607908 * kb)));
+        assert_eq!(m("anon"), Ok(Value::Uint(14800 * kb)));
+        assert_eq!(m("slab"), Ok(Value::Uint(142372 * kb)));
+        let Ok(Value::Float(p)) = m("pused") else {
+            panic!("pused not a float")
+        };
+        assert!((p - 5.426_249_562).abs() < 1e-6, "{p}");
+        let Ok(Value::Float(p)) = m("pavailable") else {
+            panic!("pavailable not a float")
+        };
+        assert!((p - 98.351_455_942).abs() < 1e-6, "{p}");
+        assert_eq!(
+            m("shared"),
+            Err(NotSupported::new("Supported for Linux 2.4 only."))
+        );
+    }
+
+    #[test]
+    fn memory_available_fallback_without_memavailable() {
+        let text = "MemTotal: 100 kB\nMemFree: 10 kB\nBuffers: 5 kB\nCached: 20 kB\n";
+        assert_eq!(memory_value(text, "available"), Ok(Value::Uint(35 * 1024)));
+        assert_eq!(
+            memory_value("MemTotal: 0 kB\nMemFree: 0 kB\n", "pused"),
+            Err(NotSupported::new(ZERO_TOTAL))
+        );
+    }
+
+    #[test]
+    fn swap_without_swap_is_100_free() {
+        assert_eq!(swap_value(MEMINFO, "pfree"), Ok(Value::Float(100.0)));
+        assert_eq!(swap_value(MEMINFO, "pused"), Ok(Value::Float(0.0)));
+        assert_eq!(swap_value(MEMINFO, ""), Ok(Value::Uint(0)));
+        let t = "SwapTotal: 1000 kB\nSwapFree: 250 kB\n";
+        assert_eq!(swap_value(t, "used"), Ok(Value::Uint(750 * 1024)));
+        assert_eq!(swap_value(t, "total"), Ok(Value::Uint(1000 * 1024)));
+        assert_eq!(swap_value(t, "pused"), Ok(Value::Float(75.0)));
+        assert_eq!(swap_value(t, "pfree"), Ok(Value::Float(25.0)));
+    }
+
+    #[test]
+    fn hostname_types() {
+        assert_eq!(
+            hostname_value("Web1.Example.com", "", ""),
+            Ok("Web1.Example.com".into())
+        );
+        assert_eq!(
+            hostname_value("Web1.Example.com", "shorthost", ""),
+            Ok("Web1".into())
+        );
+        assert_eq!(
+            hostname_value("Web1.Example.com", "shorthost", "lower"),
+            Ok("web1".into())
+        );
+        assert_eq!(
+            hostname_value("h", "netbios", ""),
+            Err(NotSupported::new(
+                "NetBIOS is not supported on the current platform."
+            ))
+        );
+    }
+
+    #[test]
+    fn stat_counters_and_os_files() {
+        let stat = include_str!("../../tests/fixtures/proc/stat");
+        assert_eq!(stat_counter(stat, "ctxt"), Some(12345));
+        assert_eq!(stat_counter(stat, "intr"), Some(1));
+        assert_eq!(stat_counter(stat, "nope"), None);
+        let rel = "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
+        assert_eq!(
+            os_pretty_name(rel).as_deref(),
+            Some("Debian GNU/Linux 12 (bookworm)")
+        );
+        assert_eq!(
+            os_pretty_name("PRETTY_NAME=Arch extra\n").as_deref(),
+            Some("Arch")
+        );
+        assert_eq!(os_pretty_name("NAME=x\n"), None);
+        assert_eq!(
+            first_line("Linux version 6 \nsecond\n").as_deref(),
+            Some("Linux version 6")
+        );
+        assert_eq!(first_line(""), None);
+    }
+
+    #[test]
+    fn load_fixed_point() {
+        assert_eq!(load_from_fixed(6496), 0.09912109375);
+        assert_eq!(load_from_fixed(65536), 1.0);
+    }
+
+    #[test]
+    fn local_time_format() {
+        use chrono::TimeZone;
+        let tz = chrono::FixedOffset::east_opt(5 * 3600 + 1800).map(|o| {
+            o.with_ymd_and_hms(2026, 11, 21, 14, 26, 59)
+                .single()
+                .map(|t| t + chrono::Duration::milliseconds(850))
+        });
+        let Some(Some(t)) = tz else {
+            panic!("bad time")
+        };
+        assert_eq!(local_time_text(&t), "2026-11-21,14:26:59.850,+05:30");
+    }
+}

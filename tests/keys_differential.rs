@@ -1,0 +1,775 @@
+//! Differential test (issue 2 "Done means"): for every system/vfs/proc/net.if/kernel key,
+//! with parameter variants and error cases, `zagent test KEY` prints what
+//! `zabbix_agentd -t KEY` prints
+//! — the type letter always, the value exactly or, for values that move between two
+//! calls (uptime, clock, load, free memory, counters), numerically within a stated
+//! tolerance.
+//!
+//! Needs the real zabbix_agentd 6.0 (installed by `.ci/run`). Runs as root with a temp
+//! config holding `AllowRoot=1`.
+
+#![allow(clippy::panic)] // a test fails by panicking
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use std::sync::Arc;
+
+use zagent::keys::{AgentCtx, Value};
+
+/// One side's answer: a type letter and value, or the NOTSUPPORTED reason.
+#[derive(Debug, Clone, PartialEq)]
+enum Answer {
+    Value(char, String),
+    NotSupported(String),
+}
+
+/// How two answers must agree.
+#[derive(Debug, Clone, Copy)]
+enum Cmp {
+    /// Same letter, same text (or same reason).
+    Exact,
+    /// Same letter; numbers within this absolute distance.
+    Abs(f64),
+    /// Same letter; a counter that only grows: zagent (asked second) >= agentd and
+    /// less than this far ahead.
+    Grows(f64),
+    /// Same letter; `YYYY-MM-DD,HH:MM:SS.mmm,+HH:MM` within this many seconds.
+    LocalTime(i64),
+    /// vfs.fs.get JSON: identical once numbers are masked (names, types, key order), and
+    /// every number within `bytes` (byte counts), `inodes` (inode counts) or 1.0 (percent).
+    FsGet { bytes: f64, inodes: f64 },
+}
+
+fn mask_numbers(json: &str) -> String {
+    let re = regex::Regex::new(r":[0-9]+(\.[0-9]+)?").unwrap_or_else(|e| panic!("{e}"));
+    re.replace_all(json, ":N").into_owned()
+}
+
+fn fs_get_close(a: &str, b: &str, bytes: f64, inodes: f64) -> bool {
+    if mask_numbers(a) != mask_numbers(b) {
+        return false;
+    }
+    let parse = |t: &str| -> Vec<serde_json::Value> {
+        serde_json::from_str(t).unwrap_or_else(|e| panic!("vfs.fs.get is not JSON: {e}"))
+    };
+    parse(a).iter().zip(parse(b).iter()).all(|(x, y)| {
+        ["bytes", "inodes"].iter().all(|group| {
+            ["total", "free", "used", "pfree", "pused"].iter().all(|k| {
+                let n = |v: &serde_json::Value| v[group][k].as_f64().unwrap_or(f64::NAN);
+                let tol = match (*group, k.starts_with('p')) {
+                    (_, true) => 1.0,
+                    ("bytes", false) => bytes,
+                    _ => inodes,
+                };
+                (n(x) - n(y)).abs() <= tol
+            })
+        })
+    })
+}
+
+fn parse_agentd(key: &str, stdout: &str) -> Answer {
+    let rest = stdout
+        .strip_prefix(key)
+        .unwrap_or_else(|| panic!("agentd output does not start with the key {key}: {stdout:?}"))
+        .trim_start_matches(' ');
+    let rest = rest.strip_suffix('\n').unwrap_or(rest);
+    if let Some(reason) = rest.strip_prefix("[m|ZBX_NOTSUPPORTED] [") {
+        return Answer::NotSupported(reason.strip_suffix(']').unwrap_or(reason).to_string());
+    }
+    let b = rest.as_bytes();
+    assert!(
+        b.len() >= 4 && b[0] == b'[' && b[2] == b'|' && rest.ends_with(']'),
+        "unexpected agentd output for {key}: {stdout:?}"
+    );
+    Answer::Value(char::from(b[1]), rest[3..rest.len() - 1].to_string())
+}
+
+async fn agentd(conf: &Path, key: &str) -> Answer {
+    let out = tokio::process::Command::new("zabbix_agentd")
+        .arg("-c")
+        .arg(conf)
+        .arg("-t")
+        .arg(key)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run zabbix_agentd: {e}"));
+    parse_agentd(key, &String::from_utf8_lossy(&out.stdout))
+}
+
+/// `zagent test -c CONF KEY`, parsed like agentd's output: this checks the printing too.
+async fn zagent(conf: &Path, key: &str) -> Answer {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .arg("test")
+        .arg("-c")
+        .arg(conf)
+        .arg(key)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run zagent: {e}"));
+    parse_agentd(key, &String::from_utf8_lossy(&out.stdout))
+}
+
+fn num(s: &str, key: &str) -> f64 {
+    s.trim()
+        .parse::<f64>()
+        .unwrap_or_else(|e| panic!("{key}: {s:?} is not a number: {e}"))
+}
+
+fn local_secs(s: &str) -> i64 {
+    let t = chrono::DateTime::parse_from_str(s, "%Y-%m-%d,%H:%M:%S%.3f,%:z")
+        .unwrap_or_else(|e| panic!("bad local time {s:?}: {e}"));
+    t.timestamp()
+}
+
+/// Compares; returns a description of the difference, if any.
+fn differs(key: &str, cmp: Cmp, official: &Answer, ours: &Answer) -> Option<String> {
+    let bad = || {
+        Some(format!(
+            "{key}: agentd {official:?} vs zagent {ours:?} ({cmp:?})"
+        ))
+    };
+    match (official, ours) {
+        (Answer::NotSupported(a), Answer::NotSupported(b)) => (a != b).then(bad).flatten(),
+        (Answer::Value(ta, a), Answer::Value(tb, b)) => {
+            if ta != tb {
+                return bad();
+            }
+            let ok = match cmp {
+                Cmp::Exact if *ta == 'd' => (num(a, key) - num(b, key)).abs() < 1e-6,
+                Cmp::Exact => a == b,
+                Cmp::Abs(tol) => (num(a, key) - num(b, key)).abs() <= tol,
+                Cmp::Grows(tol) => {
+                    let (a, b) = (num(a, key), num(b, key));
+                    b >= a && b - a <= tol
+                }
+                Cmp::LocalTime(tol) => (local_secs(a) - local_secs(b)).abs() <= tol,
+                Cmp::FsGet { bytes, inodes } => fs_get_close(a, b, bytes, inodes),
+            };
+            (!ok).then(bad).flatten()
+        }
+        _ => bad(),
+    }
+}
+
+/// Processes with a name nobody else uses, for exact proc.num answers; killed on drop.
+struct Sleepers(Vec<Child>);
+
+impl Drop for Sleepers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+struct Scene {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    conf: PathBuf,
+}
+
+fn scene() -> Scene {
+    let dir = tempfile::Builder::new()
+        .prefix("zt-sys-diff")
+        .tempdir()
+        .unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let root = dir.path().to_path_buf();
+    let w = |name: &str, data: &[u8]| {
+        std::fs::write(root.join(name), data).unwrap_or_else(|e| panic!("write {name}: {e}"))
+    };
+    w("f.txt", b"hello\nworld\n");
+    w("nonl.txt", b"no newline");
+    w("empty.txt", b"");
+    w("nul.txt", b"a\0b\nc\n");
+    w("crlf.txt", "caf\u{e9}\r\n".as_bytes());
+    w("crlf2.txt", b"a\r\n\r\n");
+    w("bom.txt", b"\xef\xbb\xbfbom\n");
+    w("utf16.txt", b"\xff\xfeh\0i\0\n\0t\0h\0e\0r\0e\0\n\0");
+    w("r.txt", b"foo 12\nbar 34\nfoo 56\n");
+    w("edge.txt", &vec![b'b'; 65536]);
+    w("big.txt", &vec![b'a'; 65537]);
+    let bin: Vec<u8> = (0..=255u8)
+        .cycle()
+        .take(50_000)
+        .filter(|b| *b != 0)
+        .collect();
+    w("bin.dat", &bin);
+    std::fs::create_dir(root.join("d")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    w("orphan.txt", b"owned by nobody known\n");
+    // Only vfs.file.get looks at these, so no other case moves their access time.
+    w("get.txt", b"twelve bytes");
+    std::fs::create_dir(root.join("getdir")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    std::os::unix::fs::symlink(root.join("get.txt"), root.join("getlink"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
+    std::os::unix::fs::symlink(root.join("getdir"), root.join("getdirlink"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
+    std::os::unix::fs::symlink(root.join("nope"), root.join("getdangling"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
+    std::os::unix::fs::chown(root.join("orphan.txt"), Some(4_000_123), Some(4_000_456))
+        .unwrap_or_else(|e| panic!("chown: {e}"));
+    w("suid.txt", b"");
+    std::fs::set_permissions(
+        root.join("suid.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o4751),
+    )
+    .unwrap_or_else(|e| panic!("chmod: {e}"));
+    std::os::unix::fs::symlink(root.join("f.txt"), root.join("link"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
+    std::os::unix::fs::symlink(root.join("nope"), root.join("dangling"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
+    let conf = root.join("zabbix_agentd.conf");
+    w(
+        "zabbix_agentd.conf",
+        b"AllowRoot=1\nLogType=console\nTimeout=3\n",
+    );
+    Scene {
+        _dir: dir,
+        root,
+        conf,
+    }
+}
+
+fn cases(root: &Path) -> Vec<(String, Cmp)> {
+    let p = |name: &str| root.join(name).display().to_string();
+    let mem_tol = 1024.0 * 1024.0 * 1024.0; // memory moves with other builds on the box
+    let disk_tol = 2.0 * 1024.0 * 1024.0 * 1024.0;
+    use Cmp::*;
+    let mut v: Vec<(String, Cmp)> = Vec::new();
+    let mut add = |k: String, c: Cmp| v.push((k, c));
+    // system.*
+    for k in [
+        "system.hostname",
+        "system.hostname[host]",
+        "system.hostname[shorthost]",
+        "system.hostname[shorthost,lower]",
+        "system.hostname[host,none]",
+        "system.hostname[,]",
+        "system.hostname[fqdn]",
+        "system.hostname[netbios]",
+        "system.hostname[bad]",
+        "system.hostname[host,bad]",
+        "system.hostname[x,x]",
+        "system.hostname[,,x]",
+        "system.uptime[x]",
+        "system.boottime",
+        "system.boottime[]",
+        "system.localtime[x]",
+        "system.localtime[utc,x]",
+        "system.cpu.load[x]",
+        "system.cpu.load[all,x]",
+        "system.cpu.load[all,avg1,x]",
+        "system.cpu.num",
+        "system.cpu.num[online]",
+        "system.cpu.num[max]",
+        "system.cpu.num[x]",
+        "system.cpu.num[online,x]",
+        "system.uname",
+        "system.uname[x]",
+        "system.sw.arch",
+        "system.sw.arch[x]",
+        "system.sw.os",
+        "system.sw.os[]",
+        "system.sw.os[full]",
+        "system.sw.os[short]",
+        "system.sw.os[name]",
+        "system.sw.os[x]",
+        "system.sw.os[full,x]",
+        "system.cpu.switches[x]",
+        "system.cpu.intr[]",
+        "system.swap.size",
+        "system.swap.size[all,free]",
+        "system.swap.size[,total]",
+        "system.swap.size[,used]",
+        "system.swap.size[,pfree]",
+        "system.swap.size[,pused]",
+        "system.swap.size[x]",
+        "system.swap.size[/dev/sda]",
+        "system.swap.size[all,x]",
+        "system.swap.size[all,free,x]",
+        "vm.memory.size",
+        "vm.memory.size[total]",
+        "vm.memory.size[]",
+        "vm.memory.size[shared]",
+        "vm.memory.size[wired]",
+        "vm.memory.size[x]",
+        "vm.memory.size[total,x]",
+        "kernel.maxfiles",
+        "kernel.maxproc",
+        "kernel.maxfiles[x]",
+        "kernel.maxproc[]",
+        "kernel.openfiles[x]",
+    ] {
+        add(k.to_string(), Exact);
+    }
+    add("system.uptime".into(), Abs(2.0));
+    add("system.localtime".into(), Abs(2.0));
+    add("system.localtime[utc]".into(), Abs(2.0));
+    add("system.localtime[local]".into(), LocalTime(2));
+    for k in [
+        "system.cpu.load",
+        "system.cpu.load[]",
+        "system.cpu.load[all]",
+        "system.cpu.load[percpu]",
+        "system.cpu.load[all,avg5]",
+        "system.cpu.load[,avg15]",
+        "system.cpu.load[percpu,avg15]",
+    ] {
+        add(k.into(), Abs(1.0));
+    }
+    for m in [
+        "free",
+        "used",
+        "available",
+        "buffers",
+        "cached",
+        "active",
+        "inactive",
+        "anon",
+        "slab",
+    ] {
+        add(format!("vm.memory.size[{m}]"), Abs(mem_tol));
+    }
+    add("vm.memory.size[pused]".into(), Abs(5.0));
+    add("vm.memory.size[pavailable]".into(), Abs(5.0));
+    add("kernel.openfiles".into(), Abs(5000.0));
+    add("system.cpu.switches".into(), Grows(1e8));
+    add("system.cpu.intr".into(), Grows(1e8));
+
+    // vfs.fs.*
+    for k in [
+        "vfs.fs.size".to_string(),
+        "vfs.fs.size[]".into(),
+        "vfs.fs.size[,free]".into(),
+        "vfs.fs.size[/]".into(),
+        "vfs.fs.size[/,total]".into(),
+        "vfs.fs.size[/,]".into(),
+        format!("vfs.fs.size[{}]", p("f.txt")),
+        "vfs.fs.size[/,x]".into(),
+        "vfs.fs.size[/nope]".into(),
+        "vfs.fs.size[/nope,x]".into(),
+        "vfs.fs.size[/,total,x]".into(),
+        "vfs.fs.size[/proc,pfree]".into(),
+        "vfs.fs.size[/proc,pused]".into(),
+        "vfs.fs.size[/proc,used]".into(),
+        "vfs.fs.inode".into(),
+        "vfs.fs.inode[,free]".into(),
+        "vfs.fs.inode[/]".into(),
+        "vfs.fs.inode[/,total]".into(),
+        "vfs.fs.inode[/,x]".into(),
+        "vfs.fs.inode[/nope]".into(),
+        "vfs.fs.inode[/nope,x]".into(),
+        "vfs.fs.inode[/proc,pfree]".into(),
+        "vfs.fs.inode[/proc,pused]".into(),
+        "vfs.fs.inode[/,total,x]".into(),
+        "vfs.fs.discovery".into(),
+        "vfs.dev.discovery".into(),
+        "vfs.dev.discovery[x]".into(),
+        "vfs.fs.discovery[x]".into(),
+    ] {
+        add(k, Exact);
+    }
+    add("vfs.fs.get[x]".into(), Exact);
+    add(
+        "vfs.fs.get".into(),
+        FsGet {
+            bytes: disk_tol,
+            inodes: 200_000.0,
+        },
+    );
+    for k in ["vfs.fs.size[/,free]", "vfs.fs.size[/,used]"] {
+        add(k.into(), Abs(disk_tol));
+    }
+    for k in [
+        "vfs.fs.size[/,pfree]",
+        "vfs.fs.size[/,pused]",
+        "vfs.fs.inode[/,pfree]",
+        "vfs.fs.inode[/,pused]",
+    ] {
+        add(k.into(), Abs(1.0));
+    }
+    for k in ["vfs.fs.inode[/,free]", "vfs.fs.inode[/,used]"] {
+        add(k.into(), Abs(200_000.0));
+    }
+
+    // vfs.file.*
+    let f = p("f.txt");
+    let d = p("d");
+    let nope = p("nope");
+    let r = p("r.txt");
+    let file_keys = vec![
+        format!("vfs.file.exists[{f}]"),
+        format!("vfs.file.exists[{nope}]"),
+        format!("vfs.file.exists[{d}]"),
+        format!("vfs.file.exists[{d},dir]"),
+        format!("vfs.file.exists[{d},all]"),
+        format!("vfs.file.exists[{nope},all]"),
+        format!("vfs.file.exists[{},sym]", p("link")),
+        format!("vfs.file.exists[{}]", p("link")),
+        format!("vfs.file.exists[{},sym,file]", p("link")),
+        format!("vfs.file.exists[{},,sym]", p("link")),
+        format!("vfs.file.exists[{},sym]", p("dangling")),
+        format!("vfs.file.exists[{}]", p("dangling")),
+        format!("vfs.file.exists[{f},x]"),
+        format!("vfs.file.exists[{f},,x]"),
+        format!("vfs.file.exists[{f},all,file]"),
+        format!("vfs.file.exists[{f},\"file,dir\"]"),
+        format!("vfs.file.exists[{f},\"file, dir\"]"),
+        format!("vfs.file.exists[{f},\"file ,dir\"]"),
+        format!("vfs.file.exists[{f},\"dir,\"]"),
+        format!("vfs.file.exists[{f},,file]"),
+        format!("vfs.file.exists[{f},FILE]"),
+        format!("vfs.file.exists[{f}/x]"),
+        "vfs.file.exists[/dev/null]".into(),
+        "vfs.file.exists[/dev/null,dev]".into(),
+        "vfs.file.exists[/dev/null,cdev]".into(),
+        "vfs.file.exists[/dev/null,bdev]".into(),
+        "vfs.file.exists[]".into(),
+        "vfs.file.exists".into(),
+        "vfs.file.exists[a,b,c,d]".into(),
+        format!("vfs.file.size[{f}]"),
+        format!("vfs.file.size[{f},bytes]"),
+        format!("vfs.file.size[{f},lines]"),
+        format!("vfs.file.size[{},lines]", p("nonl.txt")),
+        format!("vfs.file.size[{},lines]", p("r.txt")),
+        format!("vfs.file.size[{nope}]"),
+        format!("vfs.file.size[{nope},lines]"),
+        format!("vfs.file.size[{nope},x]"),
+        format!("vfs.file.size[{f},x]"),
+        format!("vfs.file.size[{f},]"),
+        format!("vfs.file.size[{d}]"),
+        format!("vfs.file.size[{d},lines]"),
+        format!("vfs.file.size[{f}/x]"),
+        "vfs.file.size[]".into(),
+        "vfs.file.size[a,b,c]".into(),
+        format!("vfs.file.time[{f}]"),
+        format!("vfs.file.time[{f},modify]"),
+        format!("vfs.file.time[{f},access]"),
+        format!("vfs.file.time[{f},change]"),
+        format!("vfs.file.time[{f},]"),
+        format!("vfs.file.time[{f},x]"),
+        format!("vfs.file.time[{nope},x]"),
+        format!("vfs.file.time[{nope}]"),
+        "vfs.file.time[]".into(),
+        "vfs.file.time[a,b,c]".into(),
+        format!("vfs.file.contents[{f}]"),
+        format!("vfs.file.contents[{f},\"\"]"),
+        format!("vfs.file.contents[{}]", p("nonl.txt")),
+        format!("vfs.file.contents[{}]", p("empty.txt")),
+        format!("vfs.file.contents[{}]", p("nul.txt")),
+        format!("vfs.file.contents[{}]", p("crlf.txt")),
+        format!("vfs.file.contents[{}]", p("crlf2.txt")),
+        format!("vfs.file.contents[{},UTF-8]", p("crlf.txt")),
+        format!("vfs.file.contents[{},ISO-8859-1]", p("crlf.txt")),
+        format!("vfs.file.contents[{},BOGUS]", p("crlf.txt")),
+        format!("vfs.file.contents[{}]", p("bom.txt")),
+        format!("vfs.file.contents[{}]", p("utf16.txt")),
+        format!("vfs.file.contents[{},UTF-16LE]", p("utf16.txt")),
+        format!("vfs.file.contents[{f},UTF-16LE]"),
+        format!("vfs.file.contents[{}]", p("edge.txt")),
+        format!("vfs.file.contents[{}]", p("big.txt")),
+        format!("vfs.file.contents[{nope}]"),
+        format!("vfs.file.contents[{d}]"),
+        "vfs.file.contents[/dev/null]".into(),
+        "vfs.file.contents[/proc/sys/kernel/pid_max]".into(),
+        "vfs.file.contents[]".into(),
+        "vfs.file.contents[a,b,c]".into(),
+        format!("vfs.file.owner[{f}]"),
+        format!("vfs.file.owner[{f},user,name]"),
+        format!("vfs.file.owner[{f},group,name]"),
+        format!("vfs.file.owner[{f},group,id]"),
+        format!("vfs.file.owner[{f},,id]"),
+        format!("vfs.file.owner[{},user,name]", p("orphan.txt")),
+        format!("vfs.file.owner[{},group]", p("orphan.txt")),
+        format!("vfs.file.owner[{},group,id]", p("orphan.txt")),
+        format!("vfs.file.owner[{}]", p("link")),
+        format!("vfs.file.owner[{f},x]"),
+        format!("vfs.file.owner[{f},,x]"),
+        format!("vfs.file.owner[{nope},x]"),
+        "vfs.file.owner[]".into(),
+        "vfs.file.owner[a,b,c,d]".into(),
+        format!("vfs.file.get[{}]", p("get.txt")),
+        format!("vfs.file.get[{}]", p("getdir")),
+        format!("vfs.file.get[{}]", p("getlink")),
+        format!("vfs.file.get[{}]", p("getdangling")),
+        format!("vfs.file.get[{}/]", p("getdirlink")),
+        format!("vfs.file.get[{}/.]", p("getdir")),
+        format!("vfs.file.get[{}/../get.txt]", p("getdir")),
+        format!("vfs.file.get[{nope}]"),
+        "vfs.file.get[]".into(),
+        "vfs.file.get[a,b]".into(),
+        format!("vfs.file.permissions[{f}]"),
+        format!("vfs.file.permissions[{}]", p("suid.txt")),
+        format!("vfs.file.permissions[{d}]"),
+        "vfs.file.permissions[/tmp]".into(),
+        format!("vfs.file.permissions[{nope}]"),
+        "vfs.file.permissions[]".into(),
+        "vfs.file.permissions[a,b]".into(),
+        format!("vfs.file.md5sum[{f}]"),
+        format!("vfs.file.md5sum[{}]", p("empty.txt")),
+        format!("vfs.file.md5sum[{}]", p("bin.dat")),
+        format!("vfs.file.md5sum[{nope}]"),
+        format!("vfs.file.md5sum[{d}]"),
+        "vfs.file.md5sum[]".into(),
+        "vfs.file.md5sum[a,b]".into(),
+        format!("vfs.file.cksum[{f}]"),
+        format!("vfs.file.cksum[{f},crc32]"),
+        format!("vfs.file.cksum[{f},md5]"),
+        format!("vfs.file.cksum[{f},sha256]"),
+        format!("vfs.file.cksum[{}]", p("bin.dat")),
+        format!("vfs.file.cksum[{}]", p("big.txt")),
+        format!("vfs.file.cksum[{}]", p("empty.txt")),
+        format!("vfs.file.cksum[{f},x]"),
+        format!("vfs.file.cksum[{nope}]"),
+        format!("vfs.file.cksum[{d}]"),
+        "vfs.file.cksum[]".into(),
+        "vfs.file.cksum[a,b,c]".into(),
+        format!("vfs.file.regexp[{r},foo]"),
+        format!("vfs.file.regexp[{r},\"foo ([0-9]+)\",,,,\\1]"),
+        format!("vfs.file.regexp[{r},\"foo ([0-9]+)\",,2,,\"x\\1y\\0\"]"),
+        format!("vfs.file.regexp[{r},zzz]"),
+        format!("vfs.file.regexp[{r},\"(\"]"),
+        format!("vfs.file.regexp[{r},foo,,3,2]"),
+        format!("vfs.file.regexp[{r},foo,,x]"),
+        format!("vfs.file.regexp[{r},foo,,,x]"),
+        format!("vfs.file.regexp[{r}]"),
+        format!("vfs.file.regexp[{r},bar,,1,1]"),
+        format!("vfs.file.regexp[{r},bar,,2,2]"),
+        format!("vfs.file.regexp[{r},\"^foo \\d+$\"]"),
+        format!("vfs.file.regexp[{r},foo,,,,,x]"),
+        format!("vfs.file.regexp[{nope},foo]"),
+        format!("vfs.file.regexp[{d},foo]"),
+        format!("vfs.file.regexp[{},there,UTF-16LE]", p("utf16.txt")),
+        format!("vfs.file.regmatch[{r},bar]"),
+        format!("vfs.file.regmatch[{r},zzz]"),
+        format!("vfs.file.regmatch[{r},bar,,3]"),
+        format!("vfs.file.regmatch[{r},foo,,3,2]"),
+        format!("vfs.file.regmatch[{r},\"(\"]"),
+        format!("vfs.file.regmatch[{r}]"),
+        format!("vfs.file.regmatch[{r},a,,,,x]"),
+        format!("vfs.file.regmatch[{nope},a]"),
+    ];
+    for k in file_keys {
+        add(k, Exact);
+    }
+
+    // proc.num: exact on the test's own sleepers, tolerance on busy sets.
+    for k in [
+        "proc.num[zt-sys-sleeper]",
+        "proc.num[zt-sys-sleeper,root]",
+        "proc.num[zt-sys-sleeper,root,sleep]",
+        "proc.num[zt-sys-sleeper,,run]",
+        "proc.num[zt-sys-sleeper,,zomb]",
+        "proc.num[,,,\"zt-sys-sleeper 3[0-9]+\"]",
+        "proc.num[zt-sys-sleeper,,,\"^zt\"]",
+        "proc.num[zt-sys-sleeper,nosuchuser-zt]",
+        "proc.num[,nosuchuser-zt]",
+        "proc.num[,0]",
+        "proc.num[,,x]",
+        "proc.num[,,,,x]",
+        "proc.num[,,,,]",
+        "proc.num[,,,\"(\"]",
+        "proc.num[no-such-process-zt]",
+    ] {
+        add(k.into(), Exact);
+    }
+    // Each side's own command line holds the key text, so each counts itself once.
+    add("proc.num[,,,zt-sys-sleeper]".into(), Exact);
+    for k in [
+        "proc.num",
+        "proc.num[]",
+        "proc.num[,root]",
+        "proc.num[,,all]",
+        "proc.num[,,sleep]",
+        "proc.num[,,\"\",\"\"]",
+    ] {
+        add(k.into(), Abs(40.0));
+    }
+    for k in ["proc.num[,,zomb]", "proc.num[,,disk]", "proc.num[,,trace]"] {
+        add(k.into(), Abs(5.0));
+    }
+    for mode in [
+        "",
+        ",,avg",
+        ",,max",
+        ",,min",
+        ",root",
+        ",,,\"zt-sys-sleeper 36\"",
+    ] {
+        add(format!("proc.mem[zt-sys-sleeper{mode}]"), Exact);
+    }
+    for t in [
+        "vsize", "rss", "pmem", "size", "peak", "swap", "lib", "lck", "pin", "hwm", "data", "stk",
+        "exe", "pte", "x",
+    ] {
+        add(format!("proc.mem[zt-sys-sleeper,,,,{t}]"), Exact);
+        add(format!("proc.mem[zt-sys-sleeper,,avg,,{t}]"), Exact);
+    }
+    for k in [
+        "proc.mem[zt-sys-sleeper,nosuchuser-zt]",
+        "proc.mem[zt-sys-sleeper,nosuchuser-zt,avg]",
+        "proc.mem[zt-sys-sleeper,nosuchuser-zt,,,pmem]",
+        "proc.mem[zt-sys-sleeper,,x]",
+        "proc.mem[nosuch-zt]",
+        "proc.mem[nosuch-zt,,avg]",
+        "proc.mem[nosuch-zt,,avg,,pmem]",
+        "proc.mem[nosuch-zt,,max]",
+        "proc.mem[kthreadd]",
+        "proc.mem[kthreadd,,,,rss]",
+        "proc.mem[kthreadd,,,,size]",
+        "proc.mem[a,b,c,d,e,f]",
+    ] {
+        add(k.into(), Exact);
+    }
+    add("proc.mem".into(), Abs(8e9));
+    add("proc.mem[,,,,pmem]".into(), Abs(10.0));
+
+    // net.if.*
+    for k in [
+        "net.if.discovery",
+        "net.if.discovery[x]",
+        "net.if.in[nope]",
+        "net.if.in[]",
+        "net.if.in",
+        "net.if.in[lo,x]",
+        "net.if.in[lo,fifo]",
+        "net.if.in[lo,bytes,x]",
+        "net.if.out[lo,multicast]",
+        "net.if.out[lo,frame]",
+        "net.if.out[nope,x]",
+        "net.if.total[lo,collisions]",
+        "net.if.total[lo,carrier]",
+        "net.if.total[nope]",
+        "net.if.total[]",
+        "net.if.collisions[lo]",
+        "net.if.collisions[nope]",
+        "net.if.collisions[]",
+    ] {
+        add(k.into(), Exact);
+    }
+    let big = 1e9;
+    for dir in ["in", "out", "total"] {
+        for mode in [
+            "",
+            ",bytes",
+            ",packets",
+            ",errors",
+            ",dropped",
+            ",overruns",
+            ",compressed",
+        ] {
+            add(format!("net.if.{dir}[lo{mode}]"), Grows(big));
+        }
+    }
+    for k in [
+        "net.if.in[lo,frame]",
+        "net.if.in[lo,multicast]",
+        "net.if.out[lo,collisions]",
+        "net.if.out[lo,carrier]",
+    ] {
+        add(k.into(), Grows(big));
+    }
+    v
+}
+
+fn spawn_sleepers(dir: &Path) -> Sleepers {
+    let exe = dir.join("zt-sys-sleeper");
+    std::fs::copy("/bin/sleep", &exe).unwrap_or_else(|e| panic!("copy sleep: {e}"));
+    let kids = (0..3)
+        .map(|i| {
+            Command::new(&exe)
+                .arg(format!("{}", 3600 + i))
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn sleeper: {e}"))
+        })
+        .collect();
+    // Let them reach their sleep (state S) before anyone counts.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    Sleepers(kids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zagent_agrees_with_zabbix_agentd() {
+    let s = scene();
+    let _sleepers = spawn_sleepers(&s.root);
+    let cases = cases(&s.root);
+    // A few pairs at once (each pair still asks agentd first, then zagent): the time goes
+    // into process start-up, not CPU.
+    let limit = Arc::new(tokio::sync::Semaphore::new(4));
+    let conf = Arc::new(s.conf.clone());
+    let mut tasks = Vec::new();
+    // proc.* cases run alone afterwards: a concurrent `zabbix_agentd -t` whose command
+    // line holds the sleeper's name would be counted by the cmdline filters.
+    let (serial, parallel): (Vec<_>, Vec<_>) = cases
+        .iter()
+        .cloned()
+        .partition(|(k, _)| k.starts_with("proc.num"));
+    for (key, cmp) in parallel {
+        let (limit, conf) = (Arc::clone(&limit), Arc::clone(&conf));
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await.ok();
+            let official = agentd(&conf, &key).await;
+            let ours = zagent(&conf, &key).await;
+            differs(&key, cmp, &official, &ours)
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        if let Some(d) = t.await.unwrap_or_else(|e| panic!("case task: {e}")) {
+            failures.push(d);
+        }
+    }
+    for (key, cmp) in serial {
+        let official = agentd(&conf, &key).await;
+        let ours = zagent(&conf, &key).await;
+        failures.extend(differs(&key, cmp, &official, &ours));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} keys differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert!(cases.len() > 250, "only {} cases", cases.len());
+}
+
+#[test]
+fn agentd_output_parser() {
+    assert_eq!(
+        parse_agentd(
+            "agent.ping",
+            "agent.ping                                    [u|1]\n"
+        ),
+        Answer::Value('u', "1".into())
+    );
+    assert_eq!(
+        parse_agentd(
+            "vfs.file.contents[/x]",
+            "vfs.file.contents[/x]                         [t|a\nb]\n"
+        ),
+        Answer::Value('t', "a\nb".into())
+    );
+    assert_eq!(
+        parse_agentd(
+            "x[]",
+            "x[]                                           [m|ZBX_NOTSUPPORTED] [Invalid first parameter.]\n"
+        ),
+        Answer::NotSupported("Invalid first parameter.".into())
+    );
+}
+
+/// Content that is not UTF-8 cannot travel in a zagent `Value`: it is replaced with
+/// U+FFFD (zabbix_agentd sends the raw bytes, which the server then refuses).
+#[tokio::test]
+async fn contents_not_utf8_is_replaced() {
+    let s = scene();
+    let path = s.root.join("inv.txt");
+    std::fs::write(&path, b"x\xff\xfey\n").unwrap_or_else(|e| panic!("write: {e}"));
+    let ctx = AgentCtx::new(Arc::new(zagent::config::Config::default()));
+    let v = ctx
+        .execute(&format!("vfs.file.contents[{}]", path.display()))
+        .await;
+    assert_eq!(v, Ok(Value::Text("x\u{fffd}\u{fffd}y".into())));
+}

@@ -835,7 +835,7 @@ mod tests {
 
     #[test]
     fn global_regexp_sets() {
-        let g = |t: i64, e: &str, cs: i64| GlobalRegexp {
+        let g = |t: i32, e: &str, cs: i32| GlobalRegexp {
             name: "errs".into(),
             expression: e.into(),
             expression_type: t,

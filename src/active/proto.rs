@@ -1,25 +1,29 @@
-//! The JSON of active checks: the "active checks" request and both response formats,
-//! "agent data", "active check heartbeat", and the server's `processed/failed` answer.
+//! Active-check messages as the worker needs them: the "active checks" request, both
+//! answer formats normalised into one item list, "agent data" from buffered rows, the
+//! heartbeat, and the server's `processed/failed` answer.
 //!
-//! Owns building and parsing these payloads (pure; clocks are passed in). It must not do
+//! The wire shapes are the shared serde types of [`zbx_proto::message`]; this module only
+//! maps between them and the worker's view (pure; clocks are passed in). It must not do
 //! I/O or decide what to send when — that is the worker's business.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
+use zbx_proto::message::{
+    self as msg, ActiveChecksResponse, AgentDataRequest, AgentDataRow, HeartbeatRequest,
+    Interval as WireInterval, ServerResponse,
+};
 
 /// `request` of the item-list request.
-pub const ACTIVE_CHECKS: &str = "active checks";
+pub const ACTIVE_CHECKS: &str = msg::ACTIVE_CHECKS;
 /// `request` of the value upload.
-pub const AGENT_DATA: &str = "agent data";
+pub const AGENT_DATA: &str = msg::AGENT_DATA;
 /// `request` of the 6.4+/7.0 heartbeat.
-pub const HEARTBEAT: &str = "active check heartbeat";
+pub const HEARTBEAT: &str = msg::ACTIVE_CHECK_HEARTBEAT;
 
-/// `{"request":"active checks",...}` in the itemid dialect (6.0 and 7.0 servers answer
-/// it with itemids and interval strings).
-#[derive(Debug, Clone, Serialize)]
+/// A global regular expression of the item list (`regexp`).
+pub type GlobalRegexp = msg::Regexp;
+
+/// What we tell the server about ourselves in "active checks".
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveChecksRequest<'a> {
-    /// Always [`ACTIVE_CHECKS`].
-    pub request: &'static str,
     /// The host name.
     pub host: &'a str,
     /// Full agent version (`6.0.14`): ≥ 4.4 selects the itemid response format.
@@ -31,17 +35,30 @@ pub struct ActiveChecksRequest<'a> {
     /// Revision of the item list we hold (0 at start).
     pub config_revision: u64,
     /// `HostMetadata(Item)`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub host_metadata: Option<&'a str>,
     /// `HostInterface(Item)`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub interface: Option<&'a str>,
     /// First `ListenIP`, when set explicitly.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
     /// `ListenPort` when not 10050.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+}
+
+impl ActiveChecksRequest<'_> {
+    /// The JSON payload (itemid dialect, 7.0 field order).
+    pub fn to_payload(&self) -> Vec<u8> {
+        let mut r = msg::ActiveChecksRequest::new(self.host);
+        r.host_metadata = self.host_metadata.map(str::to_string);
+        r.interface = self.interface.map(str::to_string);
+        r.ip = self.ip.clone();
+        r.port = self.port;
+        r.config_revision = Some(self.config_revision);
+        r.session = Some(self.session.to_string());
+        r.version = Some(self.version.to_string());
+        r.variant = Some(self.variant);
+        // Serialising plain structs of strings and integers cannot fail.
+        serde_json::to_vec(&r).unwrap_or_default()
+    }
 }
 
 /// What the server answered to "active checks", normalised over both formats.
@@ -104,128 +121,61 @@ pub enum Delay {
     Seconds(u64),
 }
 
-/// One entry of `regexp` in the response.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-pub struct GlobalRegexp {
-    /// Name without the `@`.
-    pub name: String,
-    /// The expression.
-    pub expression: String,
-    /// 0 string included, 1 any string included, 2 string not included, 3 result TRUE,
-    /// 4 result FALSE.
-    pub expression_type: i64,
-    /// Delimiter for type 1 (`,` by default).
-    #[serde(default)]
-    pub exp_delimiter: String,
-    /// 1 = case-sensitive.
-    pub case_sensitive: i64,
-}
-
 /// The response is not what the protocol says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplyError {
-    /// Not JSON.
-    #[error("cannot parse the server's reply as JSON: {0}")]
+    /// Not JSON, or not the expected shape.
+    #[error("cannot parse the server's reply: {0}")]
     Json(String),
-    /// A field is missing or has the wrong type.
+    /// A field is missing or has the wrong value.
     #[error("unexpected reply from the server: {0}")]
     Shape(&'static str),
 }
 
-fn as_u64(v: &Json) -> Option<u64> {
-    match v {
-        Json::Number(n) => n.as_u64(),
-        Json::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-fn as_i64(v: &Json) -> Option<i64> {
-    match v {
-        Json::Number(n) => n.as_i64(),
-        Json::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
 /// Parses the server's answer to "active checks".
 pub fn parse_active_checks(payload: &[u8]) -> Result<ActiveChecksReply, ReplyError> {
-    let v: Json = serde_json::from_slice(payload).map_err(|e| ReplyError::Json(e.to_string()))?;
-    let obj = v
-        .as_object()
-        .ok_or(ReplyError::Shape("not a JSON object"))?;
-    let response = obj
-        .get("response")
-        .and_then(Json::as_str)
-        .ok_or(ReplyError::Shape("no \"response\""))?;
-    if response != "success" {
-        if let Some(r) = obj.get("redirect").and_then(Json::as_object) {
-            if r.get("reset").and_then(Json::as_bool) == Some(true) {
+    let r: ActiveChecksResponse =
+        serde_json::from_slice(payload).map_err(|e| ReplyError::Json(e.to_string()))?;
+    if !r.is_success() {
+        if let Some(red) = r.redirect {
+            if red.reset == Some(true) {
                 return Ok(ActiveChecksReply::Redirect(Redirect::Reset));
             }
-            let address = r
-                .get("address")
-                .and_then(Json::as_str)
+            let address = red
+                .address
                 .ok_or(ReplyError::Shape("redirect without \"address\""))?;
-            let revision = r.get("revision").and_then(as_u64).unwrap_or(0);
             return Ok(ActiveChecksReply::Redirect(Redirect::To {
-                address: address.to_string(),
-                revision,
+                address,
+                revision: red.revision.unwrap_or(0),
             }));
         }
-        let info = obj
-            .get("info")
-            .and_then(Json::as_str)
-            .unwrap_or("no info in the reply");
-        return Ok(ActiveChecksReply::Failed(info.to_string()));
+        return Ok(ActiveChecksReply::Failed(
+            r.info.unwrap_or_else(|| "no info in the reply".to_string()),
+        ));
     }
-    let config_revision = obj.get("config_revision").and_then(as_u64);
-    let items = match obj.get("data") {
-        None => None,
-        Some(Json::Array(rows)) => {
-            Some(rows.iter().map(parse_item).collect::<Result<Vec<_>, _>>()?)
-        }
-        Some(_) => return Err(ReplyError::Shape("\"data\" is not an array")),
-    };
-    let regexps = match obj.get("regexp") {
-        Some(r) => serde_json::from_value(r.clone())
-            .map_err(|_| ReplyError::Shape("malformed \"regexp\""))?,
-        None => Vec::new(),
-    };
+    let items = r.data.map(|rows| {
+        rows.into_iter()
+            .map(|i| ActiveItem {
+                key_orig: i.reported_key().to_string(),
+                itemid: i.itemid,
+                delay: match i.delay {
+                    WireInterval::Text(t) => Delay::Text(t),
+                    WireInterval::Seconds(n) => Delay::Seconds(n),
+                },
+                lastlogsize: i.lastlogsize,
+                mtime: i.mtime,
+                timeout: i.timeout.map(|t| match t {
+                    WireInterval::Text(t) => t,
+                    WireInterval::Seconds(n) => n.to_string(),
+                }),
+                key: i.key,
+            })
+            .collect()
+    });
     Ok(ActiveChecksReply::Success {
         items,
-        regexps,
-        config_revision,
-    })
-}
-
-fn parse_item(v: &Json) -> Result<ActiveItem, ReplyError> {
-    let o = v
-        .as_object()
-        .ok_or(ReplyError::Shape("item is not an object"))?;
-    let key = o
-        .get("key")
-        .and_then(Json::as_str)
-        .ok_or(ReplyError::Shape("item without \"key\""))?
-        .to_string();
-    let key_orig = o
-        .get("key_orig")
-        .and_then(Json::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| key.clone());
-    let delay = match o.get("delay") {
-        Some(Json::String(s)) => Delay::Text(s.clone()),
-        Some(Json::Number(n)) => Delay::Seconds(n.as_u64().unwrap_or(0)),
-        _ => return Err(ReplyError::Shape("item without \"delay\"")),
-    };
-    Ok(ActiveItem {
-        itemid: o.get("itemid").and_then(as_u64),
-        key,
-        key_orig,
-        delay,
-        lastlogsize: o.get("lastlogsize").and_then(as_u64).unwrap_or(0),
-        mtime: o.get("mtime").and_then(as_i64).unwrap_or(0),
-        timeout: o.get("timeout").and_then(Json::as_str).map(str::to_string),
+        regexps: r.regexp.unwrap_or_default(),
+        config_revision: r.config_revision,
     })
 }
 
@@ -259,42 +209,6 @@ pub struct Row {
     pub ns: u32,
 }
 
-#[derive(Serialize)]
-struct RowOut<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    itemid: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    state: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lastlogsize: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mtime: Option<i64>,
-    id: u64,
-    clock: i64,
-    ns: u32,
-}
-
-#[derive(Serialize)]
-struct AgentDataOut<'a> {
-    request: &'static str,
-    session: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    variant: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host: Option<&'a str>,
-    data: Vec<RowOut<'a>>,
-    clock: i64,
-    ns: u32,
-}
-
 /// Who is sending: fills the top level of agent data.
 #[derive(Debug, Clone, Copy)]
 pub struct Sender<'a> {
@@ -318,47 +232,40 @@ pub fn agent_data(sender: Sender<'_>, rows: &[Row], clock: i64, ns: u32) -> Vec<
         .map(|r| {
             let (host, key, itemid) = match &r.item {
                 ItemRef::Id(id) => (None, None, Some(*id)),
-                ItemRef::Key(k) => (Some(sender.host), Some(k.as_str()), None),
+                ItemRef::Key(k) => (Some(sender.host.to_string()), Some(k.clone()), None),
             };
-            RowOut {
+            AgentDataRow {
                 host,
                 key,
                 itemid,
-                value: r.value.as_deref(),
+                value: r.value.clone(),
                 state: r.unsupported.then_some(1),
                 lastlogsize: if r.unsupported { None } else { r.lastlogsize },
                 mtime: if r.unsupported { None } else { r.mtime },
-                id: r.id,
-                clock: r.clock,
-                ns: r.ns,
+                id: Some(r.id),
+                clock: Some(r.clock),
+                ns: Some(r.ns),
+                ..AgentDataRow::default()
             }
         })
         .collect();
-    let out = AgentDataOut {
-        request: AGENT_DATA,
-        session: sender.session,
-        version: (!legacy).then_some(sender.version),
-        variant: (!legacy).then_some(sender.variant),
-        host: (!legacy).then_some(sender.host),
-        data,
-        clock,
-        ns,
-    };
-    // Serialising plain structs of strings and integers cannot fail.
+    let mut out = AgentDataRequest::new(sender.session, data);
+    if !legacy {
+        out.version = Some(sender.version.to_string());
+        out.variant = Some(sender.variant);
+        out.host = Some(sender.host.to_string());
+    }
+    out.clock = Some(clock);
+    out.ns = Some(ns);
     serde_json::to_vec(&out).unwrap_or_default()
 }
 
 /// The heartbeat payload.
-pub fn heartbeat(sender: Sender<'_>, freq_secs: u64) -> Vec<u8> {
-    serde_json::json!({
-        "request": HEARTBEAT,
-        "host": sender.host,
-        "heartbeat_freq": freq_secs,
-        "version": sender.version,
-        "variant": sender.variant,
-    })
-    .to_string()
-    .into_bytes()
+pub fn heartbeat(sender: Sender<'_>, freq_secs: u32) -> Vec<u8> {
+    let mut h = HeartbeatRequest::new(sender.host, freq_secs);
+    h.version = Some(sender.version.to_string());
+    h.variant = Some(sender.variant);
+    serde_json::to_vec(&h).unwrap_or_default()
 }
 
 /// The server's answer to agent/sender data.
@@ -374,43 +281,27 @@ pub struct DataReply {
 
 /// Parses `{"response":"success","info":"processed: 1; ..."}`.
 pub fn parse_data_reply(payload: &[u8]) -> Result<DataReply, ReplyError> {
-    let v: Json = serde_json::from_slice(payload).map_err(|e| ReplyError::Json(e.to_string()))?;
-    let obj = v
-        .as_object()
-        .ok_or(ReplyError::Shape("not a JSON object"))?;
-    let response = obj
-        .get("response")
-        .and_then(Json::as_str)
-        .ok_or(ReplyError::Shape("no \"response\""))?;
+    let r: ServerResponse =
+        serde_json::from_slice(payload).map_err(|e| ReplyError::Json(e.to_string()))?;
     Ok(DataReply {
-        success: response == "success",
-        info: obj.get("info").and_then(Json::as_str).map(str::to_string),
-        upload_disabled: obj.get("upload").and_then(Json::as_str) == Some("disabled"),
+        success: r.is_success(),
+        upload_disabled: r.upload.as_deref() == Some("disabled"),
+        info: r.info,
     })
 }
 
 /// `processed: 7; failed: 0; total: 7; seconds spent: 0.000245` → (processed, failed, total).
 pub fn parse_info_counts(info: &str) -> Option<(u64, u64, u64)> {
-    let mut processed = None;
-    let mut failed = None;
-    let mut total = None;
-    for part in info.split(';') {
-        let (k, v) = part.split_once(':')?;
-        let v = v.trim();
-        match k.trim() {
-            "processed" => processed = v.parse().ok(),
-            "failed" => failed = v.parse().ok(),
-            "total" => total = v.parse().ok(),
-            _ => {}
-        }
-    }
-    Some((processed?, failed?, total?))
+    msg::ProcessedInfo::parse(info)
+        .ok()
+        .map(|p| (p.processed, p.failed, p.total))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use serde_json::Value as Json;
 
     const VECTORS: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -234,7 +234,6 @@ impl Worker {
             )
             .await;
         let req = ActiveChecksRequest {
-            request: proto::ACTIVE_CHECKS,
             host: &self.host,
             version: AGENT_VERSION,
             variant: AGENT_VARIANT,
@@ -248,7 +247,7 @@ impl Worker {
                 .flatten(),
             port: (cfg.listen_port != DEFAULT_LISTEN_PORT).then_some(cfg.listen_port),
         };
-        let payload = serde_json::to_vec(&req).unwrap_or_default();
+        let payload = req.to_payload();
         let refresh = cfg.refresh_active_checks;
         let reply = match self.exchange(&payload).await {
             Ok(f) => proto::parse_active_checks(&f.payload).map_err(|e| e.to_string()),
@@ -711,7 +710,7 @@ impl Worker {
             variant: AGENT_VARIANT,
             session: &self.session,
         };
-        let payload = proto::heartbeat(sender, freq.as_secs());
+        let payload = proto::heartbeat(sender, u32::try_from(freq.as_secs()).unwrap_or(u32::MAX));
         match self.exchange(&payload).await {
             Ok(_) | Err(TransportError::Empty) => {}
             Err(e) => debug!(error = %e, "Heartbeat failed"),

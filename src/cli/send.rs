@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Serialize;
+use zbx_proto::message::SenderDataRequest;
 
 use crate::active::proto::{parse_data_reply, parse_info_counts};
 use crate::active::worker::wall_clock;
@@ -66,41 +66,13 @@ pub struct SendArgs {
     pub verbose: u8,
 }
 
-/// One value to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SenderRow {
-    /// Host name.
-    pub host: String,
-    /// Item key.
-    pub key: String,
-    /// Value text.
-    pub value: String,
-    /// With -T.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub clock: Option<i64>,
-    /// With -T -N.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ns: Option<u32>,
-}
-
-#[derive(Serialize)]
-struct SenderData<'a> {
-    request: &'static str,
-    data: &'a [SenderRow],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    clock: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ns: Option<u32>,
-}
+pub use zbx_proto::message::SenderRow;
 
 /// Builds a "sender data" payload; top-level clock/ns only when rows carry timestamps.
 pub fn sender_data(rows: &[SenderRow], now: Option<(i64, u32)>) -> Vec<u8> {
-    let d = SenderData {
-        request: "sender data",
-        data: rows,
-        clock: now.map(|n| n.0),
-        ns: now.map(|n| n.1),
-    };
+    let mut d = SenderDataRequest::new(rows.to_vec());
+    d.clock = now.map(|n| n.0);
+    d.ns = now.map(|n| n.1);
     serde_json::to_vec(&d).unwrap_or_default()
 }
 
@@ -350,7 +322,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
 pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
     let cfg = match &args.config {
         Some(p) => Some(
-            super::load_config(Some(p))
+            super::load_config_for_test(Some(p))
                 .with_context(|| format!("cannot load the agent configuration {}", p.display()))?,
         ),
         None => None,
@@ -368,7 +340,12 @@ pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
     let default_host = args
         .host
         .clone()
-        .or_else(|| cfg.as_ref().and_then(|c| c.hostnames.first().cloned()));
+        // Like zabbix_sender: only an explicit Hostname, never the system's name.
+        .or_else(|| {
+            cfg.as_ref()
+                .filter(|c| c.hostname_set)
+                .and_then(|c| c.hostnames.first().cloned())
+        });
     if single_mode && default_host.is_none() {
         return usage_error(io);
     }

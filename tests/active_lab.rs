@@ -108,16 +108,27 @@ fn active_items_reach_the_real_server() {
     );
     let log_key = format!("log[{}]", logfile.display());
     let log_item = format!("{log_key}:1s:log");
-    lab.fresh_host(
-        host,
-        &[
-            "agent.ping:1s",
-            "agent.version:1s",
-            "zt.active.no.such.key:1s",
-            "agent.hostname:1s",
-            &log_item,
-        ],
-    );
+    let mut items = vec![
+        "agent.ping:1s",
+        "agent.version:1s",
+        "zt.active.no.such.key:1s",
+        "agent.hostname:1s",
+        &log_item,
+    ];
+    // The connection-state keys of the issue, once their family is in the registry.
+    let registry = zagent::keys::Registry::builtin();
+    let socket_keys: Vec<&str> = [
+        "tcp.status[established]",
+        "net.tcp.socket.count[,,,,listen]",
+    ]
+    .into_iter()
+    .filter(|k| registry.get(k.split('[').next().unwrap()).is_some())
+    .collect();
+    let socket_items: Vec<String> = socket_keys.iter().map(|k| format!("{k}:1s")).collect();
+    items.extend(socket_items.iter().map(String::as_str));
+    lab.fresh_host(host, &items);
+    // A listening socket, so that the listen count is at least 1.
+    let _listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let agent = Agent::start(config(host, lab.port));
 
     // Within two refresh cycles (2 s each) plus the server's history syncer (1 s).
@@ -129,6 +140,14 @@ fn active_items_reach_the_real_server() {
     assert_eq!(lab.values(host, "agent.ping")[0], "1");
     assert_eq!(lab.values(host, "agent.version")[0], "6.0.14");
     assert_eq!(lab.values(host, "agent.hostname")[0], host);
+    for key in &socket_keys {
+        assert!(lab.wait(host, key, 1, 5), "no {key} value");
+        let v: u64 = lab.values(host, key)[0].parse().unwrap();
+        if key.starts_with("net.tcp.socket.count") {
+            assert!(v >= 1, "{key} = {v} with a listener open");
+        }
+        assert_eq!(lab.state(host, key), "normal\t");
+    }
 
     let state = lab.state(host, "zt.active.no.such.key");
     assert!(

@@ -339,3 +339,83 @@ async fn metadata_interface_ip_port_and_hostname_item() {
         vec!["6.0.14".to_string()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_buffer_keeps_every_log_line_and_drops_old_values() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mock.log");
+    let lines: Vec<String> = (1..=6).map(|i| format!("line {i}")).collect();
+    std::fs::write(
+        &path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let key = format!("log[{}]", path.display());
+    let accepting = Arc::new(AtomicBool::new(false));
+    let accepted: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new(Vec::new()));
+    let (acc, seen, k) = (Arc::clone(&accepting), Arc::clone(&accepted), key.clone());
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":"agent.ping","itemid":1,"delay":"1s","lastlogsize":0,"mtime":0},
+            {"key":k,"itemid":2,"delay":"1s","lastlogsize":0,"mtime":0}]})),
+        Some("agent data") if acc.load(Ordering::SeqCst) => {
+            seen.lock()
+                .unwrap()
+                .extend(req["data"].as_array().cloned().unwrap_or_default());
+            Some(ok_data())
+        }
+        _ => None, // the server "is down" for values: close without an answer
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.buffer_size = 4; // at most 2 log values in the buffer
+    cfg.refresh_active_checks = Duration::from_secs(2);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(zagent::active::run(
+        AgentCtx::new(Arc::new(cfg)),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let tried = m.requests("agent data");
+    assert!(!tried.is_empty(), "the agent kept trying");
+    // While the server refuses, the buffer never holds more than BufferSize values and
+    // never more than half of them from the log.
+    for r in &tried {
+        let rows = r["data"].as_array().unwrap();
+        assert!(rows.len() <= 4, "{rows:?}");
+        assert!(
+            rows.iter().filter(|r| r["itemid"] == 2).count() <= 2,
+            "{rows:?}"
+        );
+    }
+    accepting.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(6), task)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let rows = accepted.lock().unwrap().clone();
+    let ids = ids(&rows);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    let logs: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["itemid"] == 2 && r.get("value").is_some())
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        logs,
+        lines.iter().map(String::as_str).collect::<Vec<_>>(),
+        "every line once, in order"
+    );
+    let sizes: Vec<u64> = rows
+        .iter()
+        .filter(|r| r["itemid"] == 2)
+        .map(|r| r["lastlogsize"].as_u64().unwrap())
+        .collect();
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+    assert_eq!(*sizes.last().unwrap(), 42);
+    assert!(rows.iter().any(|r| r["itemid"] == 1), "pings resume");
+}

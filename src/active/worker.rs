@@ -667,6 +667,11 @@ impl Worker {
         let payload = proto::agent_data(sender, &rows[..n], clock, ns);
         let outcome = match self.exchange(&payload).await {
             Ok(f) => match proto::parse_data_reply(&f.payload) {
+                // 7.0: "upload":"disabled" (history cache full) — keep the values and retry
+                // later; the server drops any it did take as duplicates of session+id.
+                Ok(r) if r.upload_disabled => {
+                    Err("server disabled uploads (its history cache is full)".to_string())
+                }
                 Ok(r) if r.success => Ok(r.info),
                 Ok(r) => Err(format!(
                     "server answered \"{}\"",

@@ -47,13 +47,47 @@ pub enum Mode {
     Skip,
 }
 
-/// Text encodings the reader decodes.
+/// Text encodings the reader decodes. Lines are split at byte 0x0A, so only encodings in
+/// which that byte always means a newline are accepted (not UTF-16/UTF-32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     /// UTF-8 (the default); invalid bytes become U+FFFD.
     Utf8,
     /// ISO-8859-1 / Latin-1: each byte is one code point.
     Latin1,
+    /// Any other ASCII-compatible encoding known by its iconv/WHATWG label
+    /// (`CP1251`, `KOI8-R`, `SHIFT_JIS`, `GB18030`, …), decoded with `encoding_rs`.
+    Other(&'static encoding_rs::Encoding),
+}
+
+impl Encoding {
+    /// The encoding named by the key's third parameter (empty = UTF-8).
+    pub fn from_label(label: &str) -> Option<Encoding> {
+        match label.to_ascii_uppercase().as_str() {
+            "" | "UTF-8" | "UTF8" | "ASCII" | "US-ASCII" | "ANSI_X3.4-1968" => Some(Encoding::Utf8),
+            "ISO-8859-1" | "ISO8859-1" | "ISO_8859-1" | "LATIN1" | "LATIN-1" | "L1" => {
+                Some(Encoding::Latin1)
+            }
+            _ => {
+                let e = encoding_rs::Encoding::for_label(label.trim().as_bytes())?;
+                if e == encoding_rs::UTF_8 {
+                    Some(Encoding::Utf8)
+                } else if e.is_ascii_compatible() && e != encoding_rs::ISO_2022_JP {
+                    Some(Encoding::Other(e))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    fn decode(self, raw: &[u8]) -> String {
+        match self {
+            Encoding::Utf8 => String::from_utf8_lossy(raw).into_owned(),
+            Encoding::Latin1 => raw.iter().map(|b| char::from(*b)).collect(),
+            Encoding::Other(e) => e.decode_without_bom_handling(raw).0.into_owned(),
+        }
+    }
 }
 
 /// A line filter: a local regexp, or a named global regexp set from the server.
@@ -251,11 +285,7 @@ impl LogSpec {
             }
             s => Filter::Local(Regex::new(s).map_err(|_| NotSupported::invalid_param(1))?),
         };
-        let encoding = match p(2).to_ascii_uppercase().as_str() {
-            "" | "UTF-8" | "UTF8" | "ASCII" | "US-ASCII" => Encoding::Utf8,
-            "ISO-8859-1" | "ISO8859-1" | "LATIN1" | "LATIN-1" => Encoding::Latin1,
-            _ => return Err(NotSupported::invalid_param(2)),
-        };
+        let encoding = Encoding::from_label(p(2)).ok_or_else(|| NotSupported::invalid_param(2))?;
         let maxlines = match p(3) {
             "" => u64::from(max_lines_per_second.max(1)),
             s => match s.parse::<u64>() {
@@ -708,10 +738,7 @@ impl LogItem {
     ) {
         budget.analyze = budget.analyze.saturating_sub(1);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = match self.spec.encoding {
-            Encoding::Utf8 => String::from_utf8_lossy(raw).into_owned(),
-            Encoding::Latin1 => raw.iter().map(|b| char::from(*b)).collect(),
-        };
+        let line = self.spec.encoding.decode(raw);
         if !self.spec.filter.accepts(&line) {
             return;
         }
@@ -803,6 +830,7 @@ mod tests {
         assert_eq!(bad("log[]"), "Invalid first parameter.");
         assert_eq!(bad("log[/x,\"(\"]"), "Invalid second parameter.");
         assert_eq!(bad("log[/x,,KOI9]"), "Invalid third parameter.");
+        assert_eq!(bad("log[/x,,UTF-16LE]"), "Invalid third parameter.");
         assert_eq!(bad("log[/x,,,0]"), "Invalid fourth parameter.");
         assert_eq!(bad("log[/x,,,,fast]"), "Invalid fifth parameter.");
         assert_eq!(bad("log[/x,,,,,,-1]"), "Invalid seventh parameter.");
@@ -971,6 +999,26 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(1100));
         append(&base, "third\n");
         assert_eq!(values(&item.check(1).unwrap()), vec!["third"]);
+    }
+
+    #[test]
+    fn encodings_are_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("enc.log");
+        // "привет" in CP1251 and KOI8-R, "café" in Latin-1.
+        std::fs::write(&path, b"\xef\xf0\xe8\xe2\xe5\xf2\n").unwrap();
+        let mut item = LogItem::new(spec(&format!("log[{},,CP1251]", path.display())), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["привет"]);
+        std::fs::write(&path, b"\xd0\xd2\xc9\xd7\xc5\xd4\n").unwrap();
+        let mut item = LogItem::new(spec(&format!("log[{},,koi8-r]", path.display())), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["привет"]);
+        std::fs::write(&path, b"caf\xe9\r\n").unwrap();
+        let mut item = LogItem::new(spec(&format!("log[{},,ISO-8859-1]", path.display())), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["café"]);
+        // Invalid UTF-8 is replaced, never dropped.
+        std::fs::write(&path, b"a\xffb\n").unwrap();
+        let mut item = LogItem::new(spec(&format!("log[{}]", path.display())), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["a\u{fffd}b"]);
     }
 
     #[test]

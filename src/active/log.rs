@@ -1002,6 +1002,24 @@ mod tests {
     }
 
     #[test]
+    fn maxdelay_skips_what_cannot_be_sent_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("late.log");
+        let text: String = (0..2000).map(|i| format!("line {i:05}\n")).collect();
+        append(&path, &text);
+        // 1 line per second, at most 2 s behind: only the last ~2 lines' worth (estimated
+        // at 80 bytes a line) are kept; the first line kept starts a line.
+        let mut item = LogItem::new(spec(&format!("log[{},,,1,,,2]", path.display())), 0, 0);
+        let b = item.check(1).unwrap();
+        assert_eq!(b.lines.len(), 1);
+        let first: u32 = b.lines[0].value["line ".len()..].parse().unwrap();
+        assert!((1980..2000).contains(&first), "{}", b.lines[0].value);
+        // Without maxdelay nothing is skipped.
+        let mut item = LogItem::new(spec(&format!("log[{},,,1]", path.display())), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["line 00000"]);
+    }
+
+    #[test]
     fn encodings_are_decoded() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("enc.log");

@@ -203,7 +203,7 @@ fn config_file_gives_server_and_hostname() {
     )
     .unwrap();
     let (code, out, err) = send(SendArgs {
-        config: Some(conf),
+        config: Some(conf.clone()),
         key: Some("trap.num".into()),
         value: Some("7".into()),
         timeout: 10,
@@ -212,6 +212,38 @@ fn config_file_gives_server_and_hostname() {
     assert_eq!(code, 0, "{out}{err}");
     assert_response(out.lines().next().unwrap(), lab.port, 1, 0);
     assert_eq!(wait_values(&lab, host, "trap.num", 1)[0].2, "7");
+
+    // Like zabbix_sender 6.0: every ServerActive entry gets the values (HA nodes in
+    // order); an entry that cannot be reached makes the exit code 2.
+    let dead1 = lab::free_port();
+    let dead2 = (0..50)
+        .map(|_| lab::free_port())
+        .find(|p| *p != dead1)
+        .unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "ServerActive=127.0.0.1:{dead1};127.0.0.1:{},127.0.0.1:{dead2}\nHostname={host}\n",
+            lab.port
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = send(SendArgs {
+        config: Some(conf),
+        key: Some("trap.num".into()),
+        value: Some("8".into()),
+        timeout: 3,
+        ..SendArgs::default()
+    });
+    assert_eq!(code, 2, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_response(lines[0], lab.port, 1, 0);
+    assert_eq!(lines[1], "sent: 1; skipped: 0; total: 1");
+    let values: Vec<String> = wait_values(&lab, host, "trap.num", 2)
+        .into_iter()
+        .map(|h| h.2)
+        .collect();
+    assert_eq!(values, vec!["7", "8"]);
     lab.run_ok(&["reset", host]).unwrap();
 }
 

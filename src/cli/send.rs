@@ -24,10 +24,11 @@ pub const MAX_VALUES_PER_CONNECTION: usize = 250;
 /// `zagent send` arguments (zabbix_sender spelling).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SendArgs {
-    /// Agent configuration file: ServerActive (first entry), Hostname and SourceIP.
+    /// Agent configuration file: ServerActive (values go to every entry; HA nodes in
+    /// order), Hostname and SourceIP.
     #[arg(short = 'c', long = "config")]
     pub config: Option<PathBuf>,
-    /// Zabbix server or proxy to send to (overrides the first ServerActive entry).
+    /// Zabbix server or proxy to send to (instead of the ServerActive entries).
     #[arg(short = 'z', long = "zabbix-server")]
     pub zabbix_server: Option<String>,
     /// Trapper port (default 10051, or the ServerActive entry's port).
@@ -205,8 +206,10 @@ struct Totals {
     partial: bool,
 }
 
+/// Where values go: every `ServerActive` entry (or the one `-z` names), each a list of
+/// HA nodes tried in order.
 struct Target {
-    nodes: Vec<ActiveAddr>,
+    destinations: Vec<Vec<ActiveAddr>>,
     opts: ClientOptions,
     verbose: u8,
 }
@@ -216,7 +219,8 @@ fn prog() -> String {
 }
 
 impl Target {
-    /// Sends one batch; prints the server's answer like zabbix_sender.
+    /// Sends one batch to every destination; prints each answer like zabbix_sender. Fails
+    /// only when no destination took it; a destination that failed makes the run partial.
     async fn send(
         &self,
         rows: &[SenderRow],
@@ -225,8 +229,39 @@ impl Target {
         io: &mut Io<'_>,
     ) -> Result<(), String> {
         let payload = sender_data(rows, with_ts.then(wall_clock));
+        let mut delivered = false;
         let mut last = String::new();
-        for a in &self.nodes {
+        for nodes in &self.destinations {
+            match self.send_to(nodes, &payload, io).await {
+                Ok(info) => {
+                    delivered = true;
+                    if parse_info_counts(&info).is_some_and(|(_, failed, _)| failed > 0) {
+                        totals.partial = true;
+                    }
+                }
+                Err(e) => {
+                    totals.partial = true;
+                    last = e;
+                }
+            }
+        }
+        if delivered {
+            totals.sent += rows.len();
+            Ok(())
+        } else {
+            Err(last)
+        }
+    }
+
+    /// One destination: its nodes in order until one answers. Returns the `info` text.
+    async fn send_to(
+        &self,
+        nodes: &[ActiveAddr],
+        payload: &[u8],
+        io: &mut Io<'_>,
+    ) -> Result<String, String> {
+        let mut last = String::new();
+        for a in nodes {
             if self.verbose >= 2 {
                 io.err(format_args!(
                     "{}: DEBUG: connecting to {a} [timeout:{:?}]",
@@ -234,9 +269,8 @@ impl Target {
                     self.opts.timeout
                 ));
             }
-            match transport::exchange(&a.host, a.port, &payload, &self.opts).await {
+            match transport::exchange(&a.host, a.port, payload, &self.opts).await {
                 Ok(f) => {
-                    let reply = parse_data_reply(&f.payload).map_err(|e| e.to_string())?;
                     if self.verbose >= 2 {
                         io.err(format_args!(
                             "{}: DEBUG: answer [{}]",
@@ -244,19 +278,17 @@ impl Target {
                             String::from_utf8_lossy(&f.payload)
                         ));
                     }
+                    let reply = parse_data_reply(&f.payload).map_err(|e| e.to_string())?;
                     let info = reply.info.unwrap_or_default();
                     io.out(format_args!(
                         "Response from \"{}:{}\": \"{}\"",
                         a.host, a.port, info
                     ));
-                    if !reply.success {
-                        return Err(format!("server answered \"{info}\""));
-                    }
-                    totals.sent += rows.len();
-                    if parse_info_counts(&info).is_some_and(|(_, failed, _)| failed > 0) {
-                        totals.partial = true;
-                    }
-                    return Ok(());
+                    return if reply.success {
+                        Ok(info)
+                    } else {
+                        Err(format!("server answered \"{info}\""))
+                    };
                 }
                 Err(e) => {
                     last = format!("unable to connect to {a}: {e}");
@@ -349,28 +381,37 @@ pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
     if single_mode && default_host.is_none() {
         return usage_error(io);
     }
-    let nodes = match (&args.zabbix_server, &cfg) {
-        (Some(z), _) => vec![ActiveAddr {
+    // -z replaces the ServerActive list; -p sets the port of -z or of the first entry.
+    let destinations: Vec<Vec<ActiveAddr>> = match (&args.zabbix_server, &cfg) {
+        (Some(z), _) => vec![vec![ActiveAddr {
             host: z.trim_start_matches('[').trim_end_matches(']').to_string(),
             port: args.port.unwrap_or(DEFAULT_ACTIVE_PORT),
-        }],
-        (None, Some(c)) => match c.server_active.first() {
-            Some(s) => s
-                .nodes
-                .iter()
-                .map(|n| ActiveAddr {
-                    host: n.host.clone(),
-                    port: args.port.unwrap_or(n.port),
-                })
-                .collect(),
-            None => {
-                io.err(format_args!(
-                    "{}: ServerActive is not set in the configuration file; use -z",
-                    prog()
-                ));
-                return Ok(1);
-            }
-        },
+        }]],
+        (None, Some(c)) if !c.server_active.is_empty() => c
+            .server_active
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.nodes
+                    .iter()
+                    .map(|n| ActiveAddr {
+                        host: n.host.clone(),
+                        port: if i == 0 {
+                            args.port.unwrap_or(n.port)
+                        } else {
+                            n.port
+                        },
+                    })
+                    .collect()
+            })
+            .collect(),
+        (None, Some(_)) => {
+            io.err(format_args!(
+                "{}: ServerActive is not set in the configuration file; use -z",
+                prog()
+            ));
+            return Ok(1);
+        }
         (None, None) => return usage_error(io),
     };
     let mut opts = ClientOptions::new(Duration::from_secs(args.timeout));
@@ -378,7 +419,7 @@ pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
         .source_address
         .or_else(|| cfg.as_ref().and_then(|c| c.source_ip));
     let target = Target {
-        nodes,
+        destinations,
         opts,
         verbose: args.verbose,
     };

@@ -277,6 +277,19 @@ async fn ha_failover_redirect_and_failure_answers() {
         "values go to the redirect target"
     );
 
+    // A server that keeps redirecting to itself does not get a request storm.
+    let looping = Arc::new(Mutex::new(String::new()));
+    let target_addr = Arc::clone(&looping);
+    let looper = Mock::start(Arc::new(move |_: &Value| {
+        let to = target_addr.lock().unwrap().clone();
+        Some(json!({"response":"failed","redirect":{"revision":1,"address":to}}))
+    }))
+    .await;
+    *looping.lock().unwrap() = format!("127.0.0.1:{}", looper.addr.port());
+    run_for(config(vec![looper.addr()]), 3).await;
+    let n = looper.requests("active checks").len();
+    assert!((2..=20).contains(&n), "redirect loop bounded: {n} requests in 3 s");
+
     // host not found: logged once, retried after RefreshActiveChecks, no values sent.
     let failing = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
         Some("active checks") => {

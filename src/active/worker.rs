@@ -32,6 +32,8 @@ use crate::transport::{self, ClientOptions, TransportError};
 pub const REFRESH_RETRY: Duration = Duration::from_secs(60);
 /// Longest wait between retries of a failed send.
 pub const MAX_SEND_BACKOFF: Duration = Duration::from_secs(30);
+/// Redirections followed one after the other before waiting for the next refresh.
+pub const MAX_REDIRECTS: u32 = 3;
 /// `host_metadata` / `interface` length limit (6.0), in characters.
 pub const MAX_METADATA_CHARS: usize = 255;
 
@@ -113,6 +115,8 @@ pub struct Worker {
     persistent_full_logged: bool,
     /// Timestamp of the last stored value; later values get strictly later ones.
     last_ts: (i64, u32),
+    /// Redirections followed since the last item list.
+    redirects_in_row: u32,
 }
 
 impl Worker {
@@ -139,6 +143,7 @@ impl Worker {
             evictions_logged: false,
             persistent_full_logged: false,
             last_ts: (0, 0),
+            redirects_in_row: 0,
         }
     }
 
@@ -168,7 +173,15 @@ impl Worker {
     ) -> Result<zbx_proto::frame::Frame, TransportError> {
         let opts = self.opts();
         if let Some((a, _)) = &self.redirect {
-            return transport::exchange(&a.host, a.port, payload, &opts).await;
+            match transport::exchange(&a.host, a.port, payload, &opts).await {
+                Ok(f) => return Ok(f),
+                Err(e) => {
+                    // The redirect target is gone: back to the configured nodes.
+                    warn!(host = %self.host, server = %a, error = %e,
+                        "Redirected server does not answer; returning to ServerActive");
+                    self.redirect = None;
+                }
+            }
         }
         let n = self.server.nodes.len();
         let mut last = TransportError::Empty;
@@ -260,6 +273,7 @@ impl Worker {
                 regexps,
                 config_revision,
             }) => {
+                self.redirects_in_row = 0;
                 if self.refresh_failing.take().is_some() {
                     info!(host = %self.host, server = %self.addr_label(), "Active check configuration update is working again");
                 }
@@ -310,8 +324,15 @@ impl Worker {
                         }
                     }
                 }
-                // Ask the new address right away (bounded: once per loop turn).
-                self.next_refresh = now;
+                // Ask the new address right away, but never loop on redirections.
+                self.redirects_in_row += 1;
+                self.next_refresh = if self.redirects_in_row > MAX_REDIRECTS {
+                    warn!(host = %self.host, "Too many redirections in a row; waiting for the next refresh");
+                    self.redirects_in_row = 0;
+                    now + refresh
+                } else {
+                    now
+                };
             }
             Ok(ActiveChecksReply::Failed(info)) => {
                 if self.refresh_failing.as_deref() != Some(info.as_str()) {
@@ -358,6 +379,7 @@ impl Worker {
     /// Replaces the item list: unchanged items keep their schedule and log position.
     fn apply(&mut self, items: Vec<ActiveItem>) {
         let now = wall_clock().0;
+        let before = self.items.len();
         let mut next = BTreeMap::new();
         for item in items {
             let r = match item.itemid {
@@ -410,7 +432,11 @@ impl Worker {
         for r in invalid {
             self.push_unsupported(&r, interval::INCORRECT_INTERVAL.to_string());
         }
-        info!(host = %self.host, server = %self.addr_label(), items = self.items.len(), "Active checks refreshed");
+        if self.items.len() != before {
+            info!(host = %self.host, server = %self.addr_label(), items = self.items.len(), "Active check list changed");
+        } else {
+            debug!(host = %self.host, items = self.items.len(), "Active checks refreshed");
+        }
     }
 
     fn push_value(&mut self, mut v: NewValue) -> Pushed {

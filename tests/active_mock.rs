@@ -288,7 +288,10 @@ async fn ha_failover_redirect_and_failure_answers() {
     *looping.lock().unwrap() = format!("127.0.0.1:{}", looper.addr.port());
     run_for(config(vec![looper.addr()]), 3).await;
     let n = looper.requests("active checks").len();
-    assert!((2..=20).contains(&n), "redirect loop bounded: {n} requests in 3 s");
+    assert!(
+        (2..=20).contains(&n),
+        "redirect loop bounded: {n} requests in 3 s"
+    );
 
     // host not found: logged once, retried after RefreshActiveChecks, no values sent.
     let failing = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
@@ -431,4 +434,19 @@ async fn full_buffer_keeps_every_log_line_and_drops_old_values() {
     assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
     assert_eq!(*sizes.last().unwrap(), 42);
     assert!(rows.iter().any(|r| r["itemid"] == 1), "pings resume");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_frequency_0_turns_heartbeats_off() {
+    let m = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","config_revision":1,"data":[]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.heartbeat_frequency = Duration::ZERO;
+    run_for(cfg, 2).await;
+    assert!(!m.requests("active checks").is_empty());
+    assert!(m.requests("active check heartbeat").is_empty());
 }

@@ -379,6 +379,8 @@ pub struct LogItem {
     /// log[]: the file currently followed, kept open so that lines written before a
     /// rename are still read.
     current: Option<(FileId, File)>,
+    /// log[]: the file followed before a rename, until nothing is left in it.
+    draining: Option<(FileId, File)>,
     /// The server's lastlogsize/mtime, used at the first check only.
     start: Option<(u64, i64)>,
     last: (u64, i64),
@@ -441,6 +443,7 @@ impl LogItem {
             spec,
             files: HashMap::new(),
             current: None,
+            draining: None,
             start: Some((lastlogsize, mtime)),
             last: (lastlogsize, mtime),
         }
@@ -558,29 +561,36 @@ impl LogItem {
             ..Batch::default()
         };
 
-        // log[]: drain the file we followed before it was renamed away.
+        // log[]: drain the file we followed before it was renamed away. Its descriptor is
+        // kept until a check finds nothing left in it, so a rewind can still reach it.
         if self.spec.kind == LogKind::Log {
-            if let Some((id, mut f)) = self.current.take() {
-                let renamed = readable.first().map(|c| c.id) != Some(id);
-                if renamed {
-                    if let Ok(md) = f.metadata() {
-                        let c = Candidate {
-                            id,
-                            path: self.spec.path.clone(),
-                            size: md.len(),
-                            mtime: mtime_of(&md),
-                        };
-                        self.read_file(&c, &mut f, &mut budget, &mut batch)?;
-                        let done = self.files.get(&id).map(|t| t.offset) >= Some(md.len());
-                        if !done {
-                            // Not finished (budget): keep following the old file.
-                            self.current = Some((id, f));
-                            return Ok(batch);
-                        }
-                        self.files.remove(&id);
-                    }
-                } else {
+            if let Some((id, f)) = self.current.take() {
+                if readable.first().map(|c| c.id) == Some(id) {
                     self.current = Some((id, f));
+                } else {
+                    self.draining = Some((id, f));
+                }
+            }
+            if let Some((id, mut f)) = self.draining.take() {
+                let md = f.metadata().map_err(|e| io_reason(&self.spec.path, &e))?;
+                let offset = self.files.get(&id).map_or(0, |t| t.offset);
+                if offset >= md.len() {
+                    self.files.remove(&id);
+                } else {
+                    let c = Candidate {
+                        id,
+                        path: self.spec.path.clone(),
+                        size: md.len(),
+                        mtime: mtime_of(&md),
+                    };
+                    self.read_file(&c, &mut f, &mut budget, &mut batch)?;
+                    let done = self.files.get(&id).map_or(0, |t| t.offset) >= md.len();
+                    self.draining = Some((id, f));
+                    if !done {
+                        // Not finished (budget): the new file waits.
+                        self.last = (batch.lastlogsize, batch.mtime);
+                        return Ok(batch);
+                    }
                 }
             }
         }
@@ -960,6 +970,26 @@ mod tests {
         assert_eq!(values(&item.check(1).unwrap()), vec!["c", "d"]);
         // Truncation in place: start again at 0.
         std::fs::write(&path, "e\n").unwrap();
+        assert_eq!(values(&item.check(1).unwrap()), vec!["e"]);
+    }
+
+    #[test]
+    fn rewind_into_a_renamed_file_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.log");
+        append(&path, "a\n");
+        let mut item = LogItem::new(spec(&format!("log[{}]", path.display())), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["a"]);
+        append(&path, "b\nc\n");
+        std::fs::rename(&path, dir.path().join("r.log.1")).unwrap();
+        append(&path, "d\n");
+        let b = item.check(1).unwrap();
+        assert_eq!(values(&b), vec!["b", "c", "d"]);
+        // Only "b" fitted into the buffer.
+        item.rewind(&b, 1);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["c", "d"]);
+        assert!(item.check(1).unwrap().lines.is_empty());
+        append(&path, "e\n");
         assert_eq!(values(&item.check(1).unwrap()), vec!["e"]);
     }
 

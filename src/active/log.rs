@@ -677,15 +677,18 @@ impl LogItem {
             pending.extend_from_slice(&chunk[..n]);
         }
         // An unterminated last line waits for its newline.
+        let moved = pos != tracked.offset;
         tracked.offset = pos;
         if tracked.sig.1 < SIGNATURE_LEN && (tracked.sig.1 as u64) < pos {
             tracked.sig =
                 signature(f, usize::try_from(pos).unwrap_or(usize::MAX)).unwrap_or(tracked.sig);
         }
         self.files.insert(c.id, tracked);
-        batch.advanced = true;
-        batch.lastlogsize = pos;
-        batch.mtime = c.mtime;
+        if moved {
+            batch.advanced = true;
+            batch.lastlogsize = pos;
+            batch.mtime = c.mtime;
+        }
         Ok(())
     }
 
@@ -916,6 +919,8 @@ mod tests {
         append(&path, "four error\npartial");
         let b = item.check(1).unwrap();
         assert_eq!(values(&b), vec!["four error"]);
+        // A partial line alone moves nothing (no metadata update either).
+        assert!(!item.check(1).unwrap().advanced);
         append(&path, " three\n");
         assert_eq!(values(&item.check(1).unwrap()), vec!["partial three"]);
     }

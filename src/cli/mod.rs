@@ -11,6 +11,7 @@ use crate::config::Config;
 pub mod check_config;
 pub mod get;
 pub mod run;
+pub mod runtime;
 pub mod send;
 pub mod test;
 
@@ -36,6 +37,8 @@ enum Command {
     Test(test::TestArgs),
     /// Evaluate every built-in key with its test parameters, like `zabbix_agentd -p`.
     Keys(test::KeysArgs),
+    /// Runtime control of a running agent, like `zabbix_agentd -R` (userparameter_reload).
+    Runtime(runtime::RuntimeArgs),
     /// Validate the configuration exactly as `run` does at start-up, and nothing else.
     CheckConfig(CheckConfigArgs),
 }
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig(a) => Ok(check_config::run(
             config_path(a.config.as_deref()).as_deref(),
         )),
+        Command::Runtime(a) => runtime::run(a),
     };
     match result {
         Ok(code) => code,

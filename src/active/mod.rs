@@ -24,7 +24,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::config::TlsMode;
 use crate::keys::AgentCtx;
+use crate::tls::TlsClient;
 
 /// How long the final flush at shutdown may take, per worker (they flush in parallel).
 pub const SHUTDOWN_FLUSH_DEADLINE: Duration = Duration::from_secs(3);
@@ -63,7 +65,31 @@ pub async fn hostnames(ctx: &Arc<AgentCtx>) -> Vec<String> {
 /// Runs active checks until `shutdown` is cancelled. Each worker then makes one final
 /// flush attempt bounded by [`SHUTDOWN_FLUSH_DEADLINE`]; this returns when all are done
 /// (at most that deadline plus one second after cancellation).
+///
+/// With `TLSConnect=psk|cert` it builds the TLS client from the configuration itself;
+/// `zagent run`, which has built it already, should call [`run_with_tls`].
 pub async fn run(ctx: Arc<AgentCtx>, shutdown: CancellationToken) {
+    let tls = if ctx.config.tls.connect == TlsMode::Unencrypted {
+        None
+    } else {
+        match crate::tls::build(&ctx.config.tls, crate::tls::Program::agent(&ctx.config)) {
+            Ok(t) => t.client,
+            Err(e) => {
+                error!(error = %e, "Invalid TLS configuration: active checks disabled");
+                return;
+            }
+        }
+    };
+    run_with_tls(ctx, shutdown, tls).await;
+}
+
+/// [`run`] with the TLS client (`TLSConnect`) built once at start-up; `None` connects
+/// unencrypted.
+pub async fn run_with_tls(
+    ctx: Arc<AgentCtx>,
+    shutdown: CancellationToken,
+    tls: Option<Arc<TlsClient>>,
+) {
     if ctx.config.server_active.is_empty() {
         info!("ServerActive is empty: active checks disabled");
         return;
@@ -75,7 +101,8 @@ pub async fn run(ctx: Arc<AgentCtx>, shutdown: CancellationToken) {
     let mut set = tokio::task::JoinSet::new();
     for server in &ctx.config.server_active {
         for host in &hosts {
-            let w = worker::Worker::new(Arc::clone(&ctx), server.clone(), host.clone());
+            let w =
+                worker::Worker::new(Arc::clone(&ctx), server.clone(), host.clone(), tls.clone());
             set.spawn(w.run(shutdown.clone(), SHUTDOWN_FLUSH_DEADLINE));
         }
     }

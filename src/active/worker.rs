@@ -25,6 +25,7 @@ use super::proto::{
 use crate::config::{ActiveAddr, ActiveServer, DEFAULT_ACTIVE_PORT, DEFAULT_LISTEN_PORT};
 use crate::keys::agent::{AGENT_VARIANT, AGENT_VERSION};
 use crate::keys::{AgentCtx, NotSupported};
+use crate::tls::TlsClient;
 use crate::transport::{self, ClientOptions, TransportError};
 
 /// Retry delay after the item list could not be fetched (the official agent waits 60 s;
@@ -94,6 +95,8 @@ fn is_log_key(key: &str) -> bool {
 #[derive(Debug)]
 pub struct Worker {
     ctx: Arc<AgentCtx>,
+    /// `TLSConnect` client; `None` = unencrypted.
+    tls: Option<Arc<TlsClient>>,
     server: ActiveServer,
     host: String,
     session: String,
@@ -121,11 +124,17 @@ pub struct Worker {
 
 impl Worker {
     /// A worker for `host` on `server`.
-    pub fn new(ctx: Arc<AgentCtx>, server: ActiveServer, host: String) -> Worker {
+    pub fn new(
+        ctx: Arc<AgentCtx>,
+        server: ActiveServer,
+        host: String,
+        tls: Option<Arc<TlsClient>>,
+    ) -> Worker {
         let now = Instant::now();
         let size = ctx.config.buffer_size;
         Worker {
             ctx,
+            tls,
             server,
             host,
             session: new_session(),
@@ -160,7 +169,7 @@ impl Worker {
     }
 
     fn opts(&self) -> ClientOptions {
-        let mut o = ClientOptions::new(self.ctx.config.timeout);
+        let mut o = ClientOptions::new(self.ctx.config.timeout).with_tls(self.tls.clone());
         o.source_ip = self.ctx.config.source_ip;
         o
     }

@@ -450,3 +450,42 @@ async fn heartbeat_frequency_0_turns_heartbeats_off() {
     assert!(!m.requests("active checks").is_empty());
     assert!(m.requests("active check heartbeat").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_items_obey_alias_and_denykey() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().join("allowed.log");
+    let denied = dir.path().join("denied.log");
+    std::fs::write(&allowed, "via alias\n").unwrap();
+    std::fs::write(&denied, "secret\n").unwrap();
+    let denied_key = format!("log[{}]", denied.display());
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":"app.log","itemid":31,"delay":"1s","lastlogsize":0,"mtime":0},
+            {"key":denied_key,"itemid":32,"delay":"1s","lastlogsize":0,"mtime":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.aliases = vec![zagent::config::Alias {
+        alias: "app.log".into(),
+        key: format!("log[{}]", allowed.display()),
+    }];
+    cfg.key_rules = vec![zagent::config::KeyRule {
+        allow: false,
+        pattern: format!("log[{}*]", denied.display()),
+        origin: Default::default(),
+    }];
+    run_for(cfg, 2).await;
+    let rows = m.rows();
+    let via_alias: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 31).collect();
+    assert_eq!(via_alias.len(), 1, "{rows:?}");
+    assert_eq!(via_alias[0]["value"], "via alias");
+    assert_eq!(via_alias[0]["lastlogsize"], 10);
+    let deny: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 32).collect();
+    assert!(!deny.is_empty());
+    assert!(deny
+        .iter()
+        .all(|r| r["state"] == 1 && r["value"] == "Unsupported item key."));
+}

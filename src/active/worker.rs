@@ -17,7 +17,7 @@ use zbx_proto::key::ItemKey;
 
 use super::buffer::{Buffer, NewValue, Pushed};
 use super::interval::{self, Interval};
-use super::log::{LogItem, LogSpec};
+use super::log::{LogItem, LogKind, LogSpec};
 use super::proto::{
     self, ActiveChecksReply, ActiveChecksRequest, ActiveItem, Delay, GlobalRegexp, ItemRef,
     Redirect, Sender,
@@ -89,6 +89,18 @@ fn parse_interval(d: &Delay) -> Result<Interval, ()> {
 
 fn is_log_key(key: &str) -> bool {
     key.starts_with("log[") || key.starts_with("logrt[")
+}
+
+/// The parameters of a log item, after `Alias` and `AllowKey`/`DenyKey` as for any key
+/// (a denied key is "Unsupported item key.", like an unknown one).
+fn log_spec(ctx: &AgentCtx, key: &str, regexps: &[GlobalRegexp]) -> Result<LogSpec, NotSupported> {
+    let resolved = ctx.user.aliases.resolve(key);
+    let parsed = ItemKey::parse(&resolved)
+        .map_err(|_| NotSupported::new(crate::keys::reason::INVALID_FORMAT))?;
+    if !ctx.user.rules.allows(&parsed) {
+        return Err(NotSupported::new(crate::keys::reason::UNSUPPORTED_KEY));
+    }
+    LogSpec::parse(&parsed, regexps, ctx.config.max_lines_per_second)
 }
 
 /// One worker's state.
@@ -222,7 +234,8 @@ impl Worker {
     ) -> Option<String> {
         let text = match (value, item) {
             (Some(v), _) => v.clone(),
-            (None, Some(key)) => match self.ctx.execute(key).await {
+            // The agent's own items: AllowKey/DenyKey do not apply (as zabbix_agentd).
+            (None, Some(key)) => match self.ctx.execute_local(key, self.ctx.config.timeout).await {
                 Ok(v) => v.to_wire(),
                 Err(e) => {
                     warn!(key = %key, reason = %e, "Cannot get {what} from its item");
@@ -365,18 +378,14 @@ impl Worker {
     /// file positions. An item whose filter no longer compiles is started afresh (and
     /// reported unsupported) at its next check.
     fn recompile_log_filters(&mut self) {
-        let max_lines = self.ctx.config.max_lines_per_second;
         for s in self.items.values_mut() {
             let Kind::Log(slot) = &mut s.kind else {
                 continue;
             };
             let Some(log) = slot.as_mut() else { continue };
-            let spec = ItemKey::parse(&s.item.key)
-                .ok()
-                .and_then(|k| LogSpec::parse(&k, &self.regexps, max_lines).ok());
-            match spec {
-                Some(spec) => log.spec = spec,
-                None => *slot = None,
+            match log_spec(&self.ctx, &s.item.key, &self.regexps) {
+                Ok(spec) => log.spec = spec,
+                Err(_) => *slot = None,
             }
         }
     }
@@ -414,7 +423,7 @@ impl Worker {
                 }
                 _ => {
                     let interval = parse_interval(&item.delay);
-                    let kind = if is_log_key(&item.key) {
+                    let kind = if is_log_key(&self.ctx.user.aliases.resolve(&item.key)) {
                         Kind::Log(None)
                     } else {
                         Kind::Plain
@@ -575,23 +584,16 @@ impl Worker {
         let Kind::Log(slot) = &mut s.kind else { return };
         let mut log = match slot.take() {
             Some(l) => l,
-            None => {
-                let spec = ItemKey::parse(&s.item.key)
-                    .map_err(|_| NotSupported::new(crate::keys::reason::INVALID_FORMAT))
-                    .and_then(|k| {
-                        LogSpec::parse(&k, &self.regexps, self.ctx.config.max_lines_per_second)
-                    });
-                match spec {
-                    Ok(spec) => Box::new(LogItem::new(spec, s.item.lastlogsize, s.item.mtime)),
-                    Err(NotSupported(reason)) => {
-                        let r = r.clone();
-                        self.push_unsupported(&r, reason);
-                        return;
-                    }
+            None => match log_spec(&self.ctx, &s.item.key, &self.regexps) {
+                Ok(spec) => Box::new(LogItem::new(spec, s.item.lastlogsize, s.item.mtime)),
+                Err(NotSupported(reason)) => {
+                    let r = r.clone();
+                    self.push_unsupported(&r, reason);
+                    return;
                 }
-            }
+            },
         };
-        let is_logrt = s.item.key.starts_with("logrt[");
+        let is_logrt = log.spec.kind == LogKind::LogRt;
         let seconds = s
             .interval
             .as_ref()

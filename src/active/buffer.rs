@@ -106,6 +106,11 @@ impl Buffer {
         self.size / 2
     }
 
+    /// How many more persistent values fit now.
+    pub fn persistent_room(&self) -> usize {
+        self.persistent_cap().saturating_sub(self.persistent)
+    }
+
     /// Whether a persistent value would be refused now.
     pub fn persistent_is_full(&self) -> bool {
         self.persistent >= self.persistent_cap()
@@ -280,6 +285,7 @@ mod tests {
         // Log values take at most half the buffer and evict non-log values.
         assert_eq!(b.push(v(9, "log2", true)), Pushed::Evicted);
         assert_eq!(values(&b), vec!["log1", "b2", "c1", "log2"]);
+        assert_eq!(b.persistent_room(), 0);
         assert_eq!(b.push(v(9, "log3", true)), Pushed::PersistentFull);
         assert_eq!(b.push(v(4, "d1", false)), Pushed::Evicted);
         assert_eq!(values(&b), vec!["log1", "c1", "log2", "d1"]);

@@ -533,8 +533,15 @@ impl LogItem {
     }
 
     /// Reads new lines. `seconds` is the time the check covers (its interval), which
-    /// with maxlines gives the number of lines that may be sent.
+    /// with maxlines gives the number of lines that may be sent; see [`LogItem::check_at_most`].
     pub fn check(&mut self, seconds: u64) -> Result<Batch, NotSupported> {
+        self.check_at_most(seconds, u64::MAX)
+    }
+
+    /// Like [`LogItem::check`], sending at most `room` lines (what the buffer can still
+    /// take), so that memory and work per check stay bounded: at most
+    /// `min(maxlines × seconds, room)` lines sent and four times that many analysed.
+    pub fn check_at_most(&mut self, seconds: u64, room: u64) -> Result<Batch, NotSupported> {
         let cands = self.candidates()?;
         let mut opened = Vec::with_capacity(cands.len());
         let mut readable = Vec::with_capacity(cands.len());
@@ -550,7 +557,11 @@ impl LogItem {
         }
         self.initialise(&readable, &mut opened);
 
-        let send_max = self.spec.maxlines.saturating_mul(seconds.max(1));
+        let send_max = self
+            .spec
+            .maxlines
+            .saturating_mul(seconds.max(1))
+            .min(room.max(1));
         let mut budget = Budget {
             send: send_max,
             analyze: send_max.saturating_mul(ANALYZE_FACTOR),

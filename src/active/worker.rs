@@ -606,8 +606,9 @@ impl Worker {
             }
             return;
         }
+        let room = self.buffer.persistent_room() as u64;
         let joined = tokio::task::spawn_blocking(move || {
-            let res = log.check(seconds);
+            let res = log.check_at_most(seconds, room);
             (log, res)
         })
         .await;

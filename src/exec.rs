@@ -39,6 +39,8 @@ pub const MAX_OUTPUT: usize = 512 * 1024;
 pub const MAX_CONCURRENT: usize = 32;
 /// The shell every command runs under.
 pub const SHELL: &str = "/bin/sh";
+/// Its `argv[0]` (what `$0` is in the command), as zabbix_agentd passes it.
+pub const SHELL_ARG0: &str = "sh";
 /// Longest error message built from a killed command's output (6.0's `MAX_STRING_LEN` - 1).
 pub const MAX_ERROR_LEN: usize = 2047;
 
@@ -180,7 +182,8 @@ impl Runner {
             let write_end: OwnedFd = tx.into_blocking_fd().map_err(ExecError::Io)?;
             let err_end = write_end.try_clone().map_err(ExecError::Io)?;
             let mut cmd = tokio::process::Command::new(SHELL);
-            cmd.arg("-c")
+            cmd.arg0(SHELL_ARG0)
+                .arg("-c")
                 .arg(command)
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(write_end))
@@ -218,7 +221,7 @@ impl Runner {
                     reap(&mut child, &group).await;
                     return Err(ExecError::Io(e));
                 }
-                Err(_) => return Err(timed_out(command, &group, &mut child).await),
+                Err(_) => return Err(timed_out(&group, &mut child).await),
             }
         }
         drop(rx);
@@ -231,7 +234,7 @@ impl Runner {
                 group.kill();
                 Err(ExecError::Io(e))
             }
-            Err(_) => Err(timed_out(command, &group, &mut child).await),
+            Err(_) => Err(timed_out(&group, &mut child).await),
         }
     }
 
@@ -239,6 +242,7 @@ impl Runner {
     /// it (`system.run[…,nowait]`). A background task reaps it.
     pub fn spawn_detached(&self, command: &str) -> Result<(), ExecError> {
         let mut child = tokio::process::Command::new(SHELL)
+            .arg0(SHELL_ARG0)
             .arg("-c")
             .arg(command)
             .stdin(Stdio::null())
@@ -259,15 +263,8 @@ impl Runner {
     }
 }
 
-async fn timed_out(
-    command: &str,
-    group: &GroupKiller,
-    child: &mut tokio::process::Child,
-) -> ExecError {
-    tracing::warn!(
-        command,
-        "Failed to execute command: Timeout while executing a shell script."
-    );
+/// The deadline passed: kill the group, reap the shell. (The caller logs the failure.)
+async fn timed_out(group: &GroupKiller, child: &mut tokio::process::Child) -> ExecError {
     group.kill();
     reap(child, group).await;
     ExecError::Timeout

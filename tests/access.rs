@@ -225,3 +225,14 @@ fn unusable_rules_and_aliases_refuse_to_start() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_context_from_an_unusable_configuration_denies_every_key() {
+    let config = Config {
+        key_rules: vec![rule("AllowKey=*")],
+        ..Config::default()
+    };
+    let c = AgentCtx::new(Arc::new(config));
+    assert_eq!(c.execute("agent.ping").await, ns(UNSUPPORTED));
+    assert_eq!(c.execute("system.run[echo x]").await, ns(UNSUPPORTED));
+}

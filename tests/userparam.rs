@@ -372,7 +372,7 @@ async fn reload_swaps_user_parameters_and_keeps_them_on_a_bad_file() {
 
     write(
         &conf,
-        "Server=127.0.0.1\nUserParameter=one,echo uno\nUserParameter=two[*],echo \"2$1\"\n",
+        "Server=127.0.0.1\nUnsafeUserParameters=1\nUserParameter=one,echo uno\nUserParameter=two[*],echo \"2$1\"\n",
     );
     let n = zagent::keys::user::reload_user_parameters(&ctx)
         .await
@@ -380,6 +380,8 @@ async fn reload_swaps_user_parameters_and_keeps_them_on_a_bad_file() {
     assert_eq!(n, 2);
     assert_eq!(text(ctx.execute("one").await), "uno");
     assert_eq!(text(ctx.execute("two[x]").await), "2x");
+    // As zabbix_agentd: only the UserParameter lines are reloaded, not UnsafeUserParameters.
+    assert_eq!(ctx.execute("two[a;b]").await, ns(UNSAFE_TEXT));
 
     // A duplicate key refuses the reload; the old set stays.
     write(

@@ -356,7 +356,22 @@ fn runtime_userparameter_reload_swaps_user_parameters_in_a_running_agent() {
     std::fs::write(&conf, format!("{good}UserParameter=one,echo again\n")).unwrap();
     let out = runtime_reload(&conf);
     assert!(out.status.success(), "{out:?}");
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists"),
+        "the CLI warns about the broken file: {out:?}"
+    );
+    let log = agent.path("zagent.log");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Cannot reload user parameters")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never logged the refused reload"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert_eq!(stdout(&zabbix_get(port, "one", &[])), "uno");
     assert_eq!(stdout(&zabbix_get(port, "two[y]", &[])), "2y");
     assert!(agent.child.try_wait().unwrap().is_none(), "the agent died");
@@ -425,4 +440,145 @@ fn started_as_root_zagent_becomes_the_zabbix_user_unless_allow_root() {
     let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nUserParameter=whoami,id -un\n");
     assert_eq!(stdout(&zabbix_get(agent.port, "whoami", &[])), "root");
     assert_eq!(ids_of(agent.child.id(), "Uid:"), "0 0 0 0");
+}
+
+#[test]
+fn zagent_test_prints_user_parameters_like_zabbix_agentd_t() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("cmp.conf");
+    std::fs::write(
+        &conf,
+        "Server=127.0.0.1\nLogType=console\nTimeout=3\n\
+         UserParameter=vector.echo[*],echo \"$1|$2|$3\"\n\
+         UserParameter=plain,echo hi $1\n\
+         UserParameter=ws,printf 'a b \\n\\n'\n\
+         UserParameter=err,echo out; echo e >&2; exit 3\n\
+         UserParameter=dollar[*],echo \"[$$1][$10]\"\n\
+         UserParameter=zero[*],echo \"[$0]\"\n",
+    )
+    .unwrap();
+    for key in [
+        "vector.echo[\"a,b\",c d]",
+        "vector.echo[a;b]",
+        "vector.echo",
+        "vector.echo[]",
+        "plain",
+        "plain[x]",
+        "ws",
+        "err",
+        "dollar[A]",
+        "zero[A]",
+        "nokey",
+        "system.run[echo x]",
+    ] {
+        let theirs = Command::new("zabbix_agentd")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-t", key])
+            .output()
+            .unwrap();
+        let ours = Command::new(zagent_bin())
+            .args(["test", "-c"])
+            .arg(&conf)
+            .arg(key)
+            .output()
+            .unwrap();
+        assert!(ours.status.success(), "{key}: {ours:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "zagent test and zabbix_agentd -t differ on {key}"
+        );
+    }
+}
+
+#[test]
+fn started_as_root_zagent_refuses_a_missing_or_root_user() {
+    for (user, want) in [
+        (
+            "zt-no-such-user",
+            "user zt-no-such-user does not exist; cannot run as root!",
+        ),
+        (
+            "root",
+            "User=root contradicts AllowRoot=0; cannot run as root!",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("zagent.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Server=127.0.0.1\nListenIP=127.0.0.1\nListenPort={}\nUser={user}\n",
+                free_port()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(zagent_bin())
+            .args(["run", "-c"])
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("zagent kept running with User={user}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "User={user}: {err}");
+        assert!(err.contains(want), "User={user}: {err}");
+    }
+}
+
+/// Waits (bounded) until the agent's log contains `needle`; returns the log.
+fn wait_log(agent: &Proc, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(agent.path("zagent.log")).unwrap_or_default();
+        if log.contains(needle) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn start_up_log_names_the_overridden_built_in_and_remote_commands_are_logged() {
+    let agent = start_zagent(&format!(
+        "Server=127.0.0.1\nAllowRoot=1\nLogRemoteCommands=1\nAllowKey=system.run[*]\n{SEED_LINE}\n"
+    ));
+    let log = wait_log(&agent, "overrides zagent's built-in key");
+    assert!(
+        log.contains("UserParameter tcp.status at ")
+            && log.contains(
+                "remove the line to switch to the built-in netlink (sock_diag) implementation"
+            ),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("overrides zagent's built-in key").count(),
+        1,
+        "logged once: {log}"
+    );
+    assert_eq!(
+        stdout(&zabbix_get(agent.port, "system.run[echo zt-logged]", &[])),
+        "zt-logged"
+    );
+    let log = wait_log(&agent, "Executing command 'echo zt-logged'");
+    assert!(log.contains("Executing command 'echo zt-logged'"), "{log}");
 }

@@ -77,6 +77,10 @@ async fn resolve_hostnames(
 }
 
 async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
+    // Handlers first: a SIGTERM (or SIGUSR1) arriving once the port is bound must not
+    // take the default action (kill the process).
+    let stop_signals = install_stop_signals();
+    let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1());
     // Every TLS file is read and checked before anything listens: errors are fatal.
     let tls = crate::tls::build(&config.tls, crate::tls::Program::agent(&config))
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -118,7 +122,7 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
             Ok(())
         });
     }
-    wait_for_signal().await;
+    wait_for_signal(stop_signals).await;
     info!("Shutting down");
     shutdown.cancel();
     let drain = async {
@@ -140,12 +144,21 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+type StopSignals = Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>;
+
+fn install_stop_signals() -> StopSignals {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
+    ) {
+        (Ok(term), Ok(int)) => Some((term, int)),
+        _ => None,
+    }
+}
+
+async fn wait_for_signal(signals: StopSignals) {
+    let Some((mut term, mut int)) = signals else {
         warn!("Cannot install signal handlers; stop zagent with SIGKILL");
         std::future::pending::<()>().await;
         return;

@@ -1,12 +1,12 @@
 //! `zagent runtime COMMAND`: runtime control of a running agent, like `zabbix_agentd -R`.
 //!
 //! Owns finding the running agent (its `PidFile=`) and signalling it. Supported:
-//! `userparameter_reload` — sends SIGUSR1; the agent re-reads `UserParameter`,
-//! `UserParameterDir` and `UnsafeUserParameters` from its configuration file and swaps
-//! them in (see [`crate::keys::user::reload_on_signal`]); a file with errors leaves the old
-//! set in force and is logged by the agent. Messages and exit codes follow zabbix_agentd.
+//! `userparameter_reload` — sends SIGUSR1; the agent re-reads the `UserParameter` lines
+//! from its configuration file and swaps them in (see
+//! [`crate::keys::user::reload_on_signal`]); a file with errors leaves the old set in force
+//! and is logged by the agent. Messages and exit codes follow zabbix_agentd.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -49,8 +49,7 @@ pub fn run(args: RuntimeArgs) -> anyhow::Result<ExitCode> {
             super::DEFAULT_CONFIG
         );
     };
-    let config = super::load_config(Some(&path))?;
-    let Some(pid_file) = config.pid_file else {
+    let Some(pid_file) = pid_file_of(&path)? else {
         bail!(
             "PidFile is not set in {}: without it the running agent cannot be found; add PidFile= and restart the agent",
             path.display()
@@ -68,6 +67,29 @@ pub fn run(args: RuntimeArgs) -> anyhow::Result<ExitCode> {
     signal(pid, RELOAD_SIGNAL)?;
     println!("zagent [{}]: command sent successfully", std::process::id());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `PidFile` of the configuration at `path`. A file with errors (a duplicate UserParameter
+/// after an edit, say) still names the agent: as `zabbix_agentd -R`, the command is sent
+/// and the agent decides (it keeps its UserParameters when the new ones are broken); the
+/// errors are printed as a warning.
+fn pid_file_of(path: &Path) -> anyhow::Result<Option<PathBuf>> {
+    match crate::config::load_for_test(path) {
+        Ok(config) => Ok(config.pid_file),
+        Err(errors) => {
+            let (entries, _) =
+                crate::config::reader::read_tree(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!(
+                "zagent: warning: {} has errors; the agent will refuse a reload that needs them fixed:\n{errors}",
+                path.display()
+            );
+            Ok(entries
+                .into_iter()
+                .rev()
+                .find(|e| e.key == "PidFile" && !e.value.is_empty())
+                .map(|e| PathBuf::from(e.value)))
+        }
+    }
 }
 
 /// The PID in a PID file: one positive decimal number above 1 (0 and 1 would signal a

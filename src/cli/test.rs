@@ -98,7 +98,9 @@ pub fn run_keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
         .chain(params.iter().map(|up| up.key.clone()))
         .filter(|k| ctx.user.rules.allows_text(k))
         .collect();
-    for key in keys {
+    // Then the aliases, last defined first (zabbix_agentd keeps them in a pushed-front list).
+    let aliases = ctx.user.aliases.names().rev().map(str::to_string);
+    for key in keys.into_iter().chain(aliases) {
         let result = rt.block_on(ctx.execute(&key));
         println!("{}", format_line(&key, &result));
     }

@@ -211,11 +211,8 @@ pub struct KeyRules {
 impl Default for KeyRules {
     /// No configured rules: only the implicit `DenyKey=system.run[*]`.
     fn default() -> Self {
-        // Compiling no rules cannot fail.
-        KeyRules::compile(&[]).unwrap_or(KeyRules {
-            rules: Vec::new(),
-            warnings: Vec::new(),
-        })
+        // Compiling no rules cannot fail; were it to, deny rather than allow system.run.
+        KeyRules::compile(&[]).unwrap_or_else(|_| KeyRules::deny_all())
     }
 }
 
@@ -294,6 +291,20 @@ impl KeyRules {
         Ok(KeyRules { rules, warnings })
     }
 
+    /// A rule set that denies every key (`DenyKey=*`).
+    pub fn deny_all() -> KeyRules {
+        KeyRules {
+            rules: vec![Rule {
+                allow: false,
+                pattern: "*".to_string(),
+                name: "*".to_string(),
+                params: Vec::new(),
+                empty_args: false,
+            }],
+            warnings: Vec::new(),
+        }
+    }
+
     /// Whether `key` may run.
     pub fn allows(&self, key: &ItemKey) -> bool {
         match self.rules.iter().find(|r| r.matches(key)) {
@@ -327,6 +338,8 @@ impl KeyRules {
 #[derive(Debug, Clone, Default)]
 pub struct Aliases {
     exact: HashMap<String, String>,
+    /// Names in configuration order.
+    order: Vec<String>,
     /// `name[*]` aliases: (`name[`, target).
     flexible: Vec<(String, String)>,
 }
@@ -342,6 +355,7 @@ impl Aliases {
                 });
             }
             out.exact.insert(a.alias.clone(), a.key.clone());
+            out.order.push(a.alias.clone());
             if a.alias.len() > 3 && a.alias.ends_with("[*]") {
                 let prefix = a.alias[..a.alias.len() - 2].to_string();
                 out.flexible.push((prefix, a.key.clone()));
@@ -371,6 +385,11 @@ impl Aliases {
             };
         }
         Cow::Borrowed(key)
+    }
+
+    /// Alias names in configuration order.
+    pub fn names(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.order.iter().map(String::as_str)
     }
 
     /// Whether any alias is configured.
@@ -489,6 +508,9 @@ mod tests {
 
     #[test]
     fn system_run_denied_by_default() {
+        let none = KeyRules::deny_all();
+        assert!(!none.allows_text("agent.ping"));
+        assert!(!none.allows_text("x[y]"));
         let r = KeyRules::default();
         assert!(!r.allows_text("system.run[echo hi]"));
         assert!(!r.allows_text("system.run[]"));

@@ -3,8 +3,9 @@
 //!
 //! Owns the UserParameter table (with `UnsafeUserParameters` and `UserParameterDir`),
 //! `$1`…`$9`/`$0`/`$$` substitution and the unsafe-character check, turning command output
-//! into a value, the swap on `userparameter_reload` (SIGUSR1), and the per-agent bundle of
-//! rules, aliases and runner that [`AgentCtx`] dispatches through. It must not parse
+//! into a value, the swap of the UserParameter lines on `userparameter_reload` (SIGUSR1),
+//! and the per-agent bundle of rules, aliases and runner that [`AgentCtx`] dispatches
+//! through. It must not parse
 //! configuration files (that is [`crate::config`]) or spawn processes itself.
 //!
 //! Semantics are zabbix_agentd 6.0's, checked against the real binary with
@@ -102,12 +103,25 @@ pub struct UserParams {
 impl UserParams {
     /// The UserParameters of `config`; a key defined twice is an error naming both lines.
     pub fn from_config(config: &Config) -> Result<UserParams, UserParamError> {
+        UserParams::new(
+            &config.user_parameters,
+            config.unsafe_user_parameters,
+            config.user_parameter_dir.clone(),
+        )
+    }
+
+    /// A set from `UserParameter` lines and the two settings that go with them.
+    pub fn new(
+        lines: &[UserParameter],
+        unsafe_allowed: bool,
+        dir: Option<PathBuf>,
+    ) -> Result<UserParams, UserParamError> {
         let mut out = UserParams {
-            unsafe_allowed: config.unsafe_user_parameters,
-            dir: config.user_parameter_dir.clone(),
+            unsafe_allowed,
+            dir,
             ..UserParams::default()
         };
-        for up in &config.user_parameters {
+        for up in lines {
             out.add(up)?;
         }
         Ok(out)
@@ -254,14 +268,9 @@ impl UserKeys {
     /// no UserParameters, no aliases, and every key denied. `AgentCtx::try_new` is the
     /// way to refuse such a configuration at start-up.
     pub fn deny_all() -> UserKeys {
-        let deny = crate::config::KeyRule {
-            allow: false,
-            pattern: "*".to_string(),
-            origin: Origin::default(),
-        };
         UserKeys {
             params: RwLock::new(Arc::new(UserParams::default())),
-            rules: KeyRules::compile(&[deny]).unwrap_or_default(),
+            rules: KeyRules::deny_all(),
             aliases: Aliases::default(),
             runner: Runner::default(),
         }
@@ -348,10 +357,23 @@ pub fn log_shadowed_builtins(ctx: &AgentCtx) -> usize {
             key = %up.key,
             origin = %up.origin,
             builtin = def.description,
-            "UserParameter overrides zagent's built-in key; remove the line to switch to the built-in implementation"
+            "UserParameter {} at {} overrides zagent's built-in key; remove the line to switch to the built-in {} implementation",
+            up.key,
+            up.origin,
+            implementation(def)
         );
     }
     shadowed.len()
+}
+
+/// How a built-in key gets its value, for the override notice.
+fn implementation(def: &KeyDef) -> &'static str {
+    const NETLINK: &[&str] = &["tcp.", "net.tcp.socket.", "net.udp.socket."];
+    if NETLINK.iter().any(|p| def.name.starts_with(p)) {
+        "netlink (sock_diag)"
+    } else {
+        "native"
+    }
 }
 
 /// Why a reload kept the old UserParameters.
@@ -373,9 +395,13 @@ pub enum ReloadError {
     UserParams(#[from] UserParamError),
 }
 
-/// Re-reads `UserParameter`, `UserParameterDir` and `UnsafeUserParameters` from the
-/// agent's configuration file and swaps them in atomically. On any error the old set
-/// stays. Returns the number of UserParameters now in force.
+/// Re-reads the `UserParameter` lines from the agent's configuration file (and what it
+/// includes) and swaps them in atomically; on any error the old set stays. Returns the
+/// number of UserParameters now in force.
+///
+/// As `zabbix_agentd -R userparameter_reload` (verified with 6.0.14), only the
+/// UserParameter lines are replaced: a changed `UnsafeUserParameters` or
+/// `UserParameterDir` takes effect at the next start, and a warning says so.
 pub async fn reload_user_parameters(ctx: &AgentCtx) -> Result<usize, ReloadError> {
     let Some(path) = ctx.config.source.clone() else {
         return Err(ReloadError::NoConfigFile);
@@ -387,11 +413,24 @@ pub async fn reload_user_parameters(ctx: &AgentCtx) -> Result<usize, ReloadError
             path: path.clone(),
             reason: format!("reader task failed: {e}"),
         })?;
-    let config = loaded.map_err(|reason| ReloadError::Config {
+    let (lines, dir, unsafe_allowed) = loaded.map_err(|reason| ReloadError::Config {
         path: path.clone(),
         reason,
     })?;
-    let params = UserParams::from_config(&config)?;
+    let running = ctx.user.params();
+    if unsafe_allowed != running.unsafe_allowed {
+        tracing::warn!(
+            file = %path.display(),
+            "UnsafeUserParameters changed in the configuration; it takes effect at restart (as in zabbix_agentd)"
+        );
+    }
+    if dir != running.dir {
+        tracing::warn!(
+            file = %path.display(),
+            "UserParameterDir changed in the configuration; it takes effect at restart (as in zabbix_agentd)"
+        );
+    }
+    let params = UserParams::new(&lines, running.unsafe_allowed, running.dir.clone())?;
     let count = params.len();
     ctx.user.replace(params);
     tracing::info!(count, file = %path.display(), "User parameters reloaded");
@@ -399,10 +438,13 @@ pub async fn reload_user_parameters(ctx: &AgentCtx) -> Result<usize, ReloadError
     Ok(count)
 }
 
-/// Reads the configuration file as `zagent run` does.
-fn load_config(path: &Path) -> Result<Config, String> {
-    // Interim: the CLI's reader, until `config::load` lands.
-    crate::cli::load_config(Some(path)).map_err(|e| format!("{e:#}"))
+/// What a reload reads: the UserParameter lines, `UserParameterDir`, `UnsafeUserParameters`.
+type Reread = (Vec<UserParameter>, Option<PathBuf>, bool);
+
+/// Re-reads the file tree as zabbix_agentd does for a reload (broken lines, Includes and
+/// UserParameters are errors; other directives are not checked again).
+fn load_config(path: &Path) -> Result<Reread, String> {
+    crate::config::read_user_parameters(path).map_err(|e| e.to_string())
 }
 
 /// The signal `zagent runtime userparameter_reload` sends.

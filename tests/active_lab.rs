@@ -279,3 +279,75 @@ fn server_outage_loses_and_duplicates_nothing() {
     lab2.run_ok(&["reset", host]).unwrap();
     lab2.run_ok(&["down"]).unwrap();
 }
+
+#[test]
+fn psk_active_checks_and_send_reach_the_real_server() {
+    let lab = Lab::shared();
+    let host = "zt-active-psk";
+    lab.fresh_host(host, &["agent.ping:1s", "trap.psk::uint:trapper"]);
+    // The lab has no TLS option: switch the host to PSK-only in the database.
+    let mut psk = [0u8; 32];
+    getrandom::fill(&mut psk).unwrap();
+    let psk: String = psk.iter().map(|b| format!("{b:02x}")).collect();
+    let identity = "zt-active-psk-id";
+    let sql = format!(
+        "update hosts set tls_connect=2, tls_accept=2, tls_psk_identity='{identity}', \
+         tls_psk='{psk}' where host='{host}'"
+    );
+    assert!(lab
+        .run_ok(&["psql", "-c", &sql])
+        .unwrap()
+        .contains("UPDATE 1"));
+    lab.run_ok(&["reload"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let psk_file = dir.path().join("agent.psk");
+    std::fs::write(&psk_file, &psk).unwrap();
+
+    let mut cfg = config(host, lab.port);
+    cfg.tls.connect = zagent::config::TlsMode::Psk;
+    cfg.tls.psk_identity = Some(identity.into());
+    cfg.tls.psk_file = Some(psk_file.clone());
+    let agent = Agent::start(cfg);
+    assert!(
+        lab.wait(host, "agent.ping", 1, 15),
+        "no agent.ping over PSK"
+    );
+    agent.stop();
+
+    let (code, out, err) = {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        let code = zagent::cli::send::run_with(
+            zagent::cli::send::SendArgs {
+                zabbix_server: Some("127.0.0.1".into()),
+                port: Some(lab.port),
+                host: Some(host.into()),
+                key: Some("trap.psk".into()),
+                value: Some("42".into()),
+                timeout: 10,
+                tls: zagent::tls::args::TlsArgs {
+                    tls_connect: Some("psk".into()),
+                    tls_psk_identity: Some(identity.into()),
+                    tls_psk_file: Some(psk_file),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            &mut zagent::cli::send::Io {
+                out: &mut out,
+                err: &mut err,
+            },
+        )
+        .unwrap();
+        (
+            code,
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+        )
+    };
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("processed: 1; failed: 0"), "{out}");
+    assert!(lab.wait(host, "trap.psk", 1, 10));
+    assert_eq!(lab.values(host, "trap.psk"), vec!["42"]);
+    lab.run_ok(&["reset", host]).unwrap();
+}

@@ -276,3 +276,24 @@ fn unreachable_server_and_bad_options_exit_1() {
         "{err}"
     );
 }
+
+#[test]
+fn tls_options_are_checked_like_zabbix_sender() {
+    let (code, out, err) = send(SendArgs {
+        zabbix_server: Some("127.0.0.1".into()),
+        host: Some("h".into()),
+        key: Some("k".into()),
+        value: Some("v".into()),
+        tls: zagent::tls::args::TlsArgs {
+            tls_connect: Some("psk".into()),
+            ..Default::default()
+        },
+        ..SendArgs::default()
+    });
+    assert_eq!(code, 1, "{out}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("\"TLSConnect\" or \"--tls-connect\" value requires \"TLSPSKFile\" or \"--tls-psk-file\""),
+        "{err}"
+    );
+}

@@ -65,6 +65,10 @@ pub struct SendArgs {
     /// Verbose: -v for warnings, -vv for connection details.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// TLS (`--tls-connect psk|cert` and friends, zabbix_sender spelling); with `-c` they
+    /// override the file's `TLS*` parameters.
+    #[command(flatten)]
+    pub tls: crate::tls::args::TlsArgs,
 }
 
 pub use zbx_proto::message::SenderRow;
@@ -414,7 +418,19 @@ pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
         }
         (None, None) => return usage_error(io),
     };
-    let mut opts = ClientOptions::new(Duration::from_secs(args.timeout));
+    let base = cfg.as_ref().map(|c| c.tls.clone()).unwrap_or_default();
+    let tls = match args
+        .tls
+        .apply_over(base, crate::tls::Program::Sender)
+        .and_then(|c| crate::tls::build(&c, crate::tls::Program::Sender))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            io.err(format_args!("{}: {e}", prog()));
+            return Ok(1);
+        }
+    };
+    let mut opts = ClientOptions::new(Duration::from_secs(args.timeout)).with_tls(tls.client);
     opts.source_ip = args
         .source_address
         .or_else(|| cfg.as_ref().and_then(|c| c.source_ip));

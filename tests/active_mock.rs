@@ -489,3 +489,41 @@ async fn log_items_obey_alias_and_denykey() {
         .iter()
         .all(|r| r["state"] == 1 && r["value"] == "Unsupported item key."));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_count_eventlog_and_missing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("count.log");
+    std::fs::write(&path, "error a\nfine\nerror b\n").unwrap();
+    let count_key = format!("log.count[{},error]", path.display());
+    let missing_key = format!("log[{}/missing.log]", dir.path().display());
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":count_key,"itemid":41,"delay":"1s","lastlogsize":0,"mtime":0},
+            {"key":"eventlog[System]","itemid":42,"delay":"1s","lastlogsize":0,"mtime":0},
+            {"key":missing_key,"itemid":43,"delay":"1s","lastlogsize":0,"mtime":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    run_for(config(vec![m.addr()]), 4).await;
+    let rows = m.rows();
+    let counts: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 41).collect();
+    assert!(counts.len() >= 3, "one count per check: {counts:?}");
+    assert_eq!(counts[0]["value"], "2");
+    assert_eq!(counts[0]["lastlogsize"], 21);
+    assert!(counts[1..]
+        .iter()
+        .all(|r| r["value"] == "0" && r["lastlogsize"] == 21));
+    let ev: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 42).collect();
+    assert!(!ev.is_empty() && ev.iter().all(|r| r["value"] == "Unsupported item key."));
+    // A missing file: the first two failures are only logged, the third is reported.
+    let missing: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 43).collect();
+    assert!((1..=2).contains(&missing.len()), "{missing:?}");
+    let reason = missing[0]["value"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Cannot obtain information for file \"")
+            && reason.ends_with("\": [2] No such file or directory"),
+        "{reason}"
+    );
+}

@@ -17,7 +17,7 @@ use regex::{Regex, RegexBuilder};
 use zbx_proto::key::ItemKey;
 
 use super::proto::GlobalRegexp;
-use crate::keys::NotSupported;
+use crate::keys::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request};
 
 /// Longest line handed on; longer lines are cut into pieces of this size, as the
 /// official agent reads at most this much per line.
@@ -28,6 +28,94 @@ pub const ANALYZE_FACTOR: u64 = 4;
 pub const SIGNATURE_LEN: usize = 512;
 /// Read chunk size.
 const CHUNK: usize = 64 * 1024;
+
+/// The log keys as passive checks and `zagent test`/`keys` see them: they exist, but
+/// only as active checks (zabbix_agentd's answer). The active worker runs them itself.
+pub const KEYS: &[KeyDef] = &[
+    active_only(
+        "log",
+        "Log file lines (active checks only).",
+        LOG_PARAMS,
+        "log[logfile]",
+    ),
+    active_only(
+        "log.count",
+        "Count of matching log file lines (active checks only).",
+        COUNT_PARAMS,
+        "log.count[logfile]",
+    ),
+    active_only(
+        "logrt",
+        "Lines of a rotated log file (active checks only).",
+        LOG_PARAMS,
+        "logrt[logfile]",
+    ),
+    active_only(
+        "logrt.count",
+        "Count of matching lines of a rotated log file (active checks only).",
+        COUNT_PARAMS,
+        "logrt.count[logfile]",
+    ),
+    active_only(
+        "eventlog",
+        "Windows event log (active checks only; not on Linux).",
+        EVENTLOG_PARAMS,
+        "eventlog[system]",
+    ),
+];
+
+/// zabbix_agentd's answer to a log key outside active checks.
+pub const ACTIVE_ONLY: &str = "Accessible only as active check.";
+
+const LOG_PARAMS: &[ParamDef] = &[
+    ParamDef::opt("file"),
+    ParamDef::opt("<regexp>"),
+    ParamDef::opt("<encoding>"),
+    ParamDef::opt("<maxlines>"),
+    ParamDef::opt("<mode>"),
+    ParamDef::opt("<output>"),
+    ParamDef::opt("<maxdelay>"),
+    ParamDef::opt("<options>"),
+];
+
+const COUNT_PARAMS: &[ParamDef] = &[
+    ParamDef::opt("file"),
+    ParamDef::opt("<regexp>"),
+    ParamDef::opt("<encoding>"),
+    ParamDef::opt("<maxproclines>"),
+    ParamDef::opt("<mode>"),
+    ParamDef::opt("<maxdelay>"),
+    ParamDef::opt("<options>"),
+];
+
+const EVENTLOG_PARAMS: &[ParamDef] = &[
+    ParamDef::opt("name"),
+    ParamDef::opt("<regexp>"),
+    ParamDef::opt("<severity>"),
+    ParamDef::opt("<source>"),
+    ParamDef::opt("<eventid>"),
+    ParamDef::opt("<maxlines>"),
+    ParamDef::opt("<mode>"),
+];
+
+const fn active_only(
+    name: &'static str,
+    description: &'static str,
+    params: &'static [ParamDef],
+    test_key: &'static str,
+) -> KeyDef {
+    KeyDef {
+        name,
+        description,
+        params: Params::List(params),
+        test_key,
+        handler: Handler::Inline(only_active),
+    }
+}
+
+fn only_active(_: &AgentCtx, _: &Request) -> KeyResult {
+    Err(NotSupported::new(ACTIVE_ONLY))
+}
 
 /// `log` or `logrt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +318,9 @@ pub struct LogSpec {
     pub maxdelay: f64,
     /// logrt `copytruncate`: a copy of a tracked file inherits its offset.
     pub copytruncate: bool,
+    /// `log.count`/`logrt.count`: send the number of matching lines, not the lines;
+    /// `maxlines` is then the number of lines analysed per second.
+    pub count: bool,
 }
 
 impl LogSpec {
@@ -239,14 +330,21 @@ impl LogSpec {
         regexps: &[GlobalRegexp],
         max_lines_per_second: u32,
     ) -> Result<LogSpec, NotSupported> {
-        let kind = match key.name.as_str() {
-            "log" => LogKind::Log,
-            "logrt" => LogKind::LogRt,
+        let (kind, count) = match key.name.as_str() {
+            "log" => (LogKind::Log, false),
+            "logrt" => (LogKind::LogRt, false),
+            "log.count" => (LogKind::Log, true),
+            "logrt.count" => (LogKind::LogRt, true),
             _ => return Err(NotSupported::new(crate::keys::reason::UNSUPPORTED_KEY)),
         };
-        if key.params.len() > 8 {
+        let nparams = if count { 7 } else { 8 };
+        if key.params.len() > nparams {
             return Err(NotSupported::new(crate::keys::reason::TOO_MANY));
         }
+        // *.count has no <output>: maxdelay and options move one place left, and the
+        // fourth parameter is maxproclines (lines analysed per second, default
+        // 10 × MaxLinesPerSecond, at most 10000).
+        let (i_maxdelay, i_options) = if count { (5, 6) } else { (6, 7) };
         let p = |i: usize| key.param(i).unwrap_or("");
         let file = p(0);
         if file.is_empty() {
@@ -286,10 +384,15 @@ impl LogSpec {
             s => Filter::Local(Regex::new(s).map_err(|_| NotSupported::invalid_param(1))?),
         };
         let encoding = Encoding::from_label(p(2)).ok_or_else(|| NotSupported::invalid_param(2))?;
+        let (default_lines, max_lines) = if count {
+            (10 * u64::from(max_lines_per_second.max(1)), 10_000)
+        } else {
+            (u64::from(max_lines_per_second.max(1)), 1000)
+        };
         let maxlines = match p(3) {
-            "" => u64::from(max_lines_per_second.max(1)),
+            "" => default_lines,
             s => match s.parse::<u64>() {
-                Ok(n) if (1..=1000).contains(&n) => n,
+                Ok(n) if (1..=max_lines).contains(&n) => n,
                 _ => return Err(NotSupported::invalid_param(3)),
             },
         };
@@ -298,18 +401,18 @@ impl LogSpec {
             "skip" => Mode::Skip,
             _ => return Err(NotSupported::invalid_param(4)),
         };
-        let maxdelay = match p(6) {
+        let maxdelay = match p(i_maxdelay) {
             "" => 0.0,
             s => match s.parse::<f64>() {
                 Ok(v) if v == 0.0 || (1.0..=86_400.0).contains(&v) => v,
-                _ => return Err(NotSupported::invalid_param(6)),
+                _ => return Err(NotSupported::invalid_param(i_maxdelay)),
             },
         };
-        let copytruncate = match (kind, p(7)) {
+        let copytruncate = match (kind, p(i_options)) {
             (_, "" | "mtime-reread" | "mtime-noreread") => false,
             (LogKind::LogRt, "rotate") => false,
             (LogKind::LogRt, "copytruncate") => true,
-            _ => return Err(NotSupported::invalid_param(7)),
+            _ => return Err(NotSupported::invalid_param(i_options)),
         };
         Ok(LogSpec {
             kind,
@@ -319,9 +422,14 @@ impl LogSpec {
             encoding,
             maxlines,
             mode,
-            output: p(5).to_string(),
+            output: if count {
+                String::new()
+            } else {
+                p(5).to_string()
+            },
             maxdelay,
             copytruncate,
+            count,
         })
     }
 }
@@ -557,14 +665,19 @@ impl LogItem {
         }
         self.initialise(&readable, &mut opened);
 
-        let send_max = self
-            .spec
-            .maxlines
-            .saturating_mul(seconds.max(1))
-            .min(room.max(1));
-        let mut budget = Budget {
-            send: send_max,
-            analyze: send_max.saturating_mul(ANALYZE_FACTOR),
+        let per_check = self.spec.maxlines.saturating_mul(seconds.max(1));
+        let mut budget = if self.spec.count {
+            // Counting sends one value per check: only the analysis is bounded.
+            Budget {
+                send: u64::MAX,
+                analyze: per_check,
+            }
+        } else {
+            let send = per_check.min(room.max(1));
+            Budget {
+                send,
+                analyze: send.saturating_mul(ANALYZE_FACTOR),
+            }
         };
         let mut batch = Batch {
             lastlogsize: self.last.0,
@@ -767,7 +880,11 @@ impl LogItem {
             return;
         }
         budget.send = budget.send.saturating_sub(1);
-        let value = render(&self.spec.output, self.spec.filter.capture_regex(), &line);
+        let value = if self.spec.count {
+            String::new()
+        } else {
+            render(&self.spec.output, self.spec.filter.capture_regex(), &line)
+        };
         batch.lines.push(LogLine {
             value,
             lastlogsize: end,
@@ -1063,6 +1180,53 @@ mod tests {
         // Without maxdelay nothing is skipped.
         let mut item = LogItem::new(spec(&format!("log[{},,,1]", path.display())), 0, 0);
         assert_eq!(values(&item.check(1).unwrap()), vec!["line 00000"]);
+    }
+
+    #[test]
+    fn count_items_count_matching_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("count.log");
+        append(&path, "ok\nerror 1\nok\nerror 2\nerror 3\n");
+        let s = spec(&format!("log.count[{},error]", path.display()));
+        assert!(s.count);
+        assert_eq!(s.maxlines, 200, "10 × MaxLinesPerSecond");
+        let mut item = LogItem::new(s, 0, 0);
+        let b = item.check(1).unwrap();
+        assert_eq!(b.lines.len(), 3);
+        assert_eq!(b.lastlogsize, 30);
+        assert_eq!(item.check(1).unwrap().lines.len(), 0);
+        // maxproclines bounds the lines analysed per second.
+        append(&path, &"error\n".repeat(10));
+        let mut item = LogItem::new(spec(&format!("log.count[{},,,4]", path.display())), 0, 0);
+        assert_eq!(item.check(1).unwrap().lines.len(), 4);
+        let bad = |k: &str| {
+            LogSpec::parse(&ItemKey::parse(k).unwrap(), &[], 20)
+                .unwrap_err()
+                .0
+        };
+        assert_eq!(bad("log.count[/x,,,10001]"), "Invalid fourth parameter.");
+        assert_eq!(bad("log.count[/x,,,,,-1]"), "Invalid sixth parameter.");
+        assert_eq!(
+            bad("logrt.count[/d/x,,,,,,bogus]"),
+            "Invalid seventh parameter."
+        );
+        assert_eq!(bad("log.count[/x,,,,,,,extra]"), "Too many parameters.");
+    }
+
+    #[test]
+    fn outside_active_checks_the_keys_answer_like_zabbix_agentd() {
+        let ctx = crate::keys::AgentCtx::new(std::sync::Arc::new(crate::config::Config::default()));
+        for key in [
+            "log[/tmp/x]",
+            "log",
+            "logrt[/tmp/x,a,b,c,d,e,f,g]",
+            "log.count[/x]",
+            "logrt.count[/x]",
+            "eventlog[system]",
+        ] {
+            let r = ctx.execute_inline(key).unwrap();
+            assert_eq!(r, Err(NotSupported::new(ACTIVE_ONLY)), "{key}");
+        }
     }
 
     #[test]

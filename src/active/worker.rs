@@ -78,6 +78,8 @@ struct ItemState {
     unsupported: Option<String>,
     /// Seed staggering items with equal delays.
     seed: u64,
+    /// Log items: processing errors in a row.
+    log_errors: u32,
 }
 
 fn parse_interval(d: &Delay) -> Result<Interval, ()> {
@@ -87,8 +89,13 @@ fn parse_interval(d: &Delay) -> Result<Interval, ()> {
     }
 }
 
+/// Log processing errors in a row that are only logged, as zabbix_agentd does.
+pub const LOG_ERRORS_SUPPRESSED: u32 = 2;
+
+/// Keys the worker runs itself (file tailing), not through the registry.
 fn is_log_key(key: &str) -> bool {
-    key.starts_with("log[") || key.starts_with("logrt[")
+    let name = key.split('[').next().unwrap_or(key);
+    matches!(name, "log" | "logrt" | "log.count" | "logrt.count")
 }
 
 /// The parameters of a log item, after `Alias` and `AllowKey`/`DenyKey` as for any key
@@ -434,6 +441,7 @@ impl Worker {
                         kind,
                         unsupported: None,
                         seed,
+                        log_errors: 0,
                         item,
                     }
                 }
@@ -553,6 +561,12 @@ impl Worker {
             return;
         }
         let timeout = self.item_timeout(s);
+        let resolved = self.ctx.user.aliases.resolve(&key);
+        if resolved == "eventlog" || resolved.starts_with("eventlog[") {
+            // Windows only; zabbix_agentd on Linux reports it like an unknown key.
+            self.push_unsupported(r, crate::keys::reason::UNSUPPORTED_KEY.to_string());
+            return;
+        }
         let result = self.ctx.execute_with_timeout(&key, timeout).await;
         let (clock, ns) = wall_clock();
         match result {
@@ -606,7 +620,7 @@ impl Worker {
             }
             return;
         }
-        let room = self.buffer.persistent_room() as u64;
+        let room = self.buffer.persistent_room() as u64; // lines sent (not for *.count)
         let joined = tokio::task::spawn_blocking(move || {
             let res = log.check_at_most(seconds, room);
             (log, res)
@@ -618,11 +632,44 @@ impl Worker {
         };
         match res {
             Err(NotSupported(reason)) => {
-                self.push_unsupported(r, reason);
+                // Like zabbix_agentd, two failures in a row (a file briefly missing
+                // during rotation) are only logged at debug level; the third is reported.
+                let errors = self.items.get_mut(r).map_or(LOG_ERRORS_SUPPRESSED, |s| {
+                    s.log_errors += 1;
+                    s.log_errors
+                });
+                if errors <= LOG_ERRORS_SUPPRESSED {
+                    debug!(key = ?r, errors, reason = %reason, "Suppressing a log processing error");
+                } else {
+                    // Reported; the count starts again (so every third failure is sent).
+                    if let Some(s) = self.items.get_mut(r) {
+                        s.log_errors = 0;
+                    }
+                    self.push_unsupported(r, reason);
+                }
+            }
+            Ok(batch) if log.spec.count => {
+                if let Some(s) = self.items.get_mut(r) {
+                    s.unsupported = None;
+                    s.log_errors = 0;
+                }
+                let (clock, ns) = wall_clock();
+                // One value per check: the number of matching lines analysed.
+                self.push_value(NewValue {
+                    item: r.clone(),
+                    value: Some(batch.lines.len().to_string()),
+                    unsupported: false,
+                    lastlogsize: Some(batch.lastlogsize),
+                    mtime: is_logrt.then_some(batch.mtime),
+                    clock,
+                    ns,
+                    persistent: true,
+                });
             }
             Ok(batch) => {
                 if let Some(s) = self.items.get_mut(r) {
                     s.unsupported = None;
+                    s.log_errors = 0;
                 }
                 let (clock, ns) = wall_clock();
                 let mut stored = 0;

@@ -154,6 +154,14 @@ impl Interval {
         }
     }
 
+    /// The longest delay this interval can put between two checks (simple or flexible).
+    pub fn max_delay(&self) -> u32 {
+        self.flexible
+            .iter()
+            .map(|f| f.delay)
+            .fold(self.delay, u32::max)
+    }
+
     /// The delay in force at `t` (the smallest delay among the flexible intervals
     /// covering `t`, else the simple delay), as Zabbix picks it.
     pub fn current_delay<Tz: TimeZone>(&self, t: &DateTime<Tz>) -> u32 {
@@ -662,6 +670,18 @@ mod tests {
         let i = Interval::parse("0;wd1-5h9m30").unwrap();
         let n = i.next_after(&t("2026-11-21T10:00:00Z"), 0).unwrap();
         assert_eq!(n, t("2026-11-23T09:30:00Z"));
+    }
+
+    #[test]
+    fn max_delay_covers_flexible_delays() {
+        assert_eq!(Interval::parse("30s").unwrap().max_delay(), 30);
+        assert_eq!(
+            Interval::parse("10s;5m/1-5,09:00-18:00")
+                .unwrap()
+                .max_delay(),
+            300
+        );
+        assert_eq!(Interval::parse("0;md1").unwrap().max_delay(), 0);
     }
 
     #[test]

@@ -131,8 +131,9 @@ pub struct Worker {
     next_heartbeat: Option<Instant>,
     refresh_failing: Option<String>,
     send_failing: bool,
-    /// Evictions were reported since the last good send (one line per burst).
-    evictions_logged: bool,
+    /// Values evicted since the last good send (one warning when a burst starts, the
+    /// total when it ends).
+    evicted_in_burst: u64,
     /// Refused log values were reported since the last good send.
     persistent_full_logged: bool,
     /// Timestamp of the last stored value; later values get strictly later ones.
@@ -168,7 +169,7 @@ impl Worker {
             next_heartbeat: None,
             refresh_failing: None,
             send_failing: false,
-            evictions_logged: false,
+            evicted_in_burst: 0,
             persistent_full_logged: false,
             last_ts: (0, 0),
             redirects_in_row: 0,
@@ -482,10 +483,12 @@ impl Worker {
             self.last_ts = ts;
         }
         let (evicted, persistent_full) = self.buffer.take_losses();
-        if evicted > 0 && !self.evictions_logged {
-            self.evictions_logged = true;
-            warn!(host = %self.host, evicted, size = self.ctx.config.buffer_size,
-                "Buffer is full: dropping the oldest non-log values (log values are kept)");
+        if evicted > 0 {
+            if self.evicted_in_burst == 0 {
+                warn!(host = %self.host, size = self.ctx.config.buffer_size,
+                    "Buffer is full: dropping the oldest non-log values (log values are kept)");
+            }
+            self.evicted_in_burst += evicted;
         }
         if persistent_full {
             debug!(host = %self.host, "Buffer is full, cannot store persistent value");
@@ -519,6 +522,15 @@ impl Worker {
     /// Runs every item whose time has come.
     async fn run_due(&mut self) {
         let now = wall_clock().0;
+        // The wall clock went back: an item due further ahead than its longest delay is
+        // rescheduled from now (scheduling intervals may legitimately be days ahead).
+        for s in self.items.values_mut() {
+            if let (Some(n), Ok(i)) = (s.next, &s.interval) {
+                if i.scheduling.is_empty() && n - now > i64::from(i.max_delay()) {
+                    s.next = i.next_after(&Local::now(), s.seed).map(|t| t.timestamp());
+                }
+            }
+        }
         let due: Vec<ItemRef> = self
             .items
             .iter()
@@ -775,7 +787,11 @@ impl Worker {
                     self.send_failing = false;
                 }
                 self.buffer.sent(n, now);
-                self.evictions_logged = false;
+                if self.evicted_in_burst > 0 {
+                    warn!(host = %self.host, dropped = self.evicted_in_burst,
+                        "Values were dropped while the buffer was full");
+                    self.evicted_in_burst = 0;
+                }
                 self.persistent_full_logged = false;
             }
             Err(e) => {

@@ -11,6 +11,20 @@
 //! Heartbeats (`active check heartbeat`) are sent every `HeartbeatFrequency` seconds
 //! (0 = never), and only to servers whose item list carried `config_revision` (6.4+):
 //! a 6.0 server does not know the request and logs a warning for each one.
+//!
+//! Limits (all explicit):
+//! - Buffer: `BufferSize` values per worker, at most half of them log values
+//!   ([`buffer`]); flushed every `BufferSend`, when full, or when log values fill their
+//!   half. A failed send keeps everything and retries after `BufferSend`, doubling up to
+//!   `min(RefreshActiveChecks, 30 s)` ([`worker::MAX_SEND_BACKOFF`]).
+//! - Item list: refreshed every `RefreshActiveChecks`; after a failure retried after
+//!   `min(RefreshActiveChecks, 60 s)` ([`worker::REFRESH_RETRY`]); at most
+//!   [`worker::MAX_REDIRECTS`] redirections in a row.
+//! - Every exchange: `Timeout` for connect, write and read each ([`crate::transport`]).
+//! - Log items: `maxlines` (or `MaxLinesPerSecond`) × interval lines sent per check, and
+//!   never more than the buffer can take; four times that many analysed; lines longer
+//!   than [`log::MAX_LINE`] are cut. File reading runs on the blocking pool.
+//! - Shutdown: one final flush per worker, bounded by [`SHUTDOWN_FLUSH_DEADLINE`].
 
 pub mod buffer;
 pub mod interval;

@@ -136,6 +136,26 @@ fn file_with_timestamps_and_ns() {
     let nums = wait_values(&lab, host, "trap.num", 3);
     assert_eq!(nums[2], (1795267100, 123456789, "42".into()));
 
+    // -r: every value is sent as soon as it is read (one connection each).
+    std::fs::write(
+        &file,
+        format!("{host} trap.num 1795267300 1\n{host} trap.num 1795267301 2\n"),
+    )
+    .unwrap();
+    let (code, out, _) = send(SendArgs {
+        input_file: Some(file.display().to_string()),
+        with_timestamps: true,
+        real_time: true,
+        ..to_lab(&lab)
+    });
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_response(lines[0], lab.port, 1, 0);
+    assert_response(lines[1], lab.port, 1, 0);
+    assert_eq!(lines[2], "sent: 2; skipped: 0; total: 2");
+    assert_eq!(wait_values(&lab, host, "trap.num", 5).len(), 5);
+
     // A bad line stops the run before anything of its batch is sent.
     std::fs::write(
         &file,

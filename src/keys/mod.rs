@@ -39,6 +39,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     system::KEYS,
     system_run::KEYS,
     vfs::KEYS,
+    crate::active::log::KEYS,
 ];
 
 /// A collected value.

@@ -122,6 +122,13 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
             Ok(())
         });
     }
+    {
+        let (ctx, shutdown, tls) = (Arc::clone(&ctx), shutdown.clone(), tls.client.clone());
+        tasks.spawn(async move {
+            crate::active::run_with_tls(ctx, shutdown, tls).await;
+            Ok(())
+        });
+    }
     wait_for_signal(stop_signals).await;
     info!("Shutting down");
     shutdown.cancel();

@@ -684,3 +684,44 @@ async fn listener_accepting_psk_and_cert_takes_both() {
     let plain = zabbix_get(agent.port, "agent.ping", &[]).await;
     assert!(plain.stdout.is_empty());
 }
+
+#[test]
+fn multi_valued_rdn_prints_like_openssl() {
+    let dir = tempdir();
+    let cert_path = dir.path().join("multi.crt");
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/rsa1.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-utf8", "-days", "1", "-key"])
+        .arg(&key)
+        .args([
+            "-subj",
+            "/DC=com/O=Acme\\, Inc+OU=Ops+CN=multi one/CN=zt-tls-multi",
+            "-out",
+        ])
+        .arg(&cert_path)
+        .output()
+        .expect("openssl CLI");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let cert = X509::from_pem(&std::fs::read(&cert_path).unwrap()).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "x509", "-noout", "-subject", "-nameopt", "RFC2253", "-nameopt", "-esc_msb", "-in",
+        ])
+        .arg(&cert_path)
+        .output()
+        .expect("openssl CLI");
+    let theirs = String::from_utf8(out.stdout).unwrap();
+    let theirs = theirs
+        .trim_end()
+        .strip_prefix("subject=")
+        .unwrap_or(&theirs)
+        .to_string();
+    let ours = dn::to_string(cert.subject_name());
+    assert_eq!(ours, theirs);
+    assert!(ours.starts_with("CN=zt-tls-multi,"), "{ours}");
+    assert_eq!(ours.matches('+').count(), 2, "{ours}");
+}

@@ -364,6 +364,8 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         "vfs.fs.inode[/proc,pused]".into(),
         "vfs.fs.inode[/,total,x]".into(),
         "vfs.fs.discovery".into(),
+        "vfs.dev.discovery".into(),
+        "vfs.dev.discovery[x]".into(),
         "vfs.fs.discovery[x]".into(),
     ] {
         add(k, Exact);

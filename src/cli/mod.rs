@@ -11,6 +11,7 @@ use crate::config::Config;
 pub mod check_config;
 pub mod get;
 pub mod run;
+pub mod runtime;
 pub mod test;
 
 /// Default configuration file; when it does not exist, built-in defaults apply
@@ -35,6 +36,8 @@ enum Command {
     Test(test::TestArgs),
     /// Evaluate every built-in key with its test parameters, like `zabbix_agentd -p`.
     Keys(test::KeysArgs),
+    /// Runtime control of a running agent, like `zabbix_agentd -R` (userparameter_reload).
+    Runtime(runtime::RuntimeArgs),
     /// Validate the configuration exactly as `run` does at start-up, and nothing else.
     CheckConfig(CheckConfigArgs),
 }
@@ -59,6 +62,7 @@ pub fn main() -> ExitCode {
         Command::CheckConfig(a) => Ok(check_config::run(
             config_path(a.config.as_deref()).as_deref(),
         )),
+        Command::Runtime(a) => runtime::run(a),
     };
     match result {
         Ok(code) => code,
@@ -77,6 +81,16 @@ pub fn config_path(given: Option<&Path>) -> Option<PathBuf> {
             let d = Path::new(DEFAULT_CONFIG);
             d.exists().then(|| d.to_path_buf())
         }
+    }
+}
+
+/// Loads the configuration as `test`/`keys` need it: like `run`, minus the start-up
+/// validation that `zabbix_agentd -t`/`-p` skip too.
+pub fn load_config_for_test(given: Option<&Path>) -> anyhow::Result<Config> {
+    match config_path(given) {
+        Some(p) => crate::config::load_for_test(&p)
+            .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}")),
+        None => Ok(crate::config::defaults()),
     }
 }
 

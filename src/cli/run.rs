@@ -77,6 +77,10 @@ async fn resolve_hostnames(
 }
 
 async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
+    // Every TLS file is read and checked before anything listens: errors are fatal.
+    let tls = crate::tls::build(&config.tls, crate::tls::Program::agent(&config))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("invalid TLS configuration")?;
     let listeners = if config.start_agents > 0 && !config.server.is_empty() {
         crate::passive::bind(&config.listen_ip, config.listen_port, config.listen_backlog)
             .context("cannot start the passive listener")?
@@ -88,7 +92,9 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
         Some(p) => Some(PidFile::create(p.clone())?),
         None => None,
     };
-    let ctx = AgentCtx::new(Arc::clone(&config));
+    let ctx = AgentCtx::try_new(Arc::clone(&config)).context("cannot start zagent")?;
+    crate::privdrop::drop_privileges(&config).context("cannot start zagent")?;
+    crate::keys::user::log_shadowed_builtins(&ctx);
     info!(
         version = crate::keys::agent::AGENT_VERSION,
         hostname = config.hostname(),
@@ -98,11 +104,19 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
     if !listeners.is_empty() {
-        tasks.spawn(crate::passive::serve(
+        tasks.spawn(crate::passive::serve_with_tls(
             Arc::clone(&ctx),
             listeners,
+            Arc::clone(&tls.server),
             shutdown.clone(),
         ));
+    }
+    {
+        let (ctx, shutdown) = (Arc::clone(&ctx), shutdown.clone());
+        tasks.spawn(async move {
+            crate::keys::user::reload_on_signal(ctx, shutdown).await;
+            Ok(())
+        });
     }
     wait_for_signal().await;
     info!("Shutting down");

@@ -203,8 +203,10 @@ fn file_origin(main: &std::path::Path) -> Origin {
     }
 }
 
-/// Builds the typed configuration of a configuration file tree.
-pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
+/// Builds the typed configuration of a configuration file tree. Returns the errors of
+/// reading the values, and separately those of zabbix_agentd's start-up validation
+/// (`zbx_validate_config`, TLS, listener addresses), which `zabbix_agentd -t`/`-p` skip.
+pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>, Vec<ConfigError>) {
     let mut errors: Vec<ConfigError> = Vec::new();
     let mut cfg = Config {
         source: Some(main.to_path_buf()),
@@ -321,6 +323,7 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
     }
 
     // --- zbx_validate_config ---
+    let validation_from = errors.len();
     let server = raw.str("Server");
     cfg.server = Vec::new();
     if let Some(s) = server {
@@ -453,6 +456,7 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
         ],
         Some(l) => listen_ips(l, cfg.listen_port, cfg.start_agents != 0, &mut errors),
     };
+    let validation: Vec<ConfigError> = errors.drain(validation_from..).collect();
 
     // --- MAIN_ZABBIX_ENTRY: modules, user parameters; main(): aliases ---
     match user_parameters(raw.all("UserParameter")) {
@@ -467,7 +471,7 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>) {
     errors.sort_by(|a, b| {
         (a.origin.file.clone(), a.origin.line).cmp(&(b.origin.file.clone(), b.origin.line))
     });
-    (cfg, errors)
+    (cfg, errors, validation)
 }
 
 /// The items of a `Server` value as zabbix walks them: an empty value has none, and a

@@ -403,7 +403,15 @@ pub fn defaults() -> Config {
 /// fills in the defaults. All problems are returned together.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let (entries, errors) = reader::read_tree(path).map_err(|e| ConfigErrors::from(vec![e]))?;
-    finish(entries, errors, path)
+    finish(entries, errors, path, true)
+}
+
+/// Like [`load`] without the start-up validation (a missing `Server`, `LogType=file`
+/// without `LogFile`, TLS consistency, listener addresses): what `zabbix_agentd -t` and
+/// `-p` read, for `zagent test` and `zagent keys`. Syntax and value errors still count.
+pub fn load_for_test(path: &Path) -> Result<Config, ConfigErrors> {
+    let (entries, errors) = reader::read_tree(path).map_err(|e| ConfigErrors::from(vec![e]))?;
+    finish(entries, errors, path, false)
 }
 
 /// Like [`load`] for a main file already in memory; `name` stands for it in messages.
@@ -411,18 +419,22 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// (as zabbix's `fopen`).
 pub fn parse_str(text: &str, name: &Path) -> Result<Config, ConfigErrors> {
     let (entries, errors) = reader::read_tree_str(text, name);
-    finish(entries, errors, name)
+    finish(entries, errors, name, true)
 }
 
 fn finish(
     entries: Vec<reader::Entry>,
     mut errors: Vec<ConfigError>,
     main: &Path,
+    validate: bool,
 ) -> Result<Config, ConfigErrors> {
     let (raw, line_errors) = directives::read_entries(entries);
     errors.extend(line_errors);
-    let (cfg, build_errors) = build::build(raw, main);
+    let (cfg, build_errors, validation_errors) = build::build(raw, main);
     errors.extend(build_errors);
+    if validate {
+        errors.extend(validation_errors);
+    }
     if errors.is_empty() {
         Ok(cfg)
     } else {

@@ -29,6 +29,13 @@ const FILE_MODE: &[ParamDef] = &[ParamDef::req("file"), ParamDef::opt("mode")];
 /// The `vfs.*` family.
 pub const KEYS: &[KeyDef] = &[
     KeyDef {
+        name: "vfs.dev.discovery",
+        description: "List of block devices with their type (LLD JSON).",
+        params: Params::None,
+        test_key: "vfs.dev.discovery",
+        handler: Handler::Blocking(dev_discovery),
+    },
+    KeyDef {
         name: "vfs.file.cksum",
         description: "File checksum: crc32 (POSIX cksum), md5 or sha256.",
         params: Params::List(&[
@@ -344,6 +351,51 @@ fn fs_discovery(_: &AgentCtx, _: &Request) -> KeyResult {
         .read("mounts")
         .map_err(|e| NotSupported::new(e.to_string()))?;
     Ok(Value::Str(fs_discovery_json(&text)))
+}
+
+// ---- block devices -------------------------------------------------------------------
+
+/// Major and minor number of a Linux `dev_t` (glibc's encoding).
+pub fn dev_major_minor(dev: u64) -> (u64, u64) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major, minor)
+}
+
+/// The `DEVTYPE=` value of a sysfs `uevent` text.
+pub fn uevent_devtype(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("DEVTYPE="))
+        .map(str::to_string)
+}
+
+fn dev_discovery(_: &AgentCtx, _: &Request) -> KeyResult {
+    let rd = fs::read_dir("/dev").map_err(|_| {
+        NotSupported::new("Cannot obtain device list: failed to open /dev/ directory.")
+    })?;
+    let sysfs = fs::metadata("/sys/dev/block/").is_ok_and(|m| m.is_dir());
+    let mut rows = Vec::new();
+    for entry in rd.flatten() {
+        // stat, not lstat: a link to a block device (/dev/cdrom) is listed under its name.
+        let Ok(m) = fs::metadata(entry.path()) else {
+            continue;
+        };
+        if !m.file_type().is_block_device() {
+            continue;
+        }
+        let (major, minor) = dev_major_minor(m.rdev());
+        let devtype = if sysfs {
+            fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"))
+                .ok()
+                .and_then(|t| uevent_devtype(&t))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        rows.push(serde_json::json!({ "{#DEVNAME}": name, "{#DEVTYPE}": devtype }));
+    }
+    Ok(Value::Str(serde_json::Value::Array(rows).to_string()))
 }
 
 // ---- vfs.file.exists -----------------------------------------------------------------
@@ -1092,6 +1144,16 @@ mod tests {
             file_get_json(&info, &utc),
             r#"{"basename":"f.txt","pathname":"/tmp/sysz/f.txt","dirname":"/tmp/sysz","type":"file","user":"root","group":"root","permissions":"0644","uid":0,"gid":0,"size":12,"time":{"access":"2026-11-21T14:27:22+0000","modify":"2026-11-21T14:27:12+0000","change":null},"timestamp":{"access":1795271242,"modify":1795271232,"change":null}}"#
         );
+    }
+
+    #[test]
+    fn block_device_numbers_and_uevent() {
+        // makedev(254, 0) and makedev(259, 65536) in glibc's encoding.
+        assert_eq!(dev_major_minor(0xfe00), (254, 0));
+        assert_eq!(dev_major_minor(0x1001_0300), (259, 65536));
+        let ue = "MAJOR=254\nMINOR=0\nDEVNAME=vda\nDEVTYPE=disk\nDISKSEQ=9\n";
+        assert_eq!(uevent_devtype(ue).as_deref(), Some("disk"));
+        assert_eq!(uevent_devtype("MAJOR=1\n"), None);
     }
 
     #[test]

@@ -2,5 +2,8 @@
 //! fixtures; the `/proc` root is overridable for tests.
 
 pub mod iconv;
+pub mod net_proc;
+pub mod net_snmp;
 pub mod oserror;
 pub mod procfs;
+pub mod sock_diag;

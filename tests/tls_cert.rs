@@ -725,3 +725,64 @@ fn multi_valued_rdn_prints_like_openssl() {
     assert!(ours.starts_with("CN=zt-tls-multi,"), "{ours}");
     assert_eq!(ours.matches('+').count(), 2, "{ours}");
 }
+
+#[test]
+fn zagent_get_with_certificates_reads_the_real_zabbix_agentd() {
+    let dir = tempdir();
+    let pki = pki();
+    let agentd = start_agentd(
+        dir.path(),
+        &format!(
+            "TLSAccept=cert\nTLSCAFile={}\nTLSCertFile={}\nTLSKeyFile={}\n\
+             TLSServerCertIssuer={CA_DN}\nTLSServerCertSubject={SERVER_DN}",
+            pki.ca.display(),
+            pki.agent_cert.display(),
+            pki.agent_key.display()
+        ),
+    );
+    let s = |p: &Path| p.to_string_lossy().to_string();
+    let (ca, cert, key) = (s(&pki.ca), s(&pki.server_cert), s(&pki.server_key));
+    let port = agentd.port.to_string();
+    let get = |subject: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zagent"))
+            .args([
+                "get",
+                "-s",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-t",
+                "5",
+                "-k",
+                "agent.hostname",
+            ])
+            .args(["--tls-connect", "cert", "--tls-ca-file", &ca])
+            .args(["--tls-cert-file", &cert, "--tls-key-file", &key])
+            .args([
+                "--tls-agent-cert-issuer",
+                CA_DN,
+                "--tls-agent-cert-subject",
+                subject,
+            ])
+            .output()
+            .expect("zagent get")
+    };
+    let ok = get(AGENT_DN);
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim_end(),
+        "zt-tls-agentd",
+        "stderr: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = get("CN=zt-tls-nobody");
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot establish TLS to [[127.0.0.1]:{}]: subject: peer: \"{AGENT_DN}\", required: \
+             \"CN=zt-tls-nobody\"",
+            agentd.port
+        )),
+        "{stderr}"
+    );
+}

@@ -179,9 +179,26 @@ fn check_time(start: Instant, req: &Request) -> Result<(), NotSupported> {
     }
 }
 
+/// Opens a file for reading without waiting for a FIFO's writer (a FIFO nobody writes to
+/// then reads as empty instead of holding a blocking thread); reads block as usual.
 fn open_file(path: &str) -> Result<File, NotSupported> {
-    File::open(path)
-        .map_err(|e| NotSupported::new(format!("Cannot open file: {}", zbx_strerror(&e))))
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| NotSupported::new(format!("Cannot open file: {}", zbx_strerror(&e))))?;
+    let fd = f.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function owns; failure leaves it non-blocking,
+    // which only makes reads of a FIFO return early.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(f)
 }
 
 fn file_info_err(e: &io::Error) -> NotSupported {
@@ -1154,6 +1171,18 @@ mod tests {
         let ue = "MAJOR=254\nMINOR=0\nDEVNAME=vda\nDEVTYPE=disk\nDISKSEQ=9\n";
         assert_eq!(uevent_devtype(ue).as_deref(), Some("disk"));
         assert_eq!(uevent_devtype("MAJOR=1\n"), None);
+    }
+
+    #[test]
+    fn fifo_without_writer_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fifo = dir.path().join("fifo");
+        let c = CString::new(fifo.to_string_lossy().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        // SAFETY: mkfifo with a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut f = open_file(&fifo.to_string_lossy()).unwrap_or_else(|e| panic!("{e}"));
+        let mut buf = Vec::new();
+        assert_eq!(f.read_to_end(&mut buf).ok(), Some(0));
     }
 
     #[test]

@@ -197,6 +197,19 @@ fn scene() -> Scene {
         .collect();
     w("bin.dat", &bin);
     std::fs::create_dir(root.join("d")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    // A tree only the vfs.dir.* cases look at.
+    for d in ["dd", "dd/sub", "dd/sub/deeper", "dd/empty"] {
+        std::fs::create_dir(root.join(d)).unwrap_or_else(|e| panic!("mkdir {d}: {e}"));
+    }
+    w("dd/a.log", b"abc");
+    w("dd/b.txt", b"12345");
+    w("dd/sub/c.log", b"x");
+    w("dd/sub/deeper/d.log", b"yy");
+    w("dd/sub/deeper/big.bin", &vec![7u8; 5000]);
+    std::fs::hard_link(root.join("dd/b.txt"), root.join("dd/sub/hard.txt"))
+        .unwrap_or_else(|e| panic!("hard link: {e}"));
+    std::os::unix::fs::symlink("a.log", root.join("dd/link.log"))
+        .unwrap_or_else(|e| panic!("symlink: {e}"));
     w("orphan.txt", b"owned by nobody known\n");
     // Only vfs.file.get looks at these, so no other case moves their access time.
     w("get.txt", b"twelve bytes");
@@ -551,6 +564,79 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         format!("vfs.file.regmatch[{nope},a]"),
     ];
     for k in file_keys {
+        add(k, Exact);
+    }
+
+    // vfs.dir.*
+    let dd = p("dd");
+    for k in [
+        format!("vfs.dir.count[{dd}]"),
+        format!("vfs.dir.count[{dd}/]"),
+        format!("vfs.dir.count[{dd},\"\\.log$\"]"),
+        format!("vfs.dir.count[{dd},,\"\\.log$\"]"),
+        format!("vfs.dir.count[{dd},sub]"),
+        format!("vfs.dir.count[{dd},,,dir]"),
+        format!("vfs.dir.count[{dd},,,file]"),
+        format!("vfs.dir.count[{dd},,,sym]"),
+        format!("vfs.dir.count[{dd},,,\"file,dir\"]"),
+        format!("vfs.dir.count[{dd},,,,file]"),
+        format!("vfs.dir.count[{dd},,,,dir]"),
+        format!("vfs.dir.count[{dd},,,all,all]"),
+        format!("vfs.dir.count[{dd},,,x]"),
+        format!("vfs.dir.count[{dd},,,,,0]"),
+        format!("vfs.dir.count[{dd},,,,,1]"),
+        format!("vfs.dir.count[{dd},,,,,-1]"),
+        format!("vfs.dir.count[{dd},,,,,-2]"),
+        format!("vfs.dir.count[{dd},,,,,x]"),
+        format!("vfs.dir.count[{dd},,,file,,,2]"),
+        format!("vfs.dir.count[{dd},,,file,,,,2]"),
+        format!("vfs.dir.count[{dd},,,,,,1K]"),
+        format!("vfs.dir.count[{dd},,,,,,,1T]"),
+        format!("vfs.dir.count[{dd},,,,,,,0]"),
+        format!("vfs.dir.count[{dd},,,,,,5,1]"),
+        format!("vfs.dir.count[{dd},,,,,,x]"),
+        format!("vfs.dir.count[{dd},,,,,,-1]"),
+        format!("vfs.dir.count[{dd},,,,,,1.5K]"),
+        format!("vfs.dir.count[{dd},,,,,,,x]"),
+        format!("vfs.dir.count[{dd},,,file,,,,,1h]"),
+        format!("vfs.dir.count[{dd},,,file,,,,,,1d]"),
+        format!("vfs.dir.count[{dd},,,,,,,,1w]"),
+        format!("vfs.dir.count[{dd},,,,,,,,1x]"),
+        format!("vfs.dir.count[{dd},,,,,,,,,x]"),
+        format!("vfs.dir.count[{dd},,,,,,,,,,sub]"),
+        format!("vfs.dir.count[{dd},,,,,,,,,,\"^dd$\"]"),
+        format!("vfs.dir.count[{dd},\"(\"]"),
+        format!("vfs.dir.count[{dd},\"[a\"]"),
+        format!("vfs.dir.count[{dd},\"a)\"]"),
+        format!("vfs.dir.count[{dd},\"*a\"]"),
+        format!("vfs.dir.count[{dd},,\"(\"]"),
+        format!("vfs.dir.count[{dd},,,,,,,,,,\"(\"]"),
+        format!("vfs.dir.count[{dd},,,,,,,,,,,x]"),
+        format!("vfs.dir.count[{nope}]"),
+        format!("vfs.dir.count[{f}]"),
+        "vfs.dir.count[]".into(),
+        format!("vfs.dir.size[{dd}]"),
+        format!("vfs.dir.size[{dd}/]"),
+        format!("vfs.dir.size[{dd},,,disk]"),
+        format!("vfs.dir.size[{dd},,,apparent]"),
+        format!("vfs.dir.size[{dd},\"\\.log$\"]"),
+        format!("vfs.dir.size[{dd},dd]"),
+        format!("vfs.dir.size[{dd},\"^dd$\"]"),
+        format!("vfs.dir.size[{dd},,dd]"),
+        format!("vfs.dir.size[{dd},,,,0]"),
+        format!("vfs.dir.size[{dd},,,,1]"),
+        format!("vfs.dir.size[{dd},,,,-1]"),
+        format!("vfs.dir.size[{dd},,,,-2]"),
+        format!("vfs.dir.size[{dd},,,,x]"),
+        format!("vfs.dir.size[{dd},,,x]"),
+        format!("vfs.dir.size[{dd},,,,,sub]"),
+        format!("vfs.dir.size[{dd},,\"(\"]"),
+        format!("vfs.dir.size[{dd},,,,,\"(\"]"),
+        format!("vfs.dir.size[{dd},,,,,,x]"),
+        format!("vfs.dir.size[{nope}]"),
+        format!("vfs.dir.size[{f}]"),
+        "vfs.dir.size[]".into(),
+    ] {
         add(k, Exact);
     }
 

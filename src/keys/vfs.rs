@@ -36,6 +36,39 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Blocking(dev_discovery),
     },
     KeyDef {
+        name: "vfs.dir.count",
+        description: "Number of directory entries, filtered by name, type, size, age, depth.",
+        params: Params::List(&[
+            ParamDef::req("dir"),
+            ParamDef::opt("regex_incl"),
+            ParamDef::opt("regex_excl"),
+            ParamDef::opt("types_incl"),
+            ParamDef::opt("types_excl"),
+            ParamDef::opt("max_depth"),
+            ParamDef::opt("min_size"),
+            ParamDef::opt("max_size"),
+            ParamDef::opt("min_age"),
+            ParamDef::opt("max_age"),
+            ParamDef::opt("regex_excl_dir"),
+        ]),
+        test_key: "vfs.dir.count[/var/log]",
+        handler: Handler::Blocking(dir_count),
+    },
+    KeyDef {
+        name: "vfs.dir.size",
+        description: "Directory size in bytes (apparent or disk), filtered by name and depth.",
+        params: Params::List(&[
+            ParamDef::req("dir"),
+            ParamDef::opt("regex_incl"),
+            ParamDef::opt("regex_excl"),
+            ParamDef::opt("mode"),
+            ParamDef::opt("max_depth"),
+            ParamDef::opt("regex_excl_dir"),
+        ]),
+        test_key: "vfs.dir.size[/var/log]",
+        handler: Handler::Blocking(dir_size),
+    },
+    KeyDef {
         name: "vfs.file.cksum",
         description: "File checksum: crc32 (POSIX cksum), md5 or sha256.",
         params: Params::List(&[
@@ -413,6 +446,244 @@ fn dev_discovery(_: &AgentCtx, _: &Request) -> KeyResult {
         rows.push(serde_json::json!({ "{#DEVNAME}": name, "{#DEVTYPE}": devtype }));
     }
     Ok(Value::Str(serde_json::Value::Array(rows).to_string()))
+}
+
+// ---- vfs.dir.* ---------------------------------------------------------------------------
+
+/// A regular-expression error in PCRE's words where the cause is the same (zabbix_agentd
+/// reports PCRE's message); other causes keep the engine's own text.
+pub fn regex_error_text(e: &regex::Error) -> String {
+    let msg = e.to_string();
+    let known = [
+        ("unclosed group", "missing closing parenthesis"),
+        ("unopened group", "unmatched closing parenthesis"),
+        (
+            "unclosed character class",
+            "missing terminating ] for character class",
+        ),
+        (
+            "repetition operator missing expression",
+            "quantifier does not follow a repeatable item",
+        ),
+    ];
+    for (ours, pcre) in known {
+        if msg.contains(ours) {
+            return pcre.to_string();
+        }
+    }
+    msg.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or(&msg)
+        .to_string()
+}
+
+fn dir_regex(req: &Request, i: usize) -> Result<Option<regex::Regex>, NotSupported> {
+    match req.param(i) {
+        "" => Ok(None),
+        re => regex::Regex::new(re).map(Some).map_err(|e| {
+            NotSupported::new(format!(
+                "Invalid regular expression in {} parameter: {}",
+                // vfs.dir.count has an eleventh parameter; the shared table stops at ten.
+                if i == 10 {
+                    "eleventh"
+                } else {
+                    super::ordinal(i)
+                },
+                regex_error_text(&e)
+            ))
+        }),
+    }
+}
+
+/// A vfs.dir.count size: digits with an optional K, M, G or T (powers of 1024).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let (digits, shift) = match s.as_bytes().last()? {
+        b'K' => (&s[..s.len() - 1], 10),
+        b'M' => (&s[..s.len() - 1], 20),
+        b'G' => (&s[..s.len() - 1], 30),
+        b'T' => (&s[..s.len() - 1], 40),
+        _ => (s, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_shl(shift)
+}
+
+/// A vfs.dir.count age: digits with an optional s, m, h, d or w.
+pub fn parse_age(s: &str) -> Option<u64> {
+    let (digits, mult) = match s.as_bytes().last()? {
+        b's' => (&s[..s.len() - 1], 1),
+        b'm' => (&s[..s.len() - 1], 60),
+        b'h' => (&s[..s.len() - 1], 3600),
+        b'd' => (&s[..s.len() - 1], 86400),
+        b'w' => (&s[..s.len() - 1], 7 * 86400),
+        _ => (s, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// Max depth: empty or `-1` = unlimited, else a non-negative number.
+fn parse_depth(req: &Request, i: usize) -> Result<Option<u32>, NotSupported> {
+    match req.param(i) {
+        "" | "-1" => Ok(None),
+        d => d
+            .parse::<u32>()
+            .map(Some)
+            .map_err(|_| NotSupported::invalid_param(i)),
+    }
+}
+
+/// Name filters shared by vfs.dir.count and vfs.dir.size.
+#[derive(Debug, Default)]
+pub struct NameFilter {
+    /// Names to include (all when `None`).
+    pub incl: Option<regex::Regex>,
+    /// Names to leave out.
+    pub excl: Option<regex::Regex>,
+    /// Directories neither counted nor entered.
+    pub excl_dir: Option<regex::Regex>,
+}
+
+impl NameFilter {
+    /// Whether `name` passes the include and exclude expressions.
+    pub fn passes(&self, name: &str) -> bool {
+        self.incl.as_ref().map_or(true, |r| r.is_match(name))
+            && !self.excl.as_ref().is_some_and(|r| r.is_match(name))
+    }
+
+    /// Whether a directory named `name` is skipped entirely.
+    pub fn skips_dir(&self, name: &str) -> bool {
+        self.excl_dir.as_ref().is_some_and(|r| r.is_match(name))
+    }
+}
+
+/// The directory checks both keys share: what the root is, with the official texts.
+fn dir_root(path: &str) -> Result<fs::Metadata, NotSupported> {
+    let m = fs::symlink_metadata(path).map_err(|e| {
+        NotSupported::new(format!(
+            "Cannot obtain directory information: {}",
+            zbx_strerror(&e)
+        ))
+    })?;
+    if !m.is_dir() {
+        return Err(NotSupported::new("First parameter is not a directory."));
+    }
+    Ok(m)
+}
+
+fn lstat_type_bits(m: &fs::Metadata) -> u32 {
+    let t = m.file_type();
+    if t.is_symlink() {
+        ft::SYM
+    } else {
+        type_bits(t)
+    }
+}
+
+fn dir_count(_: &AgentCtx, req: &Request) -> KeyResult {
+    let incl = dir_regex(req, 1)?;
+    let excl = dir_regex(req, 2)?;
+    let types_incl = types_to_mask(req.param(3))?;
+    let types_excl = types_to_mask(req.param(4))?;
+    let types = if types_incl == 0 { ft::ALL } else { types_incl } & !types_excl;
+    let max_depth = parse_depth(req, 5)?;
+    let bound = |i: usize, what: &str, parse: fn(&str) -> Option<u64>| match req.param(i) {
+        "" => Ok(None),
+        v => parse(v)
+            .map(Some)
+            .ok_or_else(|| NotSupported::new(format!("Invalid {what} \"{v}\"."))),
+    };
+    let min_size = bound(6, "minimum size", parse_size)?;
+    let max_size = bound(7, "maximum size", parse_size)?;
+    let min_age = bound(8, "minimum age", parse_age)?;
+    let max_age = bound(9, "maximum age", parse_age)?;
+    let names = NameFilter {
+        incl,
+        excl,
+        excl_dir: dir_regex(req, 10)?,
+    };
+    let root = dir_root(req.param(0))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut count = 0u64;
+    crate::sys::dirwalk::walk(
+        req.param(0),
+        &root,
+        max_depth,
+        Instant::now() + req.timeout,
+        |e| {
+            if e.meta.is_dir() && names.skips_dir(e.name) {
+                return crate::sys::dirwalk::Visit::Prune;
+            }
+            let size = e.meta.size();
+            let age = u64::try_from(now - e.meta.mtime()).unwrap_or(0);
+            let counted = names.passes(e.name)
+                && lstat_type_bits(e.meta) & types != 0
+                && min_size.map_or(true, |m| size >= m)
+                && max_size.map_or(true, |m| size <= m)
+                && min_age.map_or(true, |m| age >= m)
+                && max_age.map_or(true, |m| age <= m);
+            if counted {
+                count += 1;
+            }
+            crate::sys::dirwalk::Visit::Continue
+        },
+    )
+    .map_err(|e| NotSupported::new(e.to_string()))?;
+    Ok(Value::Uint(count))
+}
+
+fn dir_size(_: &AgentCtx, req: &Request) -> KeyResult {
+    let incl = dir_regex(req, 1)?;
+    let excl = dir_regex(req, 2)?;
+    let disk = match req.param(3) {
+        "" | "apparent" => false,
+        "disk" => true,
+        _ => return Err(NotSupported::invalid_param(3)),
+    };
+    let max_depth = parse_depth(req, 4)?;
+    let names = NameFilter {
+        incl,
+        excl,
+        excl_dir: dir_regex(req, 5)?,
+    };
+    let root = dir_root(req.param(0))?;
+    let size_of = |m: &fs::Metadata| if disk { m.blocks() * 512 } else { m.size() };
+    // The root is matched by the path as written.
+    let mut total = if names.passes(req.param(0)) {
+        size_of(&root)
+    } else {
+        0
+    };
+    let mut linked: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
+    crate::sys::dirwalk::walk(
+        req.param(0),
+        &root,
+        max_depth,
+        Instant::now() + req.timeout,
+        |e| {
+            if e.meta.is_dir() && names.skips_dir(e.name) {
+                return crate::sys::dirwalk::Visit::Prune;
+            }
+            // A file with several names is counted once.
+            let repeat = !e.meta.is_dir()
+                && e.meta.nlink() > 1
+                && !linked.insert((e.meta.dev(), e.meta.ino()));
+            if names.passes(e.name) && !repeat {
+                total = total.saturating_add(size_of(e.meta));
+            }
+            crate::sys::dirwalk::Visit::Continue
+        },
+    )
+    .map_err(|e| NotSupported::new(e.to_string()))?;
+    Ok(Value::Uint(total))
 }
 
 // ---- vfs.file.exists -----------------------------------------------------------------
@@ -1183,6 +1454,36 @@ mod tests {
         let mut f = open_file(&fifo.to_string_lossy()).unwrap_or_else(|e| panic!("{e}"));
         let mut buf = Vec::new();
         assert_eq!(f.read_to_end(&mut buf).ok(), Some(0));
+    }
+
+    #[test]
+    fn dir_bounds_parse() {
+        assert_eq!(parse_size("1K"), Some(1024));
+        assert_eq!(parse_size("3"), Some(3));
+        assert_eq!(parse_size("2T"), Some(2 << 40));
+        for bad in ["x", "-1", "1.5K", "K", ""] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
+        assert_eq!(parse_age("1h"), Some(3600));
+        assert_eq!(parse_age("1w"), Some(604800));
+        assert_eq!(parse_age("60"), Some(60));
+        for bad in ["1x", "-1", "m"] {
+            assert_eq!(parse_age(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn regex_errors_in_pcre_words() {
+        let text = |re: &str| {
+            regex::Regex::new(re)
+                .err()
+                .map(|e| regex_error_text(&e))
+                .unwrap_or_default()
+        };
+        assert_eq!(text("("), "missing closing parenthesis");
+        assert_eq!(text("a)"), "unmatched closing parenthesis");
+        assert_eq!(text("[a"), "missing terminating ] for character class");
+        assert_eq!(text("*a"), "quantifier does not follow a repeatable item");
     }
 
     #[test]

@@ -303,6 +303,8 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         "system.sw.os[x]",
         "system.sw.os[full,x]",
         "system.cpu.switches[x]",
+        "system.users.num",
+        "system.users.num[x]",
         "system.cpu.intr[]",
         "system.swap.size",
         "system.swap.size[all,free]",

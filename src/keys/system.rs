@@ -106,6 +106,13 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Inline(uptime),
     },
     KeyDef {
+        name: "system.users.num",
+        description: "Number of users logged in (as `who | wc -l`).",
+        params: Params::None,
+        test_key: "system.users.num",
+        handler: Handler::Blocking(users_num),
+    },
+    KeyDef {
         name: "vm.memory.size",
         description: "Memory size in bytes or percent, by mode.",
         params: Params::List(&[ParamDef::one_of("mode", MEMORY_MODES)]),
@@ -273,6 +280,36 @@ fn sw_os(_: &AgentCtx, req: &Request) -> KeyResult {
         _ => first_line_of("/proc/version")?,
     };
     Ok(Value::Str(v))
+}
+
+// ---- logged-in users -------------------------------------------------------------------
+
+/// glibc's `struct utmpx` on 64-bit Linux: 384 bytes; `ut_type` (i16) at 0, `ut_pid`
+/// (i32) at 4, `ut_user` (32 bytes) at 44.
+const UTMP_RECORD: usize = 384;
+const UT_USER_PROCESS: i16 = 7;
+
+/// Users as `who` counts them in a utmp file: user-process records with a user name
+/// whose process is still `alive`.
+pub fn count_utmp_users(utmp: &[u8], alive: impl Fn(i32) -> bool) -> u64 {
+    utmp.chunks_exact(UTMP_RECORD)
+        .filter(|r| {
+            let kind = i16::from_ne_bytes([r[0], r[1]]);
+            let pid = i32::from_ne_bytes([r[4], r[5], r[6], r[7]]);
+            kind == UT_USER_PROCESS && r[44] != 0 && (pid <= 0 || alive(pid))
+        })
+        .count() as u64
+}
+
+fn users_num(_: &AgentCtx, _: &Request) -> KeyResult {
+    // No utmp (systemd without utmp support): `who` prints nothing.
+    let utmp = std::fs::read("/var/run/utmp").unwrap_or_default();
+    let alive = |pid: i32| {
+        // SAFETY: signal 0 only checks that the process exists.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    };
+    Ok(Value::Uint(count_utmp_users(&utmp, alive)))
 }
 
 // ---- time ----------------------------------------------------------------------------
@@ -586,6 +623,27 @@ mod tests {
             Some("Linux version 6")
         );
         assert_eq!(first_line(""), None);
+    }
+
+    #[test]
+    fn utmp_users() {
+        let rec = |kind: i16, pid: i32, user: &str| {
+            let mut r = vec![0u8; UTMP_RECORD];
+            r[..2].copy_from_slice(&kind.to_ne_bytes());
+            r[4..8].copy_from_slice(&pid.to_ne_bytes());
+            r[44..44 + user.len()].copy_from_slice(user.as_bytes());
+            r
+        };
+        let mut f = Vec::new();
+        f.extend(rec(2, 0, "reboot")); // BOOT_TIME
+        f.extend(rec(7, 100, "alice"));
+        f.extend(rec(7, 200, "bob")); // process gone
+        f.extend(rec(7, 300, "")); // no user
+        f.extend(rec(8, 400, "carol")); // DEAD_PROCESS
+        f.extend(vec![0u8; 10]); // torn record at the end
+        assert_eq!(count_utmp_users(&f, |pid| pid != 200), 1);
+        assert_eq!(count_utmp_users(&f, |_| true), 2);
+        assert_eq!(count_utmp_users(&[], |_| true), 0);
     }
 
     #[test]

@@ -162,6 +162,15 @@ pub fn parse_net_dev(text: &str) -> Vec<NetDev> {
     out
 }
 
+/// Interface names of `/proc/net/dev`: every line with a colon, left-trimmed, whatever
+/// follows (as zabbix_agentd's net.if.discovery lists them).
+pub fn net_dev_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, _)| name.trim_start_matches(' ').to_string())
+        .collect()
+}
+
 /// One line of `/proc/mounts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -276,6 +285,11 @@ mod tests {
         let eth0 = &devs[3];
         assert_eq!(eth0.rx, [63562061, 2240, 1, 2, 3, 4, 5, 6]);
         assert_eq!(eth0.tx, [104323, 1098, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            net_dev_names(&fixture("net/dev")),
+            ["lo", "ifb0", "ifb1", "eth0"]
+        );
+        assert_eq!(net_dev_names("  odd: 1 2\n"), ["odd"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::ffi::CStr;
 
 use super::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value};
+use crate::sys::cpustat;
 use crate::sys::oserror::zbx_strerror;
 use crate::sys::procfs::{self, ProcRoot};
 
@@ -18,6 +19,13 @@ pub const KEYS: &[KeyDef] = &[
         params: Params::None,
         test_key: "system.boottime",
         handler: Handler::Inline(boottime),
+    },
+    KeyDef {
+        name: "system.cpu.discovery",
+        description: "List of CPUs and their status (LLD JSON); needs the CPU collector.",
+        params: Params::None,
+        test_key: "system.cpu.discovery",
+        handler: Handler::Inline(cpu_discovery),
     },
     KeyDef {
         name: "system.cpu.intr",
@@ -49,6 +57,17 @@ pub const KEYS: &[KeyDef] = &[
         params: Params::None,
         test_key: "system.cpu.switches",
         handler: Handler::Inline(cpu_switches),
+    },
+    KeyDef {
+        name: "system.cpu.util",
+        description: "CPU utilisation percent by CPU, state and period; needs the CPU collector.",
+        params: Params::List(&[
+            ParamDef::opt("cpu"),
+            ParamDef::opt("type"),
+            ParamDef::opt("mode"),
+        ]),
+        test_key: "system.cpu.util[all,user,avg1]",
+        handler: Handler::Inline(cpu_util),
     },
     KeyDef {
         name: "system.hostname",
@@ -436,6 +455,68 @@ fn cpu_num(_: &AgentCtx, req: &Request) -> KeyResult {
     cpu_count(name).map(Value::Uint)
 }
 
+/// The `/proc/stat` state index of a system.cpu.util type (empty = user).
+pub fn cpu_state_index(kind: &str) -> Option<usize> {
+    Some(match kind {
+        "" | "user" => 0,
+        "nice" => 1,
+        "system" => 2,
+        "idle" => 3,
+        "iowait" => 4,
+        "interrupt" => 5,
+        "softirq" => 6,
+        "steal" => 7,
+        "guest" => 8,
+        "guest_nice" => 9,
+        _ => return None,
+    })
+}
+
+fn cpu_util(_: &AgentCtx, req: &Request) -> KeyResult {
+    let cpu = match req.param(0) {
+        "" | "all" => None,
+        n => match n.parse::<u32>() {
+            Ok(n) if n <= i32::MAX as u32 => Some(n as usize),
+            _ => return Err(NotSupported::invalid_param(0)),
+        },
+    };
+    let state = cpu_state_index(req.param(1)).ok_or_else(|| NotSupported::invalid_param(1))?;
+    let secs = match req.param(2) {
+        "" | "avg1" => 60,
+        "avg5" => 300,
+        "avg15" => 900,
+        _ => return Err(NotSupported::invalid_param(2)),
+    };
+    let not_started = || NotSupported::new(cpustat::CpuError::NotStarted.to_string());
+    let history = cpustat::collector().ok_or_else(not_started)?;
+    let h = history.lock().map_err(|_| not_started())?;
+    h.util(cpu, state, secs)
+        .map(Value::Float)
+        .map_err(|e| NotSupported::new(e.to_string()))
+}
+
+/// system.cpu.discovery JSON from the collector's online flags.
+pub fn cpu_discovery_json(online: &[bool]) -> String {
+    let rows: Vec<String> = online
+        .iter()
+        .enumerate()
+        .map(|(i, on)| {
+            format!(
+                "{{\"{{#CPU.NUMBER}}\":{i},\"{{#CPU.STATUS}}\":\"{}\"}}",
+                if *on { "online" } else { "offline" }
+            )
+        })
+        .collect();
+    format!("[{}]", rows.join(","))
+}
+
+fn cpu_discovery(_: &AgentCtx, _: &Request) -> KeyResult {
+    let not_started = || NotSupported::new(cpustat::CpuError::NotStarted.to_string());
+    let history = cpustat::collector().ok_or_else(not_started)?;
+    let online = history.lock().map_err(|_| not_started())?.online();
+    Ok(Value::Str(cpu_discovery_json(&online)))
+}
+
 // ---- swap and memory ----------------------------------------------------------------
 
 /// `system.swap.size` from `/proc/meminfo` text and a mode.
@@ -644,6 +725,17 @@ mod tests {
         assert_eq!(count_utmp_users(&f, |pid| pid != 200), 1);
         assert_eq!(count_utmp_users(&f, |_| true), 2);
         assert_eq!(count_utmp_users(&[], |_| true), 0);
+    }
+
+    #[test]
+    fn cpu_discovery_shape_and_states() {
+        assert_eq!(
+            cpu_discovery_json(&[true, false]),
+            r#"[{"{#CPU.NUMBER}":0,"{#CPU.STATUS}":"online"},{"{#CPU.NUMBER}":1,"{#CPU.STATUS}":"offline"}]"#
+        );
+        assert_eq!(cpu_state_index(""), Some(0));
+        assert_eq!(cpu_state_index("guest_nice"), Some(9));
+        assert_eq!(cpu_state_index("x"), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The CPU collector as `zagent run` uses it: after a few samples `system.cpu.util`
 //! answers percentages that add up to 100 over the ten states, per CPU and in total, and
-//! `system.cpu.discovery` lists the same CPUs as a running zabbix_agentd daemon.
+//! `system.cpu.discovery` lists the same CPUs as a running zabbix_agentd daemon; disk
+//! rates (vfs.dev.read/write sps/ops) are followed once asked for.
 
 #![allow(clippy::panic, clippy::expect_used)] // a test fails by panicking
 
@@ -73,6 +74,30 @@ async fn collector_feeds_cpu_util_and_discovery() {
     .await
     .expect("zabbix_get");
     assert_eq!(ours, Ok(Value::Str(theirs)));
+
+    // Disk rates: a device is followed from its first request on.
+    for key in ["vfs.dev.read[,sps]", "vfs.dev.write[all,ops,avg5]"] {
+        for _ in 0..2 {
+            match ctx.execute(key).await {
+                Ok(Value::Float(v)) => assert!(v >= 0.0, "{key} = {v}"),
+                other => panic!("{key}: {other:?}"),
+            }
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+    }
+    // The daemon's reasons where a rate cannot be given.
+    for key in ["vfs.dev.read[nope-zt,sps]", "system.cpu.util[99]"] {
+        let ours = match ctx.execute(key).await {
+            Ok(v) => v.to_wire(),
+            Err(e) => format!("ZBX_NOTSUPPORTED: {}", e.0),
+        };
+        let k = key.to_string();
+        let theirs =
+            tokio::task::spawn_blocking(move || util::stdout(&util::zabbix_get(port, &k, &[])))
+                .await
+                .expect("zabbix_get");
+        assert_eq!(ours, theirs, "{key}");
+    }
 
     shutdown.cancel();
     let ended = tokio::time::timeout(Duration::from_secs(2), task).await;

@@ -376,6 +376,19 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
     add("vm.memory.size[pavailable]".into(), Abs(5.0));
     add("kernel.openfiles".into(), Abs(5000.0));
     add("system.cpu.switches".into(), Grows(1e8));
+    // Disk counters of every device, and of each block device the box has.
+    for k in [
+        "vfs.dev.read[,operations]",
+        "vfs.dev.read[all,sectors]",
+        "vfs.dev.write[,operations]",
+        "vfs.dev.write[,sectors]",
+    ] {
+        add(k.into(), Grows(1e9));
+    }
+    for dev in block_devices() {
+        add(format!("vfs.dev.read[{dev},operations]"), Grows(1e9));
+        add(format!("vfs.dev.write[/dev/{dev},sectors]"), Grows(1e9));
+    }
     add("system.cpu.intr".into(), Grows(1e8));
 
     // vfs.fs.*
@@ -407,6 +420,15 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         "vfs.fs.discovery".into(),
         "vfs.dev.discovery".into(),
         "vfs.dev.discovery[x]".into(),
+        "vfs.dev.read[nope-zt,operations]".into(),
+        "vfs.dev.read[vda,operations,]".into(),
+        "vfs.dev.read[,x]".into(),
+        "vfs.dev.read[,sps,x]".into(),
+        "vfs.dev.read[,,x]".into(),
+        "vfs.dev.read[,sps]".into(),
+        "vfs.dev.read[nope-zt]".into(),
+        "vfs.dev.write[,ops,avg15]".into(),
+        "vfs.dev.read[a,b,c,d]".into(),
         "vfs.fs.discovery[x]".into(),
     ] {
         add(k, Exact);
@@ -785,6 +807,21 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
     ] {
         add(k.into(), Grows(big));
     }
+    v
+}
+
+/// Whole disks of this machine (first three), from /sys/block.
+fn block_devices() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/sys/block")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| std::path::Path::new("/dev").join(n).exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v.truncate(3);
     v
 }
 

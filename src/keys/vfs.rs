@@ -36,6 +36,28 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Blocking(dev_discovery),
     },
     KeyDef {
+        name: "vfs.dev.read",
+        description: "Disk read statistics: sectors, operations, or sps/ops rates (collector).",
+        params: Params::List(&[
+            ParamDef::opt("device"),
+            ParamDef::opt("type"),
+            ParamDef::opt("mode"),
+        ]),
+        test_key: "vfs.dev.read[,operations]",
+        handler: Handler::Inline(dev_read),
+    },
+    KeyDef {
+        name: "vfs.dev.write",
+        description: "Disk write statistics: sectors, operations, or sps/ops rates (collector).",
+        params: Params::List(&[
+            ParamDef::opt("device"),
+            ParamDef::opt("type"),
+            ParamDef::opt("mode"),
+        ]),
+        test_key: "vfs.dev.write[,operations]",
+        handler: Handler::Inline(dev_write),
+    },
+    KeyDef {
         name: "vfs.dir.count",
         description: "Number of directory entries, filtered by name, type, size, age, depth.",
         params: Params::List(&[
@@ -684,6 +706,93 @@ fn dir_size(_: &AgentCtx, req: &Request) -> KeyResult {
     )
     .map_err(|e| NotSupported::new(e.to_string()))?;
     Ok(Value::Uint(total))
+}
+
+// ---- vfs.dev.read/write -------------------------------------------------------------------
+
+/// Device numbers of `/dev/<name>` (the name may carry the `/dev/` prefix already).
+fn dev_rdev(name: &str) -> Option<(u64, u64)> {
+    if name.is_empty() || name == "all" {
+        return None;
+    }
+    let path = if name.starts_with("/dev/") {
+        name.to_string()
+    } else {
+        format!("/dev/{name}")
+    };
+    fs::metadata(path).ok().map(|m| dev_major_minor(m.rdev()))
+}
+
+fn diskstats() -> Option<Vec<procfs::DiskStat>> {
+    ProcRoot::system()
+        .read("diskstats")
+        .ok()
+        .map(|t| procfs::parse_diskstats(&t))
+}
+
+fn dev_rw(req: &Request, write: bool) -> KeyResult {
+    let devname = req.param(0);
+    let rate = match req.param(1) {
+        "" | "sps" => Some(1),
+        "ops" => Some(0),
+        "sectors" => None,
+        "operations" => None,
+        _ => return Err(NotSupported::invalid_param(1)),
+    };
+    let base = if write { 2 } else { 0 };
+    let no_info = || NotSupported::new("Cannot obtain disk information.");
+    let Some(which) = rate else {
+        if req.nparams() > 2 {
+            return Err(NotSupported::new("Invalid number of parameters."));
+        }
+        let stats = diskstats().ok_or_else(no_info)?;
+        let sum = crate::sys::diskstat::diskstat_sum(&stats, devname, dev_rdev(devname))
+            .ok_or_else(no_info)?;
+        let field = if req.param(1) == "sectors" { 1 } else { 0 };
+        return Ok(Value::Uint(sum[base + field]));
+    };
+    let secs = match req.param(2) {
+        "" | "avg1" => 60,
+        "avg5" => 300,
+        "avg15" => 900,
+        _ => return Err(NotSupported::invalid_param(2)),
+    };
+    if crate::sys::cpustat::collector().is_none() {
+        return Err(NotSupported::new(
+            "This item is available only in daemon mode when collectors are started.",
+        ));
+    }
+    let stats = diskstats().ok_or_else(no_info)?;
+    // The kernel's own name for the device (an LVM volume is dm-N there).
+    let kernel_name = if devname.is_empty() || devname == "all" {
+        String::new()
+    } else {
+        let rdev = dev_rdev(devname);
+        stats
+            .iter()
+            .find(|d| Some((d.major, d.minor)) == rdev)
+            .map(|d| d.name.clone())
+            .ok_or_else(|| {
+                NotSupported::new("Cannot obtain device name used internally by the kernel.")
+            })?
+    };
+    let first =
+        crate::sys::diskstat::diskstat_sum(&stats, &kernel_name, None).ok_or_else(no_info)?;
+    let mut disks = crate::sys::diskstat::disks()
+        .lock()
+        .map_err(|_| NotSupported::new("Cannot add disk device to agent collector."))?;
+    let history = disks
+        .get_or_add(&kernel_name, first)
+        .ok_or_else(|| NotSupported::new("Cannot add disk device to agent collector."))?;
+    Ok(Value::Float(history.rate(base + which, secs)))
+}
+
+fn dev_read(_: &AgentCtx, req: &Request) -> KeyResult {
+    dev_rw(req, false)
+}
+
+fn dev_write(_: &AgentCtx, req: &Request) -> KeyResult {
+    dev_rw(req, true)
 }
 
 // ---- vfs.file.exists -----------------------------------------------------------------

@@ -1,5 +1,7 @@
 //! The CPU collector behind `system.cpu.util` and `system.cpu.discovery`: one `/proc/stat`
 //! sample per second, 15 minutes kept, utilisation computed as zabbix_agentd 6.0 does.
+//! The same one-second task samples the disks vfs.dev.read/write follow
+//! ([`super::diskstat`]).
 //!
 //! Owns the sample history (pure, tested on synthetic samples), the `/proc/stat` parse and
 //! the sampling task. The task runs only where `zagent run` starts it
@@ -181,6 +183,20 @@ pub async fn run_collector(shutdown: CancellationToken) -> std::io::Result<()> {
         if let Ok(mut h) = history.lock() {
             h.push(&sample);
         }
+        sample_disks();
+    }
+}
+
+/// One sample of every disk device vfs.dev.read/write follows (none until one is asked).
+fn sample_disks() {
+    let Ok(mut disks) = super::diskstat::disks().lock() else {
+        return;
+    };
+    if disks.is_empty() {
+        return;
+    }
+    if let Ok(text) = std::fs::read_to_string("/proc/diskstats") {
+        disks.sample(&super::procfs::parse_diskstats(&text));
     }
 }
 

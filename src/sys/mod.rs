@@ -3,6 +3,7 @@
 
 pub mod cpustat;
 pub mod dirwalk;
+pub mod diskstat;
 pub mod iconv;
 pub mod oserror;
 pub mod procfs;

@@ -1,7 +1,8 @@
 //! The CPU collector as `zagent run` uses it: after a few samples `system.cpu.util`
 //! answers percentages that add up to 100 over the ten states, per CPU and in total, and
 //! `system.cpu.discovery` lists the same CPUs as a running zabbix_agentd daemon; disk
-//! rates (vfs.dev.read/write sps/ops) are followed once asked for.
+//! rates (vfs.dev.read/write sps/ops) are followed once asked for; proc.cpu.util of a
+//! spinning process agrees with the daemon's.
 
 #![allow(clippy::panic, clippy::expect_used)] // a test fails by panicking
 
@@ -98,6 +99,47 @@ async fn collector_feeds_cpu_util_and_discovery() {
                 .expect("zabbix_get");
         assert_eq!(ours, theirs, "{key}");
     }
+
+    // proc.cpu.util: a process that spins, under a name nobody else uses.
+    let burner_dir = tempfile::tempdir().expect("tempdir");
+    let burner = burner_dir.path().join("zt-sys-burner");
+    std::fs::copy("/bin/sh", &burner).expect("copy sh");
+    let mut spin = std::process::Command::new(&burner)
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .expect("spawn burner");
+    let (ours, theirs) = tokio::join!(
+        ctx.execute("proc.cpu.util[zt-sys-burner]"),
+        tokio::task::spawn_blocking(move || util::stdout(&util::zabbix_get(
+            port,
+            "proc.cpu.util[zt-sys-burner]",
+            &[]
+        )))
+    );
+    let _ = spin.kill();
+    let _ = spin.wait();
+    let theirs: f64 = theirs
+        .expect("zabbix_get")
+        .parse()
+        .unwrap_or_else(|e| panic!("agentd proc.cpu.util: {e}"));
+    let ours = match ours {
+        Ok(Value::Float(v)) => v,
+        other => panic!("proc.cpu.util: {other:?}"),
+    };
+    // One spinning process: up to one CPU, less on a busy box; both agents see the same.
+    assert!(
+        (10.0..=101.0).contains(&ours),
+        "zagent {ours}, agentd {theirs}"
+    );
+    assert!(
+        (ours - theirs).abs() <= 40.0,
+        "zagent {ours}, agentd {theirs}"
+    );
+    assert_eq!(
+        ctx.execute("proc.cpu.util[no-such-process-zt,,system]")
+            .await,
+        Ok(Value::Float(0.0))
+    );
 
     shutdown.cancel();
     let ended = tokio::time::timeout(Duration::from_secs(2), task).await;

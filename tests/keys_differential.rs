@@ -756,6 +756,14 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         "proc.mem[kthreadd,,,,rss]",
         "proc.mem[kthreadd,,,,size]",
         "proc.mem[a,b,c,d,e,f]",
+        "proc.cpu.util",
+        "proc.cpu.util[zt-sys-sleeper]",
+        "proc.cpu.util[,nosuchuser-zt]",
+        "proc.cpu.util[,,user,,avg15]",
+        "proc.cpu.util[,,x]",
+        "proc.cpu.util[,,,,x]",
+        "proc.cpu.util[,,,,,x]",
+        "proc.cpu.util[,,,,,,x]",
     ] {
         add(k.into(), Exact);
     }

@@ -1,7 +1,7 @@
 //! The CPU collector behind `system.cpu.util` and `system.cpu.discovery`: one `/proc/stat`
 //! sample per second, 15 minutes kept, utilisation computed as zabbix_agentd 6.0 does.
 //! The same one-second task samples the disks vfs.dev.read/write follow
-//! ([`super::diskstat`]).
+//! ([`super::diskstat`]) and the process queries of proc.cpu.util ([`super::procstat`]).
 //!
 //! Owns the sample history (pure, tested on synthetic samples), the `/proc/stat` parse and
 //! the sampling task. The task runs only where `zagent run` starts it
@@ -170,21 +170,30 @@ pub async fn run_collector(shutdown: CancellationToken) -> std::io::Result<()> {
             _ = shutdown.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
-        let sample = match std::fs::read_to_string("/proc/stat") {
-            Ok(text) => parse_proc_stat(&text, ncpu),
-            Err(e) => {
-                if !logged {
-                    tracing::warn!(error = %e, "Cannot read /proc/stat; CPU utilisation unavailable");
-                    logged = true;
-                }
-                vec![None; ncpu + 1]
+        // The reads are small but many (process walk): off the async workers.
+        let sampled = tokio::task::spawn_blocking(move || sample_all(ncpu, history)).await;
+        if let Ok(Err(e)) = sampled {
+            if !logged {
+                tracing::warn!(error = %e, "Cannot read /proc/stat; CPU utilisation unavailable");
+                logged = true;
             }
-        };
-        if let Ok(mut h) = history.lock() {
-            h.push(&sample);
         }
-        sample_disks();
     }
+}
+
+/// One tick: CPUs, followed disks, process queries.
+fn sample_all(ncpu: usize, history: &Mutex<CpuHistory>) -> std::io::Result<()> {
+    let read = std::fs::read_to_string("/proc/stat");
+    let sample = match &read {
+        Ok(text) => parse_proc_stat(text, ncpu),
+        Err(_) => vec![None; ncpu + 1],
+    };
+    if let Ok(mut h) = history.lock() {
+        h.push(&sample);
+    }
+    sample_disks();
+    super::procstat::collect(&super::procfs::ProcRoot::system());
+    read.map(|_| ())
 }
 
 /// One sample of every disk device vfs.dev.read/write follows (none until one is asked).

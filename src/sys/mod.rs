@@ -7,3 +7,4 @@ pub mod diskstat;
 pub mod iconv;
 pub mod oserror;
 pub mod procfs;
+pub mod procstat;

@@ -39,7 +39,7 @@ async fn collector_feeds_cpu_util_and_discovery() {
         .expect("start zabbix_agentd");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(zagent::sys::cpustat::run_collector(shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
 
     // SAFETY: sysconf with a valid name.
     let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1);
@@ -76,15 +76,16 @@ async fn collector_feeds_cpu_util_and_discovery() {
     .expect("zabbix_get");
     assert_eq!(ours, Ok(Value::Str(theirs)));
 
-    // Disk rates: a device is followed from its first request on.
-    for key in ["vfs.dev.read[,sps]", "vfs.dev.write[all,ops,avg5]"] {
-        for _ in 0..2 {
+    // Disk rates: a device is followed from its first request on (0 until then).
+    let keys = ["vfs.dev.read[,sps]", "vfs.dev.write[all,ops,avg5]"];
+    for round in 0..2 {
+        for key in keys {
             match ctx.execute(key).await {
-                Ok(Value::Float(v)) => assert!(v >= 0.0, "{key} = {v}"),
+                Ok(Value::Float(v)) => assert!(v >= 0.0, "{key} = {v} (round {round})"),
                 other => panic!("{key}: {other:?}"),
             }
-            tokio::time::sleep(Duration::from_millis(1100)).await;
         }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     // The daemon's reasons where a rate cannot be given.
     for key in ["vfs.dev.read[nope-zt,sps]", "system.cpu.util[99]"] {

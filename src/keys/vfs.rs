@@ -77,6 +77,26 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Blocking(dir_count),
     },
     KeyDef {
+        name: "vfs.dir.get",
+        description:
+            "Directory entries with their file information (JSON), filtered as vfs.dir.count.",
+        params: Params::List(&[
+            ParamDef::req("dir"),
+            ParamDef::opt("regex_incl"),
+            ParamDef::opt("regex_excl"),
+            ParamDef::opt("types_incl"),
+            ParamDef::opt("types_excl"),
+            ParamDef::opt("max_depth"),
+            ParamDef::opt("min_size"),
+            ParamDef::opt("max_size"),
+            ParamDef::opt("min_age"),
+            ParamDef::opt("max_age"),
+            ParamDef::opt("regex_excl_dir"),
+        ]),
+        test_key: "vfs.dir.get[/var/log]",
+        handler: Handler::Blocking(dir_get),
+    },
+    KeyDef {
         name: "vfs.dir.size",
         description: "Directory size in bytes (apparent or disk), filtered by name and depth.",
         params: Params::List(&[
@@ -607,59 +627,116 @@ fn lstat_type_bits(m: &fs::Metadata) -> u32 {
     }
 }
 
+/// What vfs.dir.count and vfs.dir.get select, from their eleven parameters.
+struct DirSelect {
+    names: NameFilter,
+    types: u32,
+    max_depth: Option<u32>,
+    min_size: Option<u64>,
+    max_size: Option<u64>,
+    min_age: Option<u64>,
+    max_age: Option<u64>,
+}
+
+impl DirSelect {
+    /// Parses the parameters in zabbix_agentd's order of checks.
+    fn from_request(req: &Request) -> Result<DirSelect, NotSupported> {
+        let incl = dir_regex(req, 1)?;
+        let excl = dir_regex(req, 2)?;
+        let types_incl = types_to_mask(req.param(3))?;
+        let types_excl = types_to_mask(req.param(4))?;
+        let types = if types_incl == 0 { ft::ALL } else { types_incl } & !types_excl;
+        let max_depth = parse_depth(req, 5)?;
+        let bound = |i: usize, what: &str, parse: fn(&str) -> Option<u64>| match req.param(i) {
+            "" => Ok(None),
+            v => parse(v)
+                .map(Some)
+                .ok_or_else(|| NotSupported::new(format!("Invalid {what} \"{v}\"."))),
+        };
+        Ok(DirSelect {
+            min_size: bound(6, "minimum size", parse_size)?,
+            max_size: bound(7, "maximum size", parse_size)?,
+            min_age: bound(8, "minimum age", parse_age)?,
+            max_age: bound(9, "maximum age", parse_age)?,
+            names: NameFilter {
+                incl,
+                excl,
+                excl_dir: dir_regex(req, 10)?,
+            },
+            types,
+            max_depth,
+        })
+    }
+
+    /// Walks below the request's directory, calling `found` for every selected entry.
+    fn walk(
+        &self,
+        req: &Request,
+        mut found: impl FnMut(&crate::sys::dirwalk::Entry<'_>),
+    ) -> Result<(), NotSupported> {
+        let root = dir_root(req.param(0))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        crate::sys::dirwalk::walk(
+            req.param(0),
+            &root,
+            self.max_depth,
+            Instant::now() + req.timeout,
+            |e| {
+                if e.meta.is_dir() && self.names.skips_dir(e.name) {
+                    return crate::sys::dirwalk::Visit::Prune;
+                }
+                let size = e.meta.size();
+                let age = u64::try_from(now - e.meta.mtime()).unwrap_or(0);
+                if self.names.passes(e.name)
+                    && lstat_type_bits(e.meta) & self.types != 0
+                    && self.min_size.map_or(true, |m| size >= m)
+                    && self.max_size.map_or(true, |m| size <= m)
+                    && self.min_age.map_or(true, |m| age >= m)
+                    && self.max_age.map_or(true, |m| age <= m)
+                {
+                    found(e);
+                }
+                crate::sys::dirwalk::Visit::Continue
+            },
+        )
+        .map_err(|e| NotSupported::new(e.to_string()))
+    }
+}
+
 fn dir_count(_: &AgentCtx, req: &Request) -> KeyResult {
-    let incl = dir_regex(req, 1)?;
-    let excl = dir_regex(req, 2)?;
-    let types_incl = types_to_mask(req.param(3))?;
-    let types_excl = types_to_mask(req.param(4))?;
-    let types = if types_incl == 0 { ft::ALL } else { types_incl } & !types_excl;
-    let max_depth = parse_depth(req, 5)?;
-    let bound = |i: usize, what: &str, parse: fn(&str) -> Option<u64>| match req.param(i) {
-        "" => Ok(None),
-        v => parse(v)
-            .map(Some)
-            .ok_or_else(|| NotSupported::new(format!("Invalid {what} \"{v}\"."))),
-    };
-    let min_size = bound(6, "minimum size", parse_size)?;
-    let max_size = bound(7, "maximum size", parse_size)?;
-    let min_age = bound(8, "minimum age", parse_age)?;
-    let max_age = bound(9, "maximum age", parse_age)?;
-    let names = NameFilter {
-        incl,
-        excl,
-        excl_dir: dir_regex(req, 10)?,
-    };
-    let root = dir_root(req.param(0))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let select = DirSelect::from_request(req)?;
     let mut count = 0u64;
-    crate::sys::dirwalk::walk(
-        req.param(0),
-        &root,
-        max_depth,
-        Instant::now() + req.timeout,
-        |e| {
-            if e.meta.is_dir() && names.skips_dir(e.name) {
-                return crate::sys::dirwalk::Visit::Prune;
-            }
-            let size = e.meta.size();
-            let age = u64::try_from(now - e.meta.mtime()).unwrap_or(0);
-            let counted = names.passes(e.name)
-                && lstat_type_bits(e.meta) & types != 0
-                && min_size.map_or(true, |m| size >= m)
-                && max_size.map_or(true, |m| size <= m)
-                && min_age.map_or(true, |m| age >= m)
-                && max_age.map_or(true, |m| age <= m);
-            if counted {
-                count += 1;
-            }
-            crate::sys::dirwalk::Visit::Continue
-        },
-    )
-    .map_err(|e| NotSupported::new(e.to_string()))?;
+    select.walk(req, |_| count += 1)?;
     Ok(Value::Uint(count))
+}
+
+fn dir_get(_: &AgentCtx, req: &Request) -> KeyResult {
+    let select = DirSelect::from_request(req)?;
+    let mut rows = Vec::new();
+    select.walk(req, |e| {
+        let path = e.path.to_string_lossy();
+        // An entry whose directory cannot be resolved any more is left out.
+        let Ok(pathname) = resolve_pathname(&path) else {
+            return;
+        };
+        let m = e.meta;
+        let info = FileInfo {
+            pathname: pathname.to_string_lossy().into_owned(),
+            kind: type_name(m.file_type()),
+            user: owner_name(m.uid(), false).unwrap_or_else(|| m.uid().to_string()),
+            group: owner_name(m.gid(), true).unwrap_or_else(|| m.gid().to_string()),
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            size: m.size(),
+            times: [m.atime(), m.mtime(), m.ctime()],
+        };
+        rows.push(file_get_json(&info, &chrono::Local));
+    })?;
+    Ok(Value::Str(format!("[{}]", rows.join(","))))
 }
 
 fn dir_size(_: &AgentCtx, req: &Request) -> KeyResult {

@@ -15,6 +15,8 @@ use std::time::Instant;
 pub struct Entry<'a> {
     /// Its name (last path component).
     pub name: &'a str,
+    /// Its path: the root as given, then the names below it.
+    pub path: &'a std::path::Path,
     /// `lstat` of the entry.
     pub meta: &'a fs::Metadata,
     /// 0 for the root's children, 1 for theirs, …
@@ -65,6 +67,7 @@ pub fn walk(
             let name = name_os.to_string_lossy();
             let action = visit(&Entry {
                 name: &name,
+                path: &path,
                 meta: &meta,
                 depth,
             });

@@ -14,8 +14,11 @@
 pub mod active;
 pub mod cli;
 pub mod config;
+pub mod exec;
 pub mod keys;
 pub mod logging;
 pub mod passive;
+pub mod privdrop;
 pub mod sys;
+pub mod tls;
 pub mod transport;

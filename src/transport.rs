@@ -2,17 +2,20 @@
 //! read one frame by its length — never until EOF.
 //!
 //! Owns the stream type every client (`zagent get`, `zagent send`, active checks) and the
-//! passive listener use, so that encryption is added in one place. It must not know what
-//! the payload means.
+//! passive listener use, so that encryption is added in one place: a [`Stream`] is plain
+//! TCP or TLS ([`crate::tls`] makes the TLS ones). It must not know what the payload
+//! means.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_openssl::SslStream;
 use zbx_proto::frame::{self, Frame, FrameError, Limits};
 
 /// A connection to a Zabbix peer.
@@ -20,6 +23,8 @@ use zbx_proto::frame::{self, Frame, FrameError, Limits};
 pub enum Stream {
     /// Unencrypted TCP.
     Plain(TcpStream),
+    /// TLS (PSK or certificate) over TCP.
+    Tls(Box<SslStream<TcpStream>>),
 }
 
 impl Stream {
@@ -27,7 +32,13 @@ impl Stream {
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         match self {
             Stream::Plain(s) => s.peer_addr(),
+            Stream::Tls(s) => s.get_ref().peer_addr(),
         }
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
     }
 }
 
@@ -39,6 +50,7 @@ impl AsyncRead for Stream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -51,18 +63,21 @@ impl AsyncWrite for Stream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -114,6 +129,16 @@ pub enum TransportError {
     /// The peer closed without sending anything.
     #[error("connection closed by peer without a reply")]
     Empty,
+    /// TCP connected but the TLS handshake or the peer checks failed (zabbix_get's text).
+    #[error("TCP successful, cannot establish TLS to [[{host}]:{port}]: {reason}")]
+    Tls {
+        /// Host as given.
+        host: String,
+        /// Port.
+        port: u16,
+        /// What failed: OpenSSL's reason, a certificate problem, an issuer mismatch.
+        reason: String,
+    },
 }
 
 /// An OS error as the C components print it: `[111] Connection refused`.
@@ -139,6 +164,9 @@ pub struct ClientOptions {
     pub compress: bool,
     /// Largest reply accepted.
     pub limits: Limits,
+    /// Encrypt with this (`TLSConnect=psk|cert`); `None` is unencrypted. Built once by
+    /// [`crate::tls::build`] and shared.
+    pub tls: Option<Arc<crate::tls::TlsClient>>,
 }
 
 impl ClientOptions {
@@ -149,12 +177,20 @@ impl ClientOptions {
             timeout,
             compress: false,
             limits: Limits::REPLY,
+            tls: None,
         }
+    }
+
+    /// The same options, encrypting with `tls` (or not, with `None`).
+    pub fn with_tls(mut self, tls: Option<Arc<crate::tls::TlsClient>>) -> ClientOptions {
+        self.tls = tls;
+        self
     }
 }
 
 /// Connects to `host:port` (host may be a name, an IPv4 or an IPv6 address without
-/// brackets), trying every resolved address in order.
+/// brackets), trying every resolved address in order, then runs the TLS handshake when
+/// `opts.tls` is set (bounded by `opts.timeout` too).
 pub async fn connect(
     host: &str,
     port: u16,
@@ -174,7 +210,7 @@ pub async fn connect(
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in addrs {
         match tokio::time::timeout(opts.timeout, connect_one(addr, opts.source_ip)).await {
-            Ok(Ok(s)) => return Ok(Stream::Plain(s)),
+            Ok(Ok(s)) => return wrap(s, host, port, opts).await,
             Ok(Err(e)) => last = e,
             Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
         }
@@ -184,6 +220,30 @@ pub async fn connect(
         port,
         source: last,
     })
+}
+
+async fn wrap(
+    tcp: TcpStream,
+    host: &str,
+    port: u16,
+    opts: &ClientOptions,
+) -> Result<Stream, TransportError> {
+    let Some(tls) = &opts.tls else {
+        return Ok(Stream::Plain(tcp));
+    };
+    let tls_error = |reason: String| TransportError::Tls {
+        host: host.to_string(),
+        port,
+        reason,
+    };
+    match tokio::time::timeout(opts.timeout, tls.handshake(tcp)).await {
+        Ok(Ok(s)) => Ok(Stream::Tls(Box::new(s))),
+        Ok(Err(reason)) => Err(tls_error(reason)),
+        Err(_) => Err(tls_error(format!(
+            "TLS handshake timed out after {:?}",
+            opts.timeout
+        ))),
+    }
 }
 
 async fn connect_one(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<TcpStream> {
@@ -294,5 +354,9 @@ pub async fn exchange(
     let reply = tokio::time::timeout(opts.timeout, read_frame(&mut stream, &opts.limits))
         .await
         .map_err(|_| TransportError::Timeout(opts.timeout))??;
+    if stream.is_tls() {
+        // Send close_notify as the official clients do; the peer may already be gone.
+        let _ = tokio::time::timeout(opts.timeout, stream.shutdown()).await;
+    }
     reply.ok_or(TransportError::Empty)
 }

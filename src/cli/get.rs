@@ -27,6 +27,9 @@ pub struct GetArgs {
     /// Item key to retrieve.
     #[arg(short = 'k', long = "key")]
     pub key: String,
+    /// TLS (`--tls-connect psk|cert` and friends, zabbix_get spelling).
+    #[command(flatten)]
+    pub tls: crate::tls::args::TlsArgs,
 }
 
 /// What an agent answered, as zabbix_get reports it.
@@ -52,10 +55,22 @@ pub fn interpret(payload: &[u8]) -> Answer {
 /// Runs `zagent get`. Exit 0 with the value (or `ZBX_NOTSUPPORTED: reason`) on stdout,
 /// 1 with the reason on stderr when no answer came, as zabbix_get does.
 pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
+    let pid = std::process::id();
+    let tls = match args
+        .tls
+        .to_config(crate::tls::Program::Get)
+        .and_then(|cfg| crate::tls::build(&cfg, crate::tls::Program::Get))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("zagent get [{pid}]: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut opts = ClientOptions::new(Duration::from_secs(args.timeout));
+    let mut opts = ClientOptions::new(Duration::from_secs(args.timeout)).with_tls(tls.client);
     opts.source_ip = args.source_address;
     let result = rt.block_on(transport::exchange(
         &args.host,
@@ -63,7 +78,6 @@ pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         args.key.as_bytes(),
         &opts,
     ));
-    let pid = std::process::id();
     match result {
         Ok(frame) => {
             match interpret(&frame.payload) {

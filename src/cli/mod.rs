@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+pub mod check_config;
 pub mod get;
 pub mod run;
+pub mod runtime;
 pub mod test;
 
 /// Default configuration file; when it does not exist, built-in defaults apply
@@ -34,6 +36,19 @@ enum Command {
     Test(test::TestArgs),
     /// Evaluate every built-in key with its test parameters, like `zabbix_agentd -p`.
     Keys(test::KeysArgs),
+    /// Runtime control of a running agent, like `zabbix_agentd -R` (userparameter_reload).
+    Runtime(runtime::RuntimeArgs),
+    /// Validate the configuration exactly as `run` does at start-up, and nothing else.
+    CheckConfig(CheckConfigArgs),
+}
+
+/// `zagent check-config` arguments.
+#[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    /// Configuration file (default: /etc/zagent/zagent.conf if it exists, else built-in
+    /// defaults).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
 }
 
 /// Entry point of the binary.
@@ -44,6 +59,10 @@ pub fn main() -> ExitCode {
         Command::Get(a) => get::run(a),
         Command::Test(a) => test::run_test(a),
         Command::Keys(a) => test::run_keys(a),
+        Command::CheckConfig(a) => Ok(check_config::run(
+            config_path(a.config.as_deref()).as_deref(),
+        )),
+        Command::Runtime(a) => runtime::run(a),
     };
     match result {
         Ok(code) => code,
@@ -65,110 +84,22 @@ pub fn config_path(given: Option<&Path>) -> Option<PathBuf> {
     }
 }
 
-/// Loads the configuration the way `run` does (file, or built-in defaults).
-pub fn load_config(given: Option<&Path>) -> anyhow::Result<Config> {
-    interim::load(config_path(given).as_deref())
+/// Loads the configuration as `test`/`keys` need it: like `run`, minus the start-up
+/// validation that `zabbix_agentd -t`/`-p` skip too.
+pub fn load_config_for_test(given: Option<&Path>) -> anyhow::Result<Config> {
+    match config_path(given) {
+        Some(p) => crate::config::load_for_test(&p)
+            .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}")),
+        None => Ok(crate::config::defaults()),
+    }
 }
 
-/// Minimal reader used until the full zabbix_agentd.conf reader lands in `config`.
-mod interim {
-    use super::*;
-    use crate::config::{ActiveAddr, ActiveServer, ServerPeer, UserParameter};
-    use anyhow::Context;
-    use std::time::Duration;
-
-    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
-        let mut c = Config::default();
-        if let Some(p) = path {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
-            c.source = Some(p.to_path_buf());
-            for (n, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                let Some((k, v)) = line.split_once('=') else {
-                    anyhow::bail!("{}:{}: missing '='", p.display(), n + 1);
-                };
-                let v = v.trim();
-                match k.trim() {
-                    "Server" => {
-                        c.server = v
-                            .split(',')
-                            .map(|s| {
-                                let s = s.trim();
-                                s.parse::<ipnet::IpNet>()
-                                    .or_else(|_| {
-                                        s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from)
-                                    })
-                                    .map(ServerPeer::Net)
-                                    .unwrap_or_else(|_| ServerPeer::Name(s.to_string()))
-                            })
-                            .collect()
-                    }
-                    "ListenPort" => c.listen_port = v.parse()?,
-                    "ListenIP" => {
-                        c.listen_ip = v
-                            .split(',')
-                            .map(|s| s.trim().parse())
-                            .collect::<Result<_, _>>()?;
-                        c.listen_ip_set = true;
-                    }
-                    "Hostname" => {
-                        c.hostnames = v.split(',').map(|s| s.trim().to_string()).collect();
-                        c.hostname_set = true;
-                    }
-                    "Timeout" => c.timeout = Duration::from_secs(v.parse()?),
-                    "UnsafeUserParameters" => c.unsafe_user_parameters = v == "1",
-                    "UserParameter" => {
-                        let (key, cmd) = v.split_once(',').context("bad UserParameter")?;
-                        let (key, flexible) = match key.strip_suffix("[*]") {
-                            Some(k) => (k, true),
-                            None => (key, false),
-                        };
-                        c.user_parameters.push(UserParameter {
-                            key: key.to_string(),
-                            flexible,
-                            command: cmd.to_string(),
-                            origin: Default::default(),
-                        });
-                    }
-                    "ServerActive" => {
-                        c.server_active = v
-                            .split(',')
-                            .map(|s| {
-                                let (h, port) =
-                                    s.trim().rsplit_once(':').unwrap_or((s.trim(), "10051"));
-                                ActiveServer {
-                                    nodes: vec![ActiveAddr {
-                                        host: h.to_string(),
-                                        port: port.parse().unwrap_or(10051),
-                                    }],
-                                }
-                            })
-                            .collect()
-                    }
-                    "RefreshActiveChecks" => {
-                        c.refresh_active_checks = Duration::from_secs(v.parse()?)
-                    }
-                    "BufferSend" => c.buffer_send = Duration::from_secs(v.parse()?),
-                    "BufferSize" => c.buffer_size = v.parse()?,
-                    "StartAgents" => c.start_agents = v.parse()?,
-                    "DebugLevel" => c.debug_level = v.parse()?,
-                    "PidFile" => c.pid_file = Some(v.into()),
-                    "LogFile" => {
-                        c.log_file = Some(v.into());
-                        c.log_type = crate::config::LogType::File;
-                    }
-                    "AllowRoot" => c.allow_root = v == "1",
-                    _ => {}
-                }
-            }
+/// Loads the configuration the way `run` does (file, or built-in defaults).
+pub fn load_config(given: Option<&Path>) -> anyhow::Result<Config> {
+    match config_path(given) {
+        Some(p) => {
+            crate::config::load(&p).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))
         }
-        if c.hostnames.is_empty() {
-            c.hostnames = vec![crate::cli::run::system_hostname()];
-        }
-        Ok(c)
+        None => Ok(crate::config::defaults()),
     }
 }

@@ -26,35 +26,65 @@ pub struct RunArgs {
     pub foreground: bool,
 }
 
-/// The host name of this machine (gethostname), or empty when it cannot be read.
-pub fn system_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes into a valid buffer.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = super::load_config(args.config.as_deref())?;
+    crate::config::check_run_user(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::logging::init(&config).context("cannot start logging")?;
-    let config = Arc::new(config);
+    for (directive, origin) in &config.unsupported {
+        warn!(%origin, directive = %directive, "Directive accepted but not implemented by zagent; ignored");
+    }
+    for (message, origin) in &config.warnings {
+        warn!(%origin, "{message}");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("zagent")
         .build()
         .context("cannot start the runtime")?;
-    rt.block_on(serve(config))?;
+    let config = rt.block_on(resolve_hostnames(config))?;
+    rt.block_on(serve(Arc::new(config)))?;
     // Blocking-pool work still running (a hung statvfs) must not hold the exit.
     rt.shutdown_timeout(Duration::from_millis(200));
     Ok(ExitCode::SUCCESS)
 }
 
+/// Without `Hostname`, the host names come from `HostnameItem` (the config reader has
+/// already handled the default `system.hostname`); evaluated once at start, as
+/// zabbix_agentd does.
+async fn resolve_hostnames(
+    mut config: crate::config::Config,
+) -> anyhow::Result<crate::config::Config> {
+    if !config.hostnames.is_empty() {
+        return Ok(config);
+    }
+    let item = config.hostname_item.clone();
+    let ctx = AgentCtx::new(Arc::new(config.clone()));
+    let value = ctx
+        .execute(&item)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot get host name from HostnameItem \"{item}\": {e}"))?
+        .to_wire();
+    let origin = crate::config::Origin::default();
+    crate::config::set_hostnames_from_item(&mut config, &value, &origin).map_err(|errs| {
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", text.join("\n"))
+    })?;
+    if config.hostnames.is_empty() {
+        anyhow::bail!("\"Hostname\" configuration parameter is not defined");
+    }
+    Ok(config)
+}
+
 async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
+    // Handlers first: a SIGTERM (or SIGUSR1) arriving once the port is bound must not
+    // take the default action (kill the process).
+    let stop_signals = install_stop_signals();
+    let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1());
+    // Every TLS file is read and checked before anything listens: errors are fatal.
+    let tls = crate::tls::build(&config.tls, crate::tls::Program::agent(&config))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("invalid TLS configuration")?;
     let listeners = if config.start_agents > 0 && !config.server.is_empty() {
         crate::passive::bind(&config.listen_ip, config.listen_port, config.listen_backlog)
             .context("cannot start the passive listener")?
@@ -66,7 +96,9 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
         Some(p) => Some(PidFile::create(p.clone())?),
         None => None,
     };
-    let ctx = AgentCtx::new(Arc::clone(&config));
+    let ctx = AgentCtx::try_new(Arc::clone(&config)).context("cannot start zagent")?;
+    crate::privdrop::drop_privileges(&config).context("cannot start zagent")?;
+    crate::keys::user::log_shadowed_builtins(&ctx);
     info!(
         version = crate::keys::agent::AGENT_VERSION,
         hostname = config.hostname(),
@@ -77,13 +109,21 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(crate::sys::cpustat::run_collector(shutdown.clone()));
     if !listeners.is_empty() {
-        tasks.spawn(crate::passive::serve(
+        tasks.spawn(crate::passive::serve_with_tls(
             Arc::clone(&ctx),
             listeners,
+            Arc::clone(&tls.server),
             shutdown.clone(),
         ));
     }
-    wait_for_signal().await;
+    {
+        let (ctx, shutdown) = (Arc::clone(&ctx), shutdown.clone());
+        tasks.spawn(async move {
+            crate::keys::user::reload_on_signal(ctx, shutdown).await;
+            Ok(())
+        });
+    }
+    wait_for_signal(stop_signals).await;
     info!("Shutting down");
     shutdown.cancel();
     let drain = async {
@@ -105,12 +145,21 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+type StopSignals = Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>;
+
+fn install_stop_signals() -> StopSignals {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
+    ) {
+        (Ok(term), Ok(int)) => Some((term, int)),
+        _ => None,
+    }
+}
+
+async fn wait_for_signal(signals: StopSignals) {
+    let Some((mut term, mut int)) = signals else {
         warn!("Cannot install signal handlers; stop zagent with SIGKILL");
         std::future::pending::<()>().await;
         return;

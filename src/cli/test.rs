@@ -69,11 +69,11 @@ pub fn format_g15(f: f64) -> String {
 fn context(
     config: Option<&std::path::Path>,
 ) -> anyhow::Result<(tokio::runtime::Runtime, Arc<AgentCtx>)> {
-    let config = super::load_config(config)?;
+    let config = super::load_config_for_test(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let ctx = AgentCtx::new(Arc::new(config));
+    let ctx = AgentCtx::try_new(Arc::new(config))?;
     Ok((rt, ctx))
 }
 
@@ -88,9 +88,21 @@ pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
 /// Runs `zagent keys`.
 pub fn run_keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let (rt, ctx) = context(args.config.as_deref())?;
-    for def in Registry::all() {
-        let result = rt.block_on(ctx.execute(def.test_key));
-        println!("{}", format_line(def.test_key, &result));
+    // As zabbix_agentd -p: built-ins, then UserParameters (bare keys), each unless an
+    // access rule denies it; a UserParameter that hides a built-in is listed once.
+    let params = ctx.user.params();
+    let builtins = Registry::all()
+        .filter(|def| params.get(def.name).is_none())
+        .map(|def| def.test_key.to_string());
+    let keys: Vec<String> = builtins
+        .chain(params.iter().map(|up| up.key.clone()))
+        .filter(|k| ctx.user.rules.allows_text(k))
+        .collect();
+    // Then the aliases, last defined first (zabbix_agentd keeps them in a pushed-front list).
+    let aliases = ctx.user.aliases.names().rev().map(str::to_string);
+    for key in keys.into_iter().chain(aliases) {
+        let result = rt.block_on(ctx.execute(&key));
+        println!("{}", format_line(&key, &result));
     }
     Ok(ExitCode::SUCCESS)
 }

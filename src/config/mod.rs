@@ -1,13 +1,43 @@
 //! zabbix_agentd.conf: the typed configuration every other module reads.
 //!
 //! Owns the [`Config`] struct and its defaults (which must work with no file at all:
-//! passive on 127.0.0.1:10050, `Server=127.0.0.1,::1`, Hostname from the system).
-//! The reader (lines → entries with file:line, Include) lives in the submodules; nothing
-//! here opens sockets or starts tasks.
+//! passive on 127.0.0.1:10050, `Server=127.0.0.1,::1`, Hostname from the system), and
+//! reading a file exactly as zabbix_agentd 6.0 does: [`load`], [`parse_str`], [`defaults`],
+//! [`read_user_parameters`]. Nothing here opens sockets or starts tasks.
+//!
+//! The pipeline: [`reader`] (lines → `Key=Value` entries with file:line, Include) →
+//! [`directives`] (each line's value on its own: unknown names, ranges) → [`build`]
+//! (defaults and the cross-directive checks of zabbix_agentd's start-up) → [`Config`].
+//! Every error of every stage is collected; zabbix_agentd stops at the first one, zagent
+//! reports them all, each as `file:line: message` with zabbix_agentd's wording where it
+//! has one (plus what to do).
+//!
+//! Decisions that differ from, or go beyond, zabbix_agentd 6.0 (all deliberate):
+//! - `HeartbeatFrequency` (a 7.0 directive, 0–3600, default 60) is accepted; 6.0 calls it
+//!   unknown.
+//! - `RefreshActiveChecks` keeps 6.0's 60–3600: a file zagent accepts must still start the
+//!   official 6.0 agent (7.0's 1–86400 is not taken).
+//! - `TLSCipher*13` are accepted (zagent uses OpenSSL; Debian's GnuTLS build refuses them).
+//! - `LoadModule`/`LoadModulePath` are accepted and reported in [`Config::unsupported`]
+//!   (zagent cannot load C modules); zabbix fails at start-up when a module is missing.
+//! - An `Include` cycle is reported as such at once (zabbix only notices the depth limit);
+//!   a directory's files are read in sorted order (zabbix: `readdir` order).
+//! - `Server=` with an empty value: zabbix listens and admits nobody; zagent's empty
+//!   `server` list disables the listener (same effect for the server: no answers).
+//! - A value given twice: the last wins, as in zabbix; zagent also adds a warning.
+
+pub mod build;
+pub mod directives;
+pub mod error;
+pub mod net;
+pub mod reader;
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub use build::{max_connections, set_hostnames_from_item, system_hostname};
+pub use error::{ConfigError, ConfigErrors};
 
 /// Where a value came from, for error messages and `check-config`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -191,6 +221,9 @@ pub struct Config {
     /// (as `StartAgents=0` does).
     pub server: Vec<ServerPeer>,
     /// `ListenIP`: addresses to listen on (the first is sent as `ip` in active checks).
+    /// Names are resolved when the file is read. A file without `ListenIP` gives
+    /// `0.0.0.0` and `::` (zabbix binds every address; the `::` socket must be
+    /// `IPV6_V6ONLY`); [`defaults`] (no file) gives 127.0.0.1 only.
     pub listen_ip: Vec<IpAddr>,
     /// Whether `ListenIP` was given explicitly (only then is `ip` sent to the server).
     pub listen_ip_set: bool,
@@ -201,14 +234,18 @@ pub struct Config {
     pub start_agents: u32,
     /// `ListenBacklog`.
     pub listen_backlog: u32,
-    /// Cap on passive connections handled at once (derived; see `passive`).
+    /// Cap on passive connections handled at once, derived from `StartAgents` by
+    /// [`max_connections`]: 64 per agent, at least 256, at most 1024; 0 without listener.
     pub max_connections: usize,
 
     // --- active checks ---
     /// `ServerActive`: independent servers, each possibly an HA cluster.
     pub server_active: Vec<ActiveServer>,
-    /// `Hostname`: one or more host names (comma list). Filled from `HostnameItem` or the
-    /// system when not set.
+    /// `Hostname`: one or more host names (comma list). When `Hostname` is not set and
+    /// `HostnameItem` is the default `system.hostname`, filled from `gethostname` (with
+    /// zabbix's rules: a comma list, one name truncated to 128 characters). For any other
+    /// `HostnameItem` it stays empty: the agent evaluates the item at start-up through the
+    /// key registry and calls [`set_hostnames_from_item`].
     pub hostnames: Vec<String>,
     /// Whether `Hostname` was set explicitly.
     pub hostname_set: bool,
@@ -222,7 +259,7 @@ pub struct Config {
     pub host_interface: Option<String>,
     /// `HostInterfaceItem`.
     pub host_interface_item: Option<String>,
-    /// `RefreshActiveChecks` (6.0: 60–3600, default 120; zagent also takes 7.0's 1–86400).
+    /// `RefreshActiveChecks` (60–3600 as in 6.0, default 120).
     pub refresh_active_checks: Duration,
     /// `BufferSend` (1–3600, default 5).
     pub buffer_send: Duration,
@@ -244,7 +281,9 @@ pub struct Config {
     pub user_parameters: Vec<UserParameter>,
     /// `UserParameterDir`.
     pub user_parameter_dir: Option<PathBuf>,
-    /// `AllowKey`/`DenyKey` rules in order.
+    /// `AllowKey`/`DenyKey` rules in file order; the deprecated `EnableRemoteCommands=1|0`
+    /// appears at its place as `AllowKey|DenyKey=system.run[*]`. The implicit trailing
+    /// `DenyKey=system.run[*]` of zabbix is not added here (the key-rule evaluator does).
     pub key_rules: Vec<KeyRule>,
     /// `Alias` lines.
     pub aliases: Vec<Alias>,
@@ -254,7 +293,8 @@ pub struct Config {
     // --- process ---
     /// `PidFile`.
     pub pid_file: Option<PathBuf>,
-    /// `LogType` (default file when LogFile is set, else console for zagent).
+    /// `LogType`. From a file, zabbix's default `file` (which then needs `LogFile`); with
+    /// no file at all ([`defaults`]), console.
     pub log_type: LogType,
     /// `LogFile`.
     pub log_file: Option<PathBuf>,
@@ -268,8 +308,17 @@ pub struct Config {
     pub user: String,
 
     // --- TLS ---
-    /// `TLS*`.
+    /// `TLS*`. Only the directives are checked here; the files are read by the TLS layer.
     pub tls: TlsConfig,
+
+    // --- start-up log ---
+    /// Directives zagent accepts (as zabbix_agentd would) but does not act on, with where
+    /// they are: `LoadModule`, `LoadModulePath`. The agent logs each once at start.
+    pub unsupported: Vec<(String, Origin)>,
+    /// What zabbix_agentd would warn about at start (deprecated `EnableRemoteCommands`,
+    /// both `Hostname` and `HostnameItem`, …) plus zagent's note on values set twice.
+    /// The agent logs each once at start.
+    pub warnings: Vec<(String, Origin)>,
 }
 
 /// Default `ListenPort`.
@@ -322,6 +371,8 @@ impl Default for Config {
             allow_root: false,
             user: "zabbix".to_string(),
             tls: TlsConfig::default(),
+            unsupported: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -331,4 +382,143 @@ impl Config {
     pub fn hostname(&self) -> &str {
         self.hostnames.first().map(String::as_str).unwrap_or("")
     }
+}
+
+/// The no-file configuration: passive checks on 127.0.0.1:10050 for `Server=127.0.0.1,::1`,
+/// the host name from the system, everything else at zabbix_agentd's defaults (logging to
+/// the console).
+pub fn defaults() -> Config {
+    let mut cfg = Config::default();
+    cfg.max_connections = max_connections(cfg.start_agents);
+    if let Some(name) = system_hostname() {
+        // A system name zabbix would refuse leaves the list empty; `load` reports it.
+        if set_hostnames_from_item(&mut cfg, &name, &Origin::default()).is_err() {
+            cfg.hostnames.clear();
+        }
+    }
+    cfg
+}
+
+/// Reads `path` (and what it includes), checks it as zabbix_agentd 6.0 does at start-up and
+/// fills in the defaults. All problems are returned together.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let (entries, errors) = reader::read_tree(path).map_err(|e| ConfigErrors::from(vec![e]))?;
+    finish(entries, errors, path, true)
+}
+
+/// Like [`load`] without the start-up validation (a missing `Server`, `LogType=file`
+/// without `LogFile`, TLS consistency, listener addresses): what `zabbix_agentd -t` and
+/// `-p` read, for `zagent test` and `zagent keys`. Syntax and value errors still count.
+pub fn load_for_test(path: &Path) -> Result<Config, ConfigErrors> {
+    let (entries, errors) = reader::read_tree(path).map_err(|e| ConfigErrors::from(vec![e]))?;
+    finish(entries, errors, path, false)
+}
+
+/// Like [`load`] for a main file already in memory; `name` stands for it in messages.
+/// `Include` paths are read from disk, relative ones from the process's working directory
+/// (as zabbix's `fopen`).
+pub fn parse_str(text: &str, name: &Path) -> Result<Config, ConfigErrors> {
+    let (entries, errors) = reader::read_tree_str(text, name);
+    finish(entries, errors, name, true)
+}
+
+fn finish(
+    entries: Vec<reader::Entry>,
+    mut errors: Vec<ConfigError>,
+    main: &Path,
+    validate: bool,
+) -> Result<Config, ConfigErrors> {
+    let (raw, line_errors) = directives::read_entries(entries);
+    errors.extend(line_errors);
+    let (cfg, build_errors, validation_errors) = build::build(raw, main);
+    errors.extend(build_errors);
+    if validate {
+        errors.extend(validation_errors);
+    }
+    if errors.is_empty() {
+        Ok(cfg)
+    } else {
+        errors.sort_by(|a, b| {
+            (a.origin.file.clone(), a.origin.line).cmp(&(b.origin.file.clone(), b.origin.line))
+        });
+        errors.dedup();
+        Err(ConfigErrors { errors })
+    }
+}
+
+/// Re-reads the configuration file tree for a live `userparameter_reload` (as
+/// `zabbix_agentd -R userparameter_reload`). Returns the `UserParameter` lines, and the
+/// `UserParameterDir` and `UnsafeUserParameters` values found in the files now. zabbix_agentd
+/// 6.0 replaces only the UserParameters on reload (verified: a changed
+/// `UnsafeUserParameters` takes effect only at restart), so a caller that mimics it uses
+/// the first element and logs a note if the other two differ from the running values.
+/// Other directives are not checked again (unknown ones are ignored, as zabbix's non-strict
+/// re-read), but broken lines, a broken Include and bad or duplicate UserParameters are
+/// errors: the caller must then keep the old set and log the errors.
+pub fn read_user_parameters(
+    path: &Path,
+) -> Result<(Vec<UserParameter>, Option<PathBuf>, bool), ConfigErrors> {
+    let (entries, mut errors) = reader::read_tree(path).map_err(|e| ConfigErrors::from(vec![e]))?;
+    let mut lines = Vec::new();
+    let mut dir = None;
+    let mut unsafe_params = false;
+    for e in entries {
+        let set = directives::Set {
+            value: e.value,
+            origin: e.origin,
+        };
+        match e.key.as_str() {
+            "UserParameter" => lines.push(set),
+            "UserParameterDir" => dir = Some(PathBuf::from(set.value)),
+            "UnsafeUserParameters" => match directives::parse_uint(&set.value) {
+                Some(v @ 0..=1) => unsafe_params = v == 1,
+                _ => errors.push(ConfigError::new(
+                    &set.origin,
+                    "wrong value of \"UnsafeUserParameters\": use 0 or 1",
+                )),
+            },
+            _ => {}
+        }
+    }
+    match build::user_parameters(&lines) {
+        Ok(ups) if errors.is_empty() => Ok((ups, dir, unsafe_params)),
+        Ok(_) => Err(errors.into()),
+        Err(e) => {
+            errors.extend(e);
+            Err(errors.into())
+        }
+    }
+}
+
+/// The start-up check zabbix_agentd makes when it drops privileges: run as root without
+/// `AllowRoot=1`, the `User` must exist. Separate from [`load`] because it depends on who
+/// runs the check; `check-config` and `run` both call it.
+pub fn check_run_user(cfg: &Config) -> Result<(), ConfigErrors> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if euid != 0 || cfg.allow_root {
+        return Ok(());
+    }
+    let exists = std::ffi::CString::new(cfg.user.as_bytes())
+        .map(|name| {
+            // SAFETY: `name` is a valid NUL-terminated string; the returned pointer is only
+            // compared with NULL, never dereferenced.
+            !unsafe { libc::getpwnam(name.as_ptr()) }.is_null()
+        })
+        .unwrap_or(false);
+    if exists {
+        return Ok(());
+    }
+    let origin = Origin {
+        file: cfg.source.clone().unwrap_or_default(),
+        line: 0,
+    };
+    Err(vec![ConfigError::new(
+        &origin,
+        format!(
+            "user {} does not exist; cannot run as root! Create the user, set User= to an existing one, or set AllowRoot=1",
+            cfg.user
+        ),
+    )]
+    .into())
 }

@@ -18,11 +18,15 @@ use zbx_proto::key::ItemKey;
 
 use crate::config::Config;
 
+pub mod access;
 pub mod agent;
 pub mod kernel;
 pub mod net_if;
+pub mod net_tcp;
 pub mod proc;
 pub mod system;
+pub mod system_run;
+pub mod user;
 pub mod vfs;
 
 /// Every built-in key family, in the order `zagent keys` prints them.
@@ -30,8 +34,10 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     agent::KEYS,
     kernel::KEYS,
     net_if::KEYS,
+    net_tcp::KEYS,
     proc::KEYS,
     system::KEYS,
+    system_run::KEYS,
     vfs::KEYS,
 ];
 
@@ -296,6 +302,16 @@ impl Registry {
     }
 }
 
+/// What a requested key resolved to (after aliases and access rules).
+#[derive(Debug)]
+pub enum Prepared {
+    /// A built-in key, its parameters validated.
+    Builtin(Handler, Request),
+    /// A UserParameter: the set it was found in (a snapshot, unaffected by a reload) and
+    /// the parsed key.
+    User(Arc<user::UserParams>, ItemKey),
+}
+
 /// Everything a handler may need: configuration, start time, shared collectors.
 /// One per agent, behind an `Arc`.
 #[derive(Debug)]
@@ -306,16 +322,39 @@ pub struct AgentCtx {
     pub registry: Registry,
     /// When the agent started.
     pub started: Instant,
+    /// The connection-state engine (netlink dumps, single-flight counts).
+    pub net: crate::sys::sock_diag::Engine,
+    /// Aliases, AllowKey/DenyKey rules, UserParameters and the command runner.
+    pub user: user::UserKeys,
 }
 
 impl AgentCtx {
-    /// A context for `config`.
+    /// A context for `config`. A configuration whose UserParameters, AllowKey/DenyKey
+    /// rules or aliases are unusable is logged and runs with every key denied; use
+    /// [`AgentCtx::try_new`] to refuse it instead (as `zagent run` must).
     pub fn new(config: Arc<Config>) -> Arc<AgentCtx> {
+        let user = user::UserKeys::from_config(&config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "Unusable configuration: every key is denied");
+            user::UserKeys::deny_all()
+        });
+        Self::with_user(config, user)
+    }
+
+    fn with_user(config: Arc<Config>, user: user::UserKeys) -> Arc<AgentCtx> {
         Arc::new(AgentCtx {
             config,
             registry: Registry::builtin(),
             started: Instant::now(),
+            net: crate::sys::sock_diag::Engine::default(),
+            user,
         })
+    }
+
+    /// A context for `config`, or why its UserParameters (a key defined twice names both
+    /// lines), AllowKey/DenyKey rules or aliases cannot be used.
+    pub fn try_new(config: Arc<Config>) -> Result<Arc<AgentCtx>, user::SetupError> {
+        let user = user::UserKeys::from_config(&config)?;
+        Ok(Self::with_user(config, user))
     }
 
     /// Runs one check given as key text, with the global timeout.
@@ -324,11 +363,28 @@ impl AgentCtx {
         self.execute_with_timeout(key, timeout).await
     }
 
-    /// Runs one check given as key text. Syntax, lookup and parameter errors come back
-    /// as `NotSupported` with the official reason texts.
+    /// Runs one check given as key text (passive and active checks, `zagent test`).
+    /// Syntax, lookup and parameter errors come back as `NotSupported` with the official
+    /// reason texts.
+    ///
+    /// Order: `Alias` → `AllowKey`/`DenyKey` (a denied key answers exactly like an unknown
+    /// one) → UserParameters (a UserParameter wins over a built-in of the same name) →
+    /// built-in keys.
     pub async fn execute_with_timeout(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
-        let (handler, req) = self.prepare(key, timeout)?;
-        self.run(handler, req).await
+        match self.prepare_with(key, timeout, true)? {
+            Prepared::Builtin(handler, req) => self.run(handler, req).await,
+            Prepared::User(params, parsed) => user::execute(self, &params, &parsed, timeout).await,
+        }
+    }
+
+    /// Runs a key for the agent itself — `HostnameItem`, `HostMetadataItem`,
+    /// `HostInterfaceItem` — which AllowKey/DenyKey do not restrict (aliases and
+    /// UserParameters still apply).
+    pub async fn execute_local(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
+        match self.prepare_with(key, timeout, false)? {
+            Prepared::Builtin(handler, req) => self.run(handler, req).await,
+            Prepared::User(params, parsed) => user::execute(self, &params, &parsed, timeout).await,
+        }
     }
 
     /// Runs the check right here if its handler is [`Handler::Inline`] (or it fails before
@@ -337,19 +393,33 @@ impl AgentCtx {
     pub fn execute_inline(&self, key: &str) -> Option<KeyResult> {
         match self.prepare(key, self.config.timeout) {
             Err(e) => Some(Err(e)),
-            Ok((Handler::Inline(f), req)) => Some(f(self, &req)),
+            Ok(Prepared::Builtin(Handler::Inline(f), req)) => Some(f(self, &req)),
             Ok(_) => None,
         }
     }
 
-    /// Parses, looks up and validates a key: the one dispatch decision shared by every
-    /// way of running a check.
-    pub fn prepare(
+    /// Resolves a key: alias, access rules, UserParameter or built-in (parsed, looked up
+    /// and validated) — the one dispatch decision shared by every way of running a check.
+    pub fn prepare(&self, key: &str, timeout: Duration) -> Result<Prepared, NotSupported> {
+        self.prepare_with(key, timeout, true)
+    }
+
+    fn prepare_with(
         &self,
         key: &str,
         timeout: Duration,
-    ) -> Result<(Handler, Request), NotSupported> {
-        let parsed = ItemKey::parse(key).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
+        checked: bool,
+    ) -> Result<Prepared, NotSupported> {
+        let resolved = self.user.aliases.resolve(key);
+        let parsed =
+            ItemKey::parse(&resolved).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
+        if checked && !self.user.rules.allows(&parsed) {
+            tracing::debug!(key, "Key access denied");
+            return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
+        }
+        if let Some(params) = self.user.defining(&parsed.name) {
+            return Ok(Prepared::User(params, parsed));
+        }
         let Some(def) = self.registry.get(&parsed.name) else {
             return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
         };
@@ -358,7 +428,7 @@ impl AgentCtx {
             timeout,
         };
         def.validate(&req)?;
-        Ok((def.handler, req))
+        Ok(Prepared::Builtin(def.handler, req))
     }
 
     async fn run(self: &Arc<Self>, handler: Handler, req: Request) -> KeyResult {

@@ -110,6 +110,12 @@ pub fn try_answer(ctx: &AgentCtx, stream: &TcpStream, peer: SocketAddr) -> Outco
             return Outcome::Done;
         }
     };
+    if n > 0 && buf[0] == crate::tls::TLS_HANDSHAKE_RECORD {
+        // A TLS ClientHello: this path runs only when TLSAccept=unencrypted.
+        let reason = crate::tls::Rejected::Tls(crate::tls::AcceptModes::UNENCRYPTED);
+        warn!(peer = %peer.ip(), reason = %reason, "Failed to accept an incoming connection");
+        return Outcome::Done;
+    }
     let payload = if n == 0 {
         // Closed before sending anything: zabbix_agentd treats it as an empty key.
         Vec::new()

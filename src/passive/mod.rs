@@ -15,14 +15,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use zbx_proto::frame::{self, Limits};
 
 use crate::keys::AgentCtx;
+use crate::tls::{self, AcceptModes, Rejected, TlsServer};
 use crate::transport::{self, Stream, TransportError};
 
 /// How long in-flight requests may run after shutdown is requested.
@@ -67,9 +69,33 @@ pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net:
 /// answers inline keys on the spot ([`fast`]) and hands everything else — keys that wait,
 /// JSON requests, partial frames, DNS-name access checks — to the async runtime as a task
 /// holding one of `max_connections` slots.
+///
+/// Builds the TLS side from `ctx.config.tls` first (an invalid TLS setting is an
+/// `InvalidInput` error); callers that built it once at start-up use [`serve_with_tls`].
 pub async fn serve(
     ctx: Arc<AgentCtx>,
     listeners: Vec<std::net::TcpListener>,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let built = match tls::build(&ctx.config.tls, tls::Program::agent(&ctx.config)) {
+        Ok(b) => b,
+        Err(e) => {
+            // Said at once: the caller may only look at the result at shutdown.
+            error!(error = %e, "Cannot start the passive listener: invalid TLS settings");
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, e.to_string()));
+        }
+    };
+    serve_with_tls(ctx, listeners, built.server, shutdown).await
+}
+
+/// [`serve`] with the TLS side built once at start-up by [`tls::build`] (its `server`):
+/// `TLSAccept` decides which connections are taken. The synchronous fast path serves
+/// only listeners that accept nothing but unencrypted connections; with TLS every
+/// connection takes the async path, which peeks at the first byte (0x16 = TLS).
+pub async fn serve_with_tls(
+    ctx: Arc<AgentCtx>,
+    listeners: Vec<std::net::TcpListener>,
+    tls: Arc<TlsServer>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
@@ -80,13 +106,19 @@ pub async fn serve(
     let mut threads = Vec::new();
     for l in listeners {
         let addr = l.local_addr()?;
-        info!(addr = %addr, threads = threads_per_listener, "Listening for passive checks");
+        info!(
+            addr = %addr,
+            threads = threads_per_listener,
+            tls_accept = %tls.modes(),
+            "Listening for passive checks"
+        );
         // Blocking accept: the kernel wakes one waiting thread per connection.
         l.set_nonblocking(false)?;
         let l = Arc::new(l);
         for n in 0..threads_per_listener {
             let accepter = Accepter {
                 ctx: Arc::clone(&ctx),
+                tls: Arc::clone(&tls),
                 listener: Arc::clone(&l),
                 limit: Arc::clone(&limit),
                 tracker: tracker.clone(),
@@ -125,6 +157,7 @@ pub async fn serve(
 /// One accept thread.
 struct Accepter {
     ctx: Arc<AgentCtx>,
+    tls: Arc<TlsServer>,
     listener: Arc<std::net::TcpListener>,
     limit: Arc<Semaphore>,
     tracker: TaskTracker,
@@ -151,13 +184,20 @@ impl Accepter {
                     continue;
                 }
             };
-            let prefix = match fast::try_answer(&self.ctx, &stream, peer) {
-                fast::Outcome::Done => continue,
-                fast::Outcome::Denied => {
-                    deny(&self.ctx, peer);
-                    continue;
+            // The fast path reads the request bytes; with TLS in TLSAccept the first
+            // byte must stay in the socket for the sniff, so only plain-only listeners
+            // take it.
+            let prefix = if self.tls.modes() != AcceptModes::UNENCRYPTED {
+                Vec::new()
+            } else {
+                match fast::try_answer(&self.ctx, &stream, peer) {
+                    fast::Outcome::Done => continue,
+                    fast::Outcome::Denied => {
+                        deny(&self.ctx, peer);
+                        continue;
+                    }
+                    fast::Outcome::Async(prefix) => prefix,
                 }
-                fast::Outcome::Async(prefix) => prefix,
             };
             // Slow path: a task of its own, holding a connection slot. When the cap is
             // reached this thread waits here and further clients wait in the backlog.
@@ -179,8 +219,9 @@ impl Accepter {
                 }
             };
             let ctx = Arc::clone(&self.ctx);
+            let tls = Arc::clone(&self.tls);
             self.tracker.spawn(async move {
-                handle_after(&ctx, stream, peer, prefix).await;
+                handle_after(&ctx, &tls, stream, peer, prefix).await;
                 drop(permit);
             });
         }
@@ -195,20 +236,54 @@ fn deny(ctx: &AgentCtx, peer: SocketAddr) {
     );
 }
 
-/// Handles one connection: access check, one request, one reply, close.
+/// Handles one unencrypted connection (as with `TLSAccept=unencrypted`): access check,
+/// one request, one reply, close. The listener uses [`handle_with`].
 pub async fn handle(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr) {
-    handle_after(ctx, stream, peer, Vec::new()).await
+    handle_with(ctx, &TlsServer::unencrypted(), stream, peer).await
 }
 
-/// Like [`handle`], for a connection whose first bytes (`prefix`) were already read.
-async fn handle_after(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr, prefix: Vec<u8>) {
+/// Handles one connection: access check, the `TLSAccept` check and TLS handshake, one
+/// request, one reply, close. A refused mode, a failed handshake or a certificate that
+/// does not match is closed without a reply and logged with the reason.
+pub async fn handle_with(
+    ctx: &Arc<AgentCtx>,
+    tls: &TlsServer,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
+    handle_after(ctx, tls, stream, peer, Vec::new()).await
+}
+
+/// Like [`handle_with`], for a connection whose first bytes (`prefix`) were already read
+/// by the fast path (which runs only when `TLSAccept=unencrypted`).
+async fn handle_after(
+    ctx: &Arc<AgentCtx>,
+    tls: &TlsServer,
+    stream: TcpStream,
+    peer: SocketAddr,
+    prefix: Vec<u8>,
+) {
     if !access::allowed(&ctx.config.server, peer.ip()).await {
         deny(ctx, peer);
         // Dropping the socket closes it without a reply (RST if the request arrived).
         return;
     }
-    let mut stream = Stream::Plain(stream);
     let timeout = ctx.config.timeout;
+    let mut stream = if !prefix.is_empty() {
+        Stream::Plain(stream)
+    } else {
+        match tls.accept(stream, timeout).await {
+            Ok(s) => s,
+            Err(Rejected::Closed) => {
+                debug!(peer = %peer.ip(), "Peer closed the connection before sending anything");
+                return;
+            }
+            Err(reason) => {
+                warn!(peer = %peer.ip(), reason = %reason, "Failed to accept an incoming connection");
+                return;
+            }
+        }
+    };
     let payload = match tokio::time::timeout(
         timeout,
         transport::read_frame_after(&mut stream, &Limits::PASSIVE_REQUEST, &prefix),
@@ -232,7 +307,12 @@ async fn handle_after(ctx: &Arc<AgentCtx>, stream: TcpStream, peer: SocketAddr, 
     let mut bytes = frame::header_for(reply.len());
     bytes.extend_from_slice(&reply);
     match tokio::time::timeout(timeout, transport::write_all(&mut stream, &bytes)).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => {
+            if stream.is_tls() {
+                // close_notify, as the official agent sends before closing.
+                let _ = tokio::time::timeout(timeout, stream.shutdown()).await;
+            }
+        }
         Ok(Err(e)) => debug!(peer = %peer, error = %e, "Cannot send passive reply"),
         Err(_) => warn!(peer = %peer, "Passive reply not sent in time; closing"),
     }

@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -49,8 +50,25 @@ pub struct Proc {
 }
 
 impl Drop for Proc {
+    /// Kills the whole process group: zabbix_agentd forks listeners that would outlive a
+    /// SIGKILL of the main process alone.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let pgid = self.child.id() as i32;
+        // SAFETY: kill(2) on the process group we created for this child.
+        unsafe {
+            libc::kill(-pgid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // SAFETY: as above; whatever is left of the group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
         let _ = self.child.wait();
     }
 }
@@ -98,6 +116,7 @@ pub fn start_zagent(extra: &str) -> Proc {
     let path = dir.path().join("zagent.conf");
     std::fs::write(&path, conf).expect("write config");
     let child = Command::new(zagent_bin())
+        .process_group(0)
         .args(["run", "-c"])
         .arg(&path)
         .stdin(Stdio::null())
@@ -131,6 +150,7 @@ pub fn start_zabbix_agentd(extra: &str) -> Proc {
     let path = dir.path().join("zabbix_agentd.conf");
     std::fs::write(&path, conf).expect("write config");
     let child = Command::new("zabbix_agentd")
+        .process_group(0)
         .args(["-f", "-c"])
         .arg(&path)
         .stdin(Stdio::null())

@@ -3,6 +3,12 @@
 //! Owns the byte layout of one Zabbix protocol message. It never touches a socket:
 //! callers hand it bytes and get back `Incomplete`, a [`Frame`], or a [`FrameError`].
 //! Sizes are checked against explicit [`Limits`] *before* anything is allocated.
+//!
+//! Accepted layouts (docs/zabbix-protocol.md §1.2–1.6): the 4.0+ header (flags, u32
+//! datalen, u32 reserved); the 1.8–3.4 header (`0x01` + u64 length), which for any
+//! length below 4 GiB is the same bytes with `reserved` = 0; and the large layout
+//! (`0x04`, u64 fields) only where [`Limits::allow_large`] says so. `reserved` is read
+//! only when `0x02` is set (agent 2 fills it with the data length otherwise).
 
 use std::io::{Read, Write};
 
@@ -219,6 +225,10 @@ pub fn parse_header(buf: &[u8], limits: &Limits) -> Result<Option<Header>, Frame
 }
 
 /// Tries to decode one frame from the start of `buf`.
+///
+/// `Incomplete { needed }` while the frame is not all there (`needed` is exact once the
+/// header is in); `Frame { consumed }` when it is: bytes past `consumed` are not part of
+/// it. Errors are final for the connection.
 pub fn decode(buf: &[u8], limits: &Limits) -> Result<Decoded, FrameError> {
     let Some(header) = parse_header(buf, limits)? else {
         let min = if buf.len() > 4 && buf[4] & FLAG_LARGE != 0 {
@@ -349,6 +359,7 @@ fn le_u64(b: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // tests fail by panicking
 mod tests {
     use super::*;
 

@@ -12,7 +12,10 @@ pub enum ParamKind {
     Unquoted,
     /// Written in double quotes; the value is unescaped (`\"` → `"`).
     Quoted,
-    /// Written as `[a,b]`; the value is the raw inner text (elements keep their quotes).
+    /// Written as `[a,b]`; the value is the array's text as zabbix_agentd hands it to a
+    /// handler: elements joined by `,`, each without leading spaces, quoted elements
+    /// verbatim (quotes and escapes kept) without the spaces after them, unquoted ones with
+    /// their trailing spaces (`[ a , "b" ]` → `a ,"b"`). Arrays do not nest.
     Array,
 }
 
@@ -26,11 +29,27 @@ pub struct Param {
 }
 
 impl Param {
-    /// An unquoted parameter.
+    /// An unquoted parameter. Formatting quotes it if its value needs quotes.
     pub fn unquoted(v: impl Into<String>) -> Param {
         Param {
             value: v.into(),
             kind: ParamKind::Unquoted,
+        }
+    }
+
+    /// A parameter written in double quotes.
+    pub fn quoted(v: impl Into<String>) -> Param {
+        Param {
+            value: v.into(),
+            kind: ParamKind::Quoted,
+        }
+    }
+
+    /// An array parameter; `inner` is the text between the brackets.
+    pub fn array(inner: impl Into<String>) -> Param {
+        Param {
+            value: inner.into(),
+            kind: ParamKind::Array,
         }
     }
 }
@@ -238,7 +257,13 @@ impl Parser<'_> {
     }
 }
 
-/// Writes `value` as a key parameter, quoting it only when it must be quoted.
+/// Writes `value` as a key parameter, quoting it only when it must be quoted: when it
+/// starts with a space, `"` or `[`, or contains `,` or `]`.
+///
+/// Zabbix syntax cannot express a value that must be quoted and ends with a backslash
+/// (the backslash would escape the closing quote; Zabbix refuses to quote such a value
+/// too). It is written anyway and the result does not parse, so the mistake shows up as
+/// `Invalid item key format.` rather than as a silently different value.
 pub fn write_param(out: &mut String, value: &str) {
     let needs_quotes = value.starts_with([' ', '"', '[']) || value.contains([',', ']']);
     if needs_quotes {
@@ -255,6 +280,9 @@ pub fn write_param(out: &mut String, value: &str) {
     }
 }
 
+/// Formats the key in Zabbix syntax: parameters keep their kind (unquoted ones are quoted
+/// only when they must be, see [`write_param`]), so `ItemKey::parse(&k.to_string())`
+/// gives `k` back for every parsed key.
 impl fmt::Display for ItemKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)?;

@@ -3,6 +3,7 @@
 //!
 //! This test binary holds exactly one test so no other thread allocates meanwhile.
 //! (`unsafe` is confined to this test-only allocator shim; the library forbids it.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};

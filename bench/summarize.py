@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Tables and target ratios for one scale of bench/run.sh.
+
+usage: summarize.py RESULTS_DIR SCALE
+Reads RESULTS_DIR/*.json (hyperfine) and RESULTS_DIR/agent_cost.txt (agent_cost.py).
+"""
+import json, os, re, sys
+
+d, scale = sys.argv[1], int(sys.argv[2])
+wall, cpu, rwall, rcpu = {}, {}, {}, {}
+paired = json.load(open(os.path.join(d, "paired.json")))["methods"]
+for n, r in paired.items():
+    wall[n], cpu[n], rwall[n], rcpu[n] = r["wall_ms"], r["cpu_ms"], r["ratio_wall"], r["ratio_cpu"]
+agent = {}
+if os.path.exists(os.path.join(d, "agent_cost.txt")):
+    for line in open(os.path.join(d, "agent_cost.txt")):
+        m = re.search(r"^(\S+) .*reply='([^']*)'.*rtt_ms median=(\S+).*agent_cpu_ms_per_query=(\S+).*agent_peak_rss_mb_max=(\S+)", line)
+        if m:
+            agent[m.group(1)] = dict(reply=m.group(2), rtt=float(m.group(3)), cpu=float(m.group(4)), rss=float(m.group(5)))
+
+print(f"\n### {scale} sockets\n")
+pop = os.path.join(d, "population.txt")
+if os.path.exists(pop):
+    print("Population (sockgen): " + "; ".join(l.strip() for l in open(pop) if l.strip()) + "\n")
+print("| method | wall ms | CPU ms | wall / yardstick (paired) | agent CPU ms/query | agent round trip ms | agent peak RSS MB | answer |")
+print("|---|---:|---:|---:|---:|---:|---:|---|")
+for n in wall:
+    a = agent.get(n, {})
+    fmt = lambda k: f"{a[k]:.2f}" if k in a else ""
+    print(f"| {n} | {wall[n]:.2f} | {cpu[n]:.2f} | {rwall[n]:.2f} | {fmt('cpu')} | {fmt('rtt')} | {fmt('rss')} | {a.get('reply', '')[:24]} |")
+print("\n(wall, CPU: medians per query of the whole command; yardstick = `tcpstate nl time_wait`, "
+      "run alternately with each method; agent columns from agent_cost.py)")
+
+
+def pr(a, b):
+    """paired ratio a/b via the common yardstick"""
+    if a in rwall and b in rwall and rwall[b]:
+        return rwall[a], rwall[b]
+    return None, None
+
+
+def ratio(label, num, den, target=None, better="<="):
+    if num is None or den is None or den == 0:
+        print(f"| {label} | n/a | |")
+        return
+    r = num / den
+    ok = ""
+    if target is not None:
+        ok = "PASS" if (r <= target if better == "<=" else r >= target) else "FAIL"
+    print(f"| {label} | {r:.2f}x | {'' if target is None else better + ' ' + str(target) + 'x ' + ok} |")
+
+
+print("\n| ratio | value | target |")
+print("|---|---:|---|")
+g = lambda n: rwall.get(n)  # paired: each method in units of the yardstick
+if scale >= 100000:
+    ratio("zabbix_get tcp.status[timewait] / raw netlink one state (wall)", g("zagent_tcp_status_timewait"), g("floor_nl_time_wait"), 1.3)
+    ratio("zabbix_get net.tcp.socket.count[,,,,time_wait] / raw netlink one state (wall)", g("zagent_count_time_wait"), g("floor_nl_time_wait"), 1.3)
+    zc = agent.get("zagent_count_time_wait", {}).get("cpu")
+    ratio("zagent CPU per one-state query / raw netlink one-state CPU", zc, cpu.get("floor_nl_time_wait"), 1.3)
+    rss = max((v["rss"] for k, v in agent.items() if k.startswith("zagent")), default=None)
+    if rss is not None:
+        print(f"| zagent peak RSS while answering | {rss:.1f} MB | < 16 MB {'PASS' if rss < 16 else 'FAIL'} |")
+if scale <= 1000:
+    ratio("zabbix_get tcp.status[timewait] / zabbix_get agent.ping (zagent)", g("zagent_tcp_status_timewait"), g("zagent_ping"), 2.0)
+    ratio("zabbix_get tcp.status[timewait] / zabbix_get agent.ping (zabbix_agentd)", g("zagent_tcp_status_timewait"), g("agentd_ping"), 2.0)
+ratio("zabbix_get net.tcp.states / raw netlink all-states dump (wall)", g("zagent_states"), g("floor_nl_all"), 1.0 if scale >= 100000 else None)
+ratio("zagent one state / raw legacy one-walk netlink one state (wall)", g("zagent_count_time_wait"), g("floor_nl1_time_wait"))
+ratio("zabbix_agentd net.tcp.socket.count / zagent (wall, speed-up)", g("agentd_count_time_wait"), g("zagent_count_time_wait"))
+ratio("zabbix_agent2 net.tcp.socket.count / zagent (wall, speed-up)", g("agent2_count_time_wait"), g("zagent_count_time_wait"))
+ratio("seed script via agentd UserParameter / zagent tcp.status (wall, speed-up)", g("seed_via_agentd_UP"), g("zagent_tcp_status_timewait"))
+ratio("ss via agentd UserParameter / zagent tcp.status (wall, speed-up)", g("ss_via_agentd_UP"), g("zagent_tcp_status_timewait"))
+ac = agent.get("agentd_count_time_wait", {}).get("cpu")
+zc = agent.get("zagent_count_time_wait", {}).get("cpu")
+ratio("zabbix_agentd CPU / zagent CPU per query (speed-up)", ac, zc)

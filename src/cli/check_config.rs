@@ -1,0 +1,73 @@
+//! `zagent check-config [-c FILE]`: the start-up validation of `zagent run`, and nothing
+//! else (no socket is opened, no file but the configuration tree is read).
+//!
+//! Valid: one summary line on stdout, warnings on stderr, exit 0. Invalid: every error as
+//! `zagent: file:line: message` on stderr, exit 1.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::{self, Config, ConfigError, Origin};
+
+/// Checks `config` (or, without a file, the built-in defaults `zagent run` would use).
+pub fn run(config: Option<&Path>) -> ExitCode {
+    let loaded = match config {
+        Some(path) => config::load(path),
+        None => Ok(config::defaults()),
+    };
+    let result = loaded.and_then(|cfg| config::check_run_user(&cfg).map(|()| cfg));
+    let mut err = std::io::stderr().lock();
+    match result {
+        Ok(cfg) => {
+            for (message, origin) in notes(&cfg) {
+                // Best effort: a closed stderr must not turn a valid file into a failure.
+                let _ = writeln!(
+                    err,
+                    "zagent: warning: {}",
+                    ConfigError::new(&origin, message)
+                );
+            }
+            let _ = writeln!(std::io::stdout().lock(), "{}", summary(&cfg, config));
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.errors {
+                let _ = writeln!(err, "zagent: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn notes(cfg: &Config) -> Vec<(String, Origin)> {
+    let mut out: Vec<(String, Origin)> = cfg
+        .unsupported
+        .iter()
+        .map(|(name, origin)| {
+            (
+                format!("\"{name}\" is accepted but not supported by zagent; it has no effect"),
+                origin.clone(),
+            )
+        })
+        .collect();
+    out.extend(cfg.warnings.iter().cloned());
+    out
+}
+
+fn summary(cfg: &Config, file: Option<&Path>) -> String {
+    let source = match file {
+        Some(p) => p.display().to_string(),
+        None => "built-in defaults".to_string(),
+    };
+    let passive = if cfg.start_agents == 0 || cfg.server.is_empty() {
+        "passive off".to_string()
+    } else {
+        format!("passive on port {}", cfg.listen_port)
+    };
+    format!(
+        "zagent: {source}: configuration OK ({passive}, {} active server(s), {} user parameter(s))",
+        cfg.server_active.len(),
+        cfg.user_parameters.len()
+    )
+}

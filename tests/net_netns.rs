@@ -1,0 +1,742 @@
+//! Connection-state keys against the kernel, `ss` and the real zabbix_agentd, in a
+//! network namespace this test creates (and deletes, even on failure).
+//!
+//! The scene holds sockets in every state we can produce on loopback (ESTABLISHED,
+//! LISTEN, TIME_WAIT, CLOSE_WAIT, FIN_WAIT2, SYN_RECV via TCP_DEFER_ACCEPT, SYN_SENT to
+//! an address behind a veth pair inside the namespace whose frames go nowhere), IPv4, IPv6 and
+//! IPv4-mapped, plus bound and connected UDP sockets. zagent's keys run in the namespace
+//! through the library (a thread that entered it with setns); `ss` and zabbix_agentd run
+//! in it with `ip netns exec`. Needs root, iproute2, zabbix_agentd and zabbix_get.
+
+use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zagent::config::Config;
+use zagent::keys::AgentCtx;
+
+// Ports inside the private namespace (nothing else lives there).
+const P_V4: u16 = 8001; // 127.0.0.1, ESTABLISHED / TIME_WAIT / CLOSE_WAIT traffic
+const P_SSH: u16 = 22; // 0.0.0.0:22, so that service names are exercised
+const P_V6: u16 = 8003; // [::1], v6 only
+const P_DUAL: u16 = 8004; // [::], dual stack: v4 clients appear as ::ffff:127.0.0.1
+const P_DEFER4: u16 = 8005; // 127.0.0.1 with TCP_DEFER_ACCEPT: SYN_RECV
+const P_DEFER6: u16 = 8006; // [::1] with TCP_DEFER_ACCEPT
+const AGENT_PORT: u16 = 31050; // zabbix_agentd inside the namespace, on 127.0.0.2
+
+struct Netns {
+    name: String,
+    children: Vec<Child>,
+}
+
+impl Netns {
+    fn create() -> Netns {
+        let mut rnd = [0u8; 4];
+        getrandom::fill(&mut rnd).unwrap();
+        let name = format!("zt-net-{:08x}", u32::from_ne_bytes(rnd));
+        run("ip", &["netns", "add", &name]);
+        let ns = Netns {
+            name,
+            children: Vec::new(),
+        };
+        for cmd in [
+            "ip link set lo up",
+            // SYN_SENT sink: a veth pair whose far end drops frames addressed to a MAC
+            // nobody has (a permanent neighbour entry, so no ARP/ND failure aborts the
+            // connect). Nothing leaves the namespace.
+            "ip link add zv0 type veth peer name zv1",
+            "ip link set zv0 up",
+            "ip link set zv1 up",
+            "ip addr add 10.77.0.1/24 dev zv0",
+            "ip -6 addr add fd77::1/64 dev zv0 nodad",
+            "ip neigh add 10.77.0.2 lladdr 02:00:00:00:77:02 dev zv0 nud permanent",
+            "ip -6 neigh add fd77::2 lladdr 02:00:00:00:77:02 dev zv0 nud permanent",
+            "ip addr add 127.0.0.2/8 dev lo",
+        ] {
+            let args: Vec<&str> = cmd.split(' ').collect();
+            ns.exec_ok(&args);
+        }
+        ns
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    fn exec_ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs `f` on a thread that entered the namespace; threads it spawns (tokio's
+    /// blocking pool) inherit it.
+    fn run_in<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let fd = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns on a valid namespace fd; affects only this thread.
+            let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) {
+    let st = Command::new(cmd).args(args).status().unwrap();
+    assert!(st.success(), "{cmd} {args:?}");
+}
+
+fn set_defer_accept(l: &TcpListener) {
+    let secs: libc::c_int = 86400;
+    // SAFETY: setsockopt with a live int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            l.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&secs as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+fn v6only_listener(addr: &str) -> TcpListener {
+    let a: SocketAddr = addr.parse().unwrap();
+    let s = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
+    s.set_only_v6(true).unwrap();
+    s.set_reuse_address(true).unwrap();
+    s.bind(&a.into()).unwrap();
+    s.listen(1024).unwrap();
+    s.into()
+}
+
+fn dual_listener(port: u16) -> TcpListener {
+    let a = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+    let s = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
+    s.set_only_v6(false).unwrap();
+    s.bind(&a.into()).unwrap();
+    s.listen(1024).unwrap();
+    s.into()
+}
+
+/// Every fd of the scene; dropping it (with the namespace) ends the scene.
+struct Scene(#[allow(dead_code)] Vec<OwnedFd>);
+
+fn build_scene() -> Scene {
+    let mut keep: Vec<OwnedFd> = Vec::new();
+    let l4 = TcpListener::bind(("127.0.0.1", P_V4)).unwrap();
+    let lssh = TcpListener::bind(("0.0.0.0", P_SSH)).unwrap();
+    let l6 = v6only_listener(&format!("[::1]:{P_V6}"));
+    let ldual = dual_listener(P_DUAL);
+    let ld4 = TcpListener::bind(("127.0.0.1", P_DEFER4)).unwrap();
+    set_defer_accept(&ld4);
+    let ld6 = v6only_listener(&format!("[::1]:{P_DEFER6}"));
+    set_defer_accept(&ld6);
+
+    let pair = |l: &TcpListener, to: &str| -> (TcpStream, TcpStream) {
+        let c = TcpStream::connect(to).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (c, s)
+    };
+    let v4 = format!("127.0.0.1:{P_V4}");
+    let v6 = format!("[::1]:{P_V6}");
+    let dual4 = format!("127.0.0.1:{P_DUAL}");
+    let dual6 = format!("[::1]:{P_DUAL}");
+
+    // ESTABLISHED: 3 v4 pairs, 2 v6 pairs, 2 v4-to-dual (mapped server side), 1 v6-to-dual,
+    // 1 to the ssh port.
+    for (l, to, n) in [
+        (&l4, &v4, 3),
+        (&l6, &v6, 2),
+        (&ldual, &dual4, 2),
+        (&ldual, &dual6, 1),
+    ] {
+        for _ in 0..n {
+            let (c, s) = pair(l, to);
+            keep.push(c.into());
+            keep.push(s.into());
+        }
+    }
+    let (c, s) = pair(&lssh, &format!("127.0.0.1:{P_SSH}"));
+    keep.push(c.into());
+    keep.push(s.into());
+    // TIME_WAIT: the client closes first, then the server: the client end waits.
+    for (l, to, n) in [(&l4, &v4, 3), (&l6, &v6, 2), (&ldual, &dual4, 1)] {
+        for _ in 0..n {
+            let (c, s) = pair(l, to);
+            drop(c);
+            std::thread::sleep(Duration::from_millis(5));
+            drop(s);
+        }
+    }
+    // CLOSE_WAIT (server) + FIN_WAIT2 (client): the client half-closes, nobody else.
+    for (l, to, n) in [(&l4, &v4, 2), (&ldual, &dual4, 1), (&l6, &v6, 1)] {
+        for _ in 0..n {
+            let (c, s) = pair(l, to);
+            c.shutdown(std::net::Shutdown::Write).unwrap();
+            keep.push(c.into());
+            keep.push(s.into());
+        }
+    }
+    // SYN_RECV: the handshake completes on the client side, the deferring listener
+    // keeps the request socket.
+    for (to, n) in [
+        (format!("127.0.0.1:{P_DEFER4}"), 3),
+        (format!("[::1]:{P_DEFER6}"), 2),
+    ] {
+        for _ in 0..n {
+            keep.push(TcpStream::connect(&to).unwrap().into());
+        }
+    }
+    // SYN_SENT: to addresses behind the veth sink (dropped there).
+    for (dom, to, n) in [
+        (socket2::Domain::IPV4, "10.77.0.2:80", 2),
+        (socket2::Domain::IPV6, "[fd77::2]:80", 1),
+    ] {
+        for _ in 0..n {
+            let s = socket2::Socket::new(dom, socket2::Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            let a: SocketAddr = to.parse().unwrap();
+            let _ = s.connect(&a.into()); // EINPROGRESS
+            keep.push(s.into());
+        }
+    }
+    for l in [l4, lssh, l6, ldual, ld4, ld6] {
+        keep.push(l.into());
+    }
+    // UDP: bound (unconn) v4/v6/wildcard, and one connected (established).
+    let u53 = UdpSocket::bind("127.0.0.1:53").unwrap();
+    let u53v6 = UdpSocket::bind("[::1]:53").unwrap();
+    let u514 = UdpSocket::bind("0.0.0.0:514").unwrap();
+    let uc = UdpSocket::bind("127.0.0.1:40000").unwrap();
+    uc.connect("127.0.0.1:53").unwrap();
+    let uc6 = UdpSocket::bind("[::1]:40001").unwrap();
+    uc6.connect("[::1]:53").unwrap();
+    for u in [u53, u53v6, u514, uc, uc6] {
+        keep.push(u.into());
+    }
+    Scene(keep)
+}
+
+/// zagent's answer for `key`, computed inside the namespace.
+fn zagent(ns: &Netns, keys: Vec<String>) -> Vec<String> {
+    ns.run_in(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let ctx = AgentCtx::new(Arc::new(Config::default()));
+        keys.iter()
+            .map(|k| match rt.block_on(ctx.execute(k)) {
+                Ok(v) => v.to_wire(),
+                Err(e) => format!("ZBX_NOTSUPPORTED: {}", e.0),
+            })
+            .collect()
+    })
+}
+
+/// `zabbix_agentd -t KEY` inside the namespace: the C agent's own net_socket_count.
+fn agentd_t(ns: &Netns, conf: &str, key: &str) -> String {
+    let out = ns.exec_ok(&["zabbix_agentd", "-c", conf, "-t", key]);
+    // "key    [u|5]" or "key   [m|ZBX_NOTSUPPORTED] [reason]"
+    let line = out.lines().next().unwrap_or("").to_string();
+    if let Some(i) = line.find("[m|ZBX_NOTSUPPORTED] [") {
+        let r = &line[i + "[m|ZBX_NOTSUPPORTED] [".len()..];
+        return format!("ZBX_NOTSUPPORTED: {}", r.strip_suffix(']').unwrap_or(r));
+    }
+    let i = line
+        .rfind("[u|")
+        .unwrap_or_else(|| panic!("unexpected agentd output: {out}"));
+    line[i + 3..].trim_end_matches(']').to_string()
+}
+
+fn ss_count(ns: &Netns, args: &[&str]) -> u64 {
+    let mut a = vec!["ss", "-Hn"];
+    a.extend_from_slice(args);
+    ns.exec_ok(&a)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count() as u64
+}
+
+fn write_conf(dir: &std::path::Path) -> String {
+    let conf = dir.join("agentd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Server=127.0.0.2\nListenIP=127.0.0.2\nListenPort={AGENT_PORT}\nAllowRoot=1\nStartAgents=1\n\
+             LogType=file\nLogFile={d}/agentd.log\nPidFile={d}/agentd.pid\nTimeout=10\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    conf.display().to_string()
+}
+
+fn wait_stable(ns: &Netns, want_tw: u64) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if ss_count(ns, &["-t", "-a", "state", "time-wait"]) == want_tw
+            && ss_count(ns, &["-t", "-a", "state", "syn-recv"]) == 5
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("scene did not settle");
+}
+
+#[test]
+fn connection_state_keys_match_ss_and_zabbix_agentd() {
+    let mut ns = Netns::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = write_conf(tmp.path());
+    let _scene = ns.run_in(build_scene);
+    wait_stable(&ns, 6);
+
+    // --- 1. Every state: tcp.status (seed names), socket.count (official names), ss. ---
+    let states = [
+        ("established", "established", "established"),
+        ("synsent", "syn_sent", "syn-sent"),
+        ("synrecv", "syn_recv", "syn-recv"),
+        ("finwait1", "fin_wait1", "fin-wait-1"),
+        ("finwait2", "fin_wait2", "fin-wait-2"),
+        ("timewait", "time_wait", "time-wait"),
+        ("closed", "close", "closed"),
+        ("closewait", "close_wait", "close-wait"),
+        ("lastack", "last_ack", "last-ack"),
+        ("listen", "listen", "listening"),
+        ("closing", "closing", "closing"),
+    ];
+    let mut keys = Vec::new();
+    for (seed, official, _) in states {
+        keys.push(format!("tcp.status[{seed}]"));
+        keys.push(format!("tcp.status[{official}]"));
+        keys.push(format!("net.tcp.socket.count[,,,,{official}]"));
+    }
+    keys.push("net.tcp.states".to_string());
+    let got = zagent(&ns, keys);
+    let mut json = serde_json::Map::new();
+    for (i, (seed, official, ss_name)) in states.iter().enumerate() {
+        let ss = ss_count(&ns, &["-t", "-a", "state", ss_name]).to_string();
+        assert_eq!(got[3 * i], ss, "tcp.status[{seed}] vs ss state {ss_name}");
+        assert_eq!(got[3 * i + 1], ss, "tcp.status[{official}]");
+        assert_eq!(got[3 * i + 2], ss, "net.tcp.socket.count[,,,,{official}]");
+        json.insert(
+            official.to_string(),
+            serde_json::Value::from(ss.parse::<u64>().unwrap()),
+        );
+    }
+    // The scene's own expectations, so that a broken scene cannot pass silently.
+    let by = |s: &str| got[3 * states.iter().position(|x| x.0 == s).unwrap()].clone();
+    assert_eq!(by("established"), "23"); // 9 held pairs x2 + 5 SYN_RECV clients
+    assert_eq!(by("synrecv"), "5");
+    assert_eq!(by("synsent"), "3");
+    assert_eq!(by("timewait"), "6");
+    assert_eq!(by("closewait"), "4");
+    assert_eq!(by("finwait2"), "4");
+    assert_eq!(by("listen"), "6");
+    let states_json: serde_json::Value = serde_json::from_str(got.last().unwrap()).unwrap();
+    assert_eq!(
+        states_json,
+        serde_json::Value::Object(json),
+        "net.tcp.states"
+    );
+    // The seed script itself (netstat -an | awk) agrees, where net-tools is installed.
+    let seed =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed/tcp_status.sh");
+    if seed.exists()
+        && Command::new("netstat")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok()
+    {
+        for s in [
+            "established",
+            "timewait",
+            "synrecv",
+            "listen",
+            "closewait",
+            "finwait2",
+            "synsent",
+            "closed",
+        ] {
+            let out = ns.exec_ok(&["bash", seed.to_str().unwrap(), s]);
+            assert_eq!(out.trim(), by(s), "seed script {s}");
+        }
+    }
+
+    // --- 2. ss with filters (ports and plain addresses, where ss and Zabbix agree). ---
+    let filtered: [(&str, &str); 10] = [
+        ("net.tcp.socket.count[,8001]", "-ta sport = :8001"),
+        ("net.tcp.socket.count[,,,8001]", "-ta dport = :8001"),
+        (
+            "net.tcp.socket.count[,8001,,,established]",
+            "-t state established sport = :8001",
+        ),
+        ("net.tcp.socket.count[::1]", "-ta src [::1]"),
+        (
+            "net.tcp.socket.count[,,::1,,time_wait]",
+            "-t state time-wait dst [::1]",
+        ),
+        (
+            "net.tcp.socket.count[,,,http,syn_sent]",
+            "-t state syn-sent dport = :80",
+        ),
+        (
+            "net.tcp.socket.count[,ssh,,,listen]",
+            "-t state listening sport = :22",
+        ),
+        ("net.udp.socket.count", "-ua"),
+        ("net.udp.socket.count[,domain]", "-ua sport = :53"),
+        (
+            "net.udp.socket.count[,,,,established]",
+            "-u state established",
+        ),
+    ];
+    let got = zagent(&ns, filtered.iter().map(|(k, _)| k.to_string()).collect());
+    for ((key, ss_args), v) in filtered.iter().zip(&got) {
+        let args: Vec<&str> = ss_args.split(' ').collect();
+        assert_eq!(*v, ss_count(&ns, &args).to_string(), "{key} vs ss {args:?}");
+    }
+
+    // --- 3. Differential with the real zabbix_agentd over many filters. ---
+    let mut table: Vec<String> = Vec::new();
+    let addrs = [
+        "",
+        "127.0.0.1",
+        "127.0.0.0/8",
+        "127.0.0.1/32",
+        "10.0.0.0/8",
+        "10.77.0.1",
+        "0.0.0.0",
+        "0.0.0.0/0",
+        "::1",
+        "::",
+        "::/0",
+        "::1/128",
+        "::ffff:127.0.0.1",
+        "::ffff:127.0.0.1/96",
+        "::ffff:127.0.0.0/104",
+        "::ffff:127.0.0.1/0",
+        "fd77::1",
+        "fd77::/16",
+        "0.0.0.0/1",
+        "128.0.0.0/1",
+        "127.0.0.2",
+    ];
+    for a in addrs {
+        table.push(format!("net.tcp.socket.count[{a}]"));
+        table.push(format!("net.tcp.socket.count[,,{a}]"));
+        table.push(format!("net.udp.socket.count[{a}]"));
+    }
+    for p in [
+        "", "0", "22", "ssh", "8001", "8004", "8005", "http", "80", "53", "domain", "x", "70000",
+        "-1", "22a", "0x16",
+    ] {
+        table.push(format!("net.tcp.socket.count[,{p}]"));
+        table.push(format!("net.tcp.socket.count[,,,{p}]"));
+        table.push(format!("net.udp.socket.count[,{p}]"));
+        table.push(format!("net.udp.socket.count[,,,{p}]"));
+    }
+    for (_, official, _) in states {
+        for f in ["", "127.0.0.1", "::1", "::ffff:127.0.0.1", "::/0"] {
+            table.push(format!("net.tcp.socket.count[{f},,,,{official}]"));
+            table.push(format!("net.tcp.socket.count[,,{f},,{official}]"));
+        }
+    }
+    for st in ["established", "unconn", "listen", "bad", ""] {
+        table.push(format!("net.udp.socket.count[,,,,{st}]"));
+        table.push(format!("net.udp.socket.count[127.0.0.1,53,,,{st}]"));
+    }
+    for k in [
+        "net.tcp.socket.count[127.0.0.1,8001,127.0.0.1]",
+        "net.tcp.socket.count[::ffff:127.0.0.1,8004,,,established]",
+        "net.tcp.socket.count[::,8004]",
+        "net.tcp.socket.count[,8004,127.0.0.1]",
+        "net.tcp.socket.count[,8005,,,syn_recv]",
+        "net.tcp.socket.count[,8006,::1,,syn_recv]",
+        "net.tcp.socket.count[10.77.0.1,,10.77.0.2,http,syn_sent]",
+        "net.tcp.socket.count[,,fd77::2,80]",
+        "net.tcp.socket.count[bad]",
+        "net.tcp.socket.count[127.0.0.1/33]",
+        "net.tcp.socket.count[::1/129]",
+        "net.tcp.socket.count[,,,,bad]",
+        "net.tcp.socket.count[,x,bad]",
+        "net.tcp.socket.count[,,,,,]",
+        "net.tcp.socket.count[,,,,LISTEN]",
+        "net.udp.socket.count[,ssh]",
+        "net.udp.socket.count[::1,53]",
+        "net.udp.socket.count[127.0.0.1,40000,127.0.0.1,53,established]",
+    ] {
+        table.push(k.to_string());
+    }
+    let ours = zagent(&ns, table.clone());
+    let mut mismatches = Vec::new();
+    for (k, v) in table.iter().zip(&ours) {
+        let theirs = agentd_t(&ns, &conf, k);
+        eprintln!("{k:<70} zagent {v:<8} zabbix_agentd {theirs}");
+        if *v != theirs {
+            mismatches.push(format!("{k}: zagent {v:?} zabbix_agentd {theirs:?}"));
+        }
+    }
+    let distinct: std::collections::HashSet<&String> = ours.iter().collect();
+    assert!(
+        distinct.len() > 15,
+        "the table should exercise many different answers: {distinct:?}"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} differ:\n{}",
+        mismatches.len(),
+        table.len(),
+        mismatches.join("\n")
+    );
+
+    // --- 4. The running zabbix_agentd through zabbix_get, on filters that exclude its own
+    // connection (it listens on 127.0.0.2 and zabbix_get connects from 127.0.0.2).
+    let child = ns
+        .cmd(&["zabbix_agentd", "-f", "-c", &conf])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    ns.children.push(child);
+    let port = AGENT_PORT.to_string();
+    let get = |key: &str| -> String {
+        let start = Instant::now();
+        loop {
+            let out = ns
+                .cmd(&[
+                    "zabbix_get",
+                    "-s",
+                    "127.0.0.2",
+                    "-I",
+                    "127.0.0.2",
+                    "-p",
+                    &port,
+                    "-k",
+                    key,
+                ])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .replace("ZBX_NOTSUPPORTED: ", "ZBX_NOTSUPPORTED: ");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "zabbix_get {key}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let e2e = [
+        "net.tcp.socket.count[127.0.0.1]",
+        "net.tcp.socket.count[::1]",
+        "net.tcp.socket.count[,8001,,,time_wait]",
+        "net.tcp.socket.count[,,127.0.0.1,,established]",
+        "net.tcp.socket.count[::ffff:127.0.0.1]",
+        "net.tcp.socket.count[,,,,syn_recv]",
+        "net.tcp.socket.count[,,,,syn_sent]",
+        "net.udp.socket.count[,domain]",
+        "net.tcp.socket.count[bad]",
+    ];
+    let ours = zagent(&ns, e2e.iter().map(|s| s.to_string()).collect());
+    for (k, v) in e2e.iter().zip(&ours) {
+        let theirs = get(k);
+        let theirs = theirs
+            .strip_prefix("ZBX_NOTSUPPORTED: ")
+            .map(|r| format!("ZBX_NOTSUPPORTED: {r}"))
+            .unwrap_or(theirs);
+        assert_eq!(*v, theirs, "{k} through zabbix_get");
+    }
+}
+
+#[test]
+fn listen_port_discovery_and_counters_in_a_namespace() {
+    let ns = Netns::create();
+    let _scene = ns.run_in(build_scene);
+    wait_stable(&ns, 6);
+    // O(1) counters, before anything below adds sockets: sockstat tw = TIME_WAIT (no
+    // orphans yet); CurrEstab = ESTABLISHED + CLOSE_WAIT, per namespace.
+    let c = zagent(
+        &ns,
+        [
+            "net.sockstat[TCP,tw]",
+            "net.tcp.stats[CurrEstab]",
+            "net.tcp.stats[ListenOverflows]",
+            "net.tcp.stats[NoSuch]",
+            "net.sockstat[TCP6,inuse]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    let tw = ss_count(&ns, &["-t", "state", "time-wait"]);
+    assert_eq!(c[0], tw.to_string(), "net.sockstat[TCP,tw]");
+    let est = ss_count(&ns, &["-t", "state", "established"])
+        + ss_count(&ns, &["-t", "state", "close-wait"]);
+    assert_eq!(c[1], est.to_string(), "net.tcp.stats[CurrEstab]");
+    assert_eq!(c[2], "0");
+    assert!(
+        c[3].starts_with("ZBX_NOTSUPPORTED: Cannot find counter \"NoSuch\""),
+        "{}",
+        c[3]
+    );
+    let v6_inuse = ss_count(&ns, &["-t6a"])
+        - ss_count(&ns, &["-t6", "state", "time-wait"])
+        - ss_count(&ns, &["-t6", "state", "syn-recv"]);
+    assert_eq!(c[4], v6_inuse.to_string(), "net.sockstat[TCP6,inuse]");
+
+    let keys: Vec<String> = [
+        "net.tcp.listen[8001]",
+        "net.tcp.listen[22]",
+        "net.tcp.listen[8003]",
+        "net.tcp.listen[9]",
+        "net.tcp.listen[0]",
+        "net.tcp.listen[x]",
+        "net.tcp.listen",
+        "net.udp.listen[53]",
+        "net.udp.listen[514]",
+        "net.udp.listen[40000]",
+        "net.udp.listen[9]",
+        "net.tcp.port[,8001]",
+        "net.tcp.port[::1,8003]",
+        "net.tcp.port[127.0.0.1,9]",
+        "net.tcp.port[10.77.0.2,80]",
+        "net.tcp.port[,x]",
+        "net.tcp.port",
+        "net.tcp.listen.discovery",
+        "net.udp.listen.discovery",
+        "tcp.status[bogus]",
+        "tcp.status",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let got = zagent(&ns, keys.clone());
+    let v: std::collections::HashMap<&str, &str> = keys
+        .iter()
+        .map(String::as_str)
+        .zip(got.iter().map(String::as_str))
+        .collect();
+    assert_eq!(v["net.tcp.listen[8001]"], "1");
+    assert_eq!(v["net.tcp.listen[22]"], "1");
+    assert_eq!(v["net.tcp.listen[8003]"], "1");
+    assert_eq!(v["net.tcp.listen[9]"], "0");
+    assert_eq!(v["net.tcp.listen[0]"], "0");
+    assert_eq!(
+        v["net.tcp.listen[x]"],
+        "ZBX_NOTSUPPORTED: Invalid first parameter."
+    );
+    assert_eq!(
+        v["net.tcp.listen"],
+        "ZBX_NOTSUPPORTED: Invalid first parameter."
+    );
+    assert_eq!(v["net.udp.listen[53]"], "1");
+    assert_eq!(v["net.udp.listen[514]"], "1");
+    assert_eq!(
+        v["net.udp.listen[40000]"], "0",
+        "connected UDP socket does not listen"
+    );
+    assert_eq!(v["net.udp.listen[9]"], "0");
+    assert_eq!(v["net.tcp.port[,8001]"], "1");
+    assert_eq!(v["net.tcp.port[::1,8003]"], "1");
+    assert_eq!(v["net.tcp.port[127.0.0.1,9]"], "0");
+    assert_eq!(
+        v["net.tcp.port[10.77.0.2,80]"], "0",
+        "blackholed: times out to 0"
+    );
+    assert_eq!(
+        v["net.tcp.port[,x]"],
+        "ZBX_NOTSUPPORTED: Invalid second parameter."
+    );
+    assert_eq!(
+        v["net.tcp.port"],
+        "ZBX_NOTSUPPORTED: Invalid second parameter."
+    );
+    assert_eq!(
+        v["tcp.status[bogus]"],
+        "ZBX_NOTSUPPORTED: Invalid first parameter."
+    );
+    assert_eq!(
+        v["tcp.status"],
+        "ZBX_NOTSUPPORTED: Invalid first parameter."
+    );
+
+    // Discovery lists exactly what `ss -l` lists, with our own process name.
+    let comm = std::fs::read_to_string("/proc/self/comm")
+        .unwrap()
+        .trim_end()
+        .to_string();
+    for (key, ss_args) in [
+        ("net.tcp.listen.discovery", ["-tl"]),
+        ("net.udp.listen.discovery", ["-ul"]),
+    ] {
+        let rows: Vec<serde_json::Value> = serde_json::from_str(v[key]).unwrap();
+        let mut ours: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                assert_eq!(
+                    r["{#PROCESS}"],
+                    serde_json::Value::from(comm.clone()),
+                    "{key}: {r}"
+                );
+                format!(
+                    "{}|{}",
+                    r["{#ADDR}"].as_str().unwrap(),
+                    r["{#PORT}"].as_str().unwrap()
+                )
+            })
+            .collect();
+        ours.sort();
+        let mut a = vec!["ss", "-Hn"];
+        a.extend_from_slice(&ss_args);
+        let mut theirs: Vec<String> = ns
+            .exec_ok(&a)
+            .lines()
+            .map(|l| {
+                let local = l.split_whitespace().nth(3).unwrap();
+                let (addr, port) = local.rsplit_once(':').unwrap();
+                let addr = addr.trim_start_matches('[').trim_end_matches(']');
+                let addr = if addr == "*" {
+                    "::".to_string()
+                } else {
+                    addr.to_string()
+                };
+                format!("{addr}|{port}")
+            })
+            .collect();
+        theirs.sort();
+        assert_eq!(ours, theirs, "{key}");
+    }
+}

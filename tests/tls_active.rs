@@ -1,0 +1,155 @@
+//! Active checks with PSK against the real Zabbix 6.0 server of the lab
+//! (tests/interop/zabbix-lab): the host `zt-tls-active` is switched to PSK in the
+//! database (the lab has no TLS option), then zagent's TLS transport asks for the item
+//! list and sends a value, which must land in the server's history. A plain request is
+//! refused by the server for that host.
+//!
+//! This drives the protocol through `transport::exchange` with PSK, the seam the
+//! active-check client uses; the end-to-end run of the active-check client itself with
+//! `TLSConnect=psk` belongs with src/active's tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use zagent::config::{TlsConfig, TlsMode};
+use zagent::tls::{self, Program};
+use zagent::transport::{self, ClientOptions};
+
+const HOST: &str = "zt-tls-active";
+const IDENTITY: &str = "zt-tls-active-psk";
+
+fn lab(args: &[&str]) -> (bool, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/zabbix-lab");
+    let out = Command::new(script)
+        .args(args)
+        .output()
+        .expect("zabbix-lab runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Where the lab server listens (zabbix-lab's own settings).
+fn lab_addr() -> (String, u16) {
+    let ip = std::env::var("ZABBIX_LAB_LISTEN_IP").unwrap_or_else(|_| "127.0.0.1".to_string());
+    let port = std::env::var("ZABBIX_LAB_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(10051);
+    (ip, port)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    openssl::rand::rand_bytes(&mut b).expect("rand");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_checks_and_agent_data_over_psk_land_in_the_lab_server() {
+    let (ok, text) = lab(&["up"]);
+    assert!(ok, "zabbix-lab up: {text}");
+    let (ok, text) = lab(&["reset", HOST]);
+    assert!(ok, "zabbix-lab reset: {text}");
+    let (ok, text) = lab(&["host", HOST, "--replace", "agent.ping:5s"]);
+    assert!(ok, "zabbix-lab host: {text}");
+
+    // The host accepts PSK only (tls_accept=2) and is connected with PSK (tls_connect=2).
+    let psk = random_hex(32);
+    let sql = format!(
+        "update hosts set tls_connect=2, tls_accept=2, tls_psk_identity='{IDENTITY}', \
+         tls_psk='{psk}' where host='{HOST}'"
+    );
+    let (ok, text) = lab(&["psql", "-c", &sql]);
+    assert!(ok && text.contains("UPDATE 1"), "psql: {text}");
+    let (ok, text) = lab(&["reload"]);
+    assert!(ok, "zabbix-lab reload: {text}");
+
+    let dir = tempfile::Builder::new()
+        .prefix("zt-tls-")
+        .tempdir()
+        .unwrap();
+    let key = dir.path().join("host.psk");
+    std::fs::write(&key, &psk).unwrap();
+    let cfg = TlsConfig {
+        connect: TlsMode::Psk,
+        psk_identity: Some(IDENTITY.to_string()),
+        psk_file: Some(key),
+        ..TlsConfig::default()
+    };
+    let client = tls::build(&cfg, Program::Sender)
+        .expect("PSK client")
+        .client;
+    let opts = ClientOptions::new(Duration::from_secs(10)).with_tls(client);
+    let request = format!(r#"{{"request":"active checks","host":"{HOST}"}}"#);
+    let (ip, port) = lab_addr();
+
+    // Over PSK the server hands out the item list.
+    let reply = transport::exchange(&ip, port, request.as_bytes(), &opts)
+        .await
+        .expect("active checks over PSK");
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON reply");
+    assert_eq!(v["response"], "success", "{v}");
+    let keys: Vec<&str> = v["data"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(keys, vec!["agent.ping"], "{v}");
+
+    // Unencrypted, the server refuses this host.
+    let plain = ClientOptions::new(Duration::from_secs(10));
+    let reply = transport::exchange(&ip, port, request.as_bytes(), &plain)
+        .await
+        .expect("plain active checks answered");
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON reply");
+    assert_eq!(v["response"], "failed", "{v}");
+    assert_eq!(
+        v["info"],
+        format!("connection of type \"unencrypted\" is not allowed for host \"{HOST}\""),
+        "{v}"
+    );
+
+    // A value sent as "agent data" over PSK lands in history.
+    let since = now();
+    let session = random_hex(16);
+    let data = format!(
+        r#"{{"request":"agent data","session":"{session}","data":[{{"host":"{HOST}","key":"agent.ping","value":"1","id":1,"clock":{since},"ns":0}}],"clock":{since},"ns":0}}"#
+    );
+    let reply = transport::exchange(&ip, port, data.as_bytes(), &opts)
+        .await
+        .expect("agent data over PSK");
+    let v: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON reply");
+    assert_eq!(v["response"], "success", "{v}");
+    assert!(
+        v["info"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("processed: 1; failed: 0"),
+        "{v}"
+    );
+    let (ok, text) = lab(&[
+        "wait",
+        HOST,
+        "agent.ping",
+        "--since",
+        &since.to_string(),
+        "--timeout",
+        "30",
+    ]);
+    assert!(ok, "value in history: {text}");
+    let (_, history) = lab(&["history", HOST, "agent.ping", "--since", &since.to_string()]);
+    assert!(history.lines().any(|l| l.ends_with(" 1")), "{history}");
+}

@@ -44,7 +44,7 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("mode"),
         ]),
         test_key: "vfs.dev.read[,operations]",
-        handler: Handler::Inline(dev_read),
+        handler: Handler::Blocking(dev_read),
     },
     KeyDef {
         name: "vfs.dev.write",
@@ -55,7 +55,7 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("mode"),
         ]),
         test_key: "vfs.dev.write[,operations]",
-        handler: Handler::Inline(dev_write),
+        handler: Handler::Blocking(dev_write),
     },
     KeyDef {
         name: "vfs.dir.count",

@@ -899,7 +899,8 @@ async fn zagent_agrees_with_zabbix_agentd() {
         cases.len(),
         failures.join("\n")
     );
-    assert!(cases.len() > 250, "only {} cases", cases.len());
+    assert!(cases.len() > 400, "only {} cases", cases.len());
+    eprintln!("{} keys compared with zabbix_agentd -t", cases.len());
 }
 
 #[test]

@@ -304,6 +304,29 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         "system.sw.os[full,x]",
         "system.cpu.switches[x]",
         "system.users.num",
+        "system.hw.cpu",
+        "system.hw.cpu[0]",
+        "system.hw.cpu[all,full]",
+        "system.hw.cpu[all,model]",
+        "system.hw.cpu[all,vendor]",
+        "system.hw.cpu[1,vendor]",
+        "system.hw.cpu[0,model]",
+        "system.hw.cpu[all,maxfreq]",
+        "system.hw.cpu[0,maxfreq]",
+        "system.hw.cpu[99]",
+        "system.hw.cpu[x]",
+        "system.hw.cpu[-1]",
+        "system.hw.cpu[all,x]",
+        "system.hw.cpu[all,full,x]",
+        "system.hw.macaddr",
+        "system.hw.macaddr[,short]",
+        "system.hw.macaddr[,full]",
+        "system.hw.macaddr[all]",
+        "system.hw.macaddr[\"^e\"]",
+        "system.hw.macaddr[\"(\"]",
+        "system.hw.macaddr[nope]",
+        "system.hw.macaddr[,x]",
+        "system.hw.macaddr[a,b,c]",
         // No collector in test mode, on either side.
         "system.cpu.util",
         "system.cpu.util[all]",
@@ -376,6 +399,8 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
     add("vm.memory.size[pavailable]".into(), Abs(5.0));
     add("kernel.openfiles".into(), Abs(5000.0));
     add("system.cpu.switches".into(), Grows(1e8));
+    // The current frequency moves; the text around it must not.
+    add("system.hw.cpu[all,curfreq]".into(), Exact);
     // Disk counters of every device, and of each block device the box has.
     for k in [
         "vfs.dev.read[,operations]",

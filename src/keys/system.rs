@@ -116,6 +116,20 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Inline(sw_os),
     },
     KeyDef {
+        name: "system.swap.in",
+        description: "Swap-in statistics: pages (all devices), count or sectors.",
+        params: Params::List(&[ParamDef::opt("device"), ParamDef::opt("type")]),
+        test_key: "system.swap.in[all,pages]",
+        handler: Handler::Inline(swap_in),
+    },
+    KeyDef {
+        name: "system.swap.out",
+        description: "Swap-out statistics: pages (all devices), count or sectors.",
+        params: Params::List(&[ParamDef::opt("device"), ParamDef::opt("type")]),
+        test_key: "system.swap.out[all,pages]",
+        handler: Handler::Inline(swap_out),
+    },
+    KeyDef {
         name: "system.swap.size",
         description: "Swap space: free, used, total, pfree or pused (device: all).",
         params: Params::List(&[
@@ -801,6 +815,94 @@ fn swap_size(_: &AgentCtx, req: &Request) -> KeyResult {
     swap_value(&read_proc("meminfo")?, req.param(1))
 }
 
+/// `pswpin` and `pswpout` of a `/proc/vmstat` text.
+pub fn vmstat_swap_pages(vmstat: &str) -> Option<(u64, u64)> {
+    let get = |label: &str| {
+        vmstat.lines().find_map(|l| {
+            l.strip_prefix(label)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+    };
+    Some((get("pswpin ")?, get("pswpout ")?))
+}
+
+/// Swap devices listed in a `/proc/swaps` text (the header line skipped).
+pub fn swap_devices(swaps: &str) -> Vec<String> {
+    swaps
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// Whether the swap device `listed` (from /proc/swaps) is the one asked for: written
+/// with or without its `/dev/` prefix.
+fn swap_device_matches(listed: &str, asked: &str) -> bool {
+    if asked.starts_with("/dev/") {
+        listed == asked
+    } else {
+        listed.strip_prefix("/dev/") == Some(asked)
+    }
+}
+
+fn swap_io(req: &Request, write: bool) -> KeyResult {
+    let device = match req.param(0) {
+        "" => "all",
+        d => d,
+    };
+    let no_info = || NotSupported::new("Cannot obtain swap information.");
+    let root = ProcRoot::system();
+    let mut ok = false;
+    let mut pages = (0, 0);
+    if device == "all" {
+        if let Some(p) = root.read("vmstat").ok().and_then(|t| vmstat_swap_pages(&t)) {
+            pages = p;
+            ok = true;
+        }
+    }
+    let swaps = root.read("swaps").map_err(|_| no_info())?;
+    let stats = procfs::parse_diskstats(&root.read("diskstats").unwrap_or_default());
+    let mut io = [0u64; 4];
+    for dev in swap_devices(&swaps) {
+        if device != "all" && !swap_device_matches(&dev, device) {
+            continue;
+        }
+        let Ok(m) = std::fs::metadata(&dev) else {
+            continue;
+        };
+        use std::os::unix::fs::MetadataExt;
+        let (major, minor) = super::vfs_dev::dev_major_minor(m.rdev());
+        if let Some(d) = stats.iter().find(|d| (d.major, d.minor) == (major, minor)) {
+            for (a, c) in io.iter_mut().zip(d.counters) {
+                *a = a.wrapping_add(c);
+            }
+            ok = true;
+        }
+    }
+    if !ok {
+        return Err(no_info());
+    }
+    let (count, sectors) = if write {
+        (io[2], io[3])
+    } else {
+        (io[0], io[1])
+    };
+    match req.param(1) {
+        "" | "pages" if device == "all" => Ok(Value::Uint(if write { pages.1 } else { pages.0 })),
+        "sectors" => Ok(Value::Uint(sectors)),
+        "count" => Ok(Value::Uint(count)),
+        _ => Err(NotSupported::invalid_param(1)),
+    }
+}
+
+fn swap_in(_: &AgentCtx, req: &Request) -> KeyResult {
+    swap_io(req, false)
+}
+
+fn swap_out(_: &AgentCtx, req: &Request) -> KeyResult {
+    swap_io(req, true)
+}
+
 /// `vm.memory.size` from `/proc/meminfo` text and a mode (already validated).
 pub fn memory_value(meminfo: &str, mode: &str) -> KeyResult {
     let get = |label: &str| {
@@ -1036,6 +1138,20 @@ mod tests {
             "02:00:00:00:00:01, 02:00:00:00:00:02"
         );
         assert_eq!(macaddr_text(&[], true), "");
+    }
+
+    #[test]
+    fn swap_sources() {
+        assert_eq!(
+            vmstat_swap_pages("nr_free_pages 1\npswpin 12\npswpout 34\n"),
+            Some((12, 34))
+        );
+        assert_eq!(vmstat_swap_pages("pswpin 1\n"), None);
+        let swaps = "Filename\tType\tSize\tUsed\tPriority\n/dev/sda2 partition 100 0 -2\n/swapfile file 10 0 -3\n";
+        assert_eq!(swap_devices(swaps), ["/dev/sda2", "/swapfile"]);
+        assert!(swap_device_matches("/dev/sda2", "sda2"));
+        assert!(swap_device_matches("/dev/sda2", "/dev/sda2"));
+        assert!(!swap_device_matches("/swapfile", "swapfile"));
     }
 
     #[test]

@@ -221,8 +221,47 @@ pub struct FsStat {
     pub ffree: u64,
 }
 
-/// Calls `statvfs(path)`.
+/// Paths whose `statvfs` has not returned yet (a hung NFS mount): a new check of the
+/// same path is refused at once instead of tying up one more blocking thread.
+static STATVFS_IN_FLIGHT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes a path from [`STATVFS_IN_FLIGHT`] when its call returns.
+struct InFlight(String);
+
+impl InFlight {
+    fn enter(path: &str) -> Option<InFlight> {
+        let mut v = STATVFS_IN_FLIGHT.lock().ok()?;
+        if v.iter().any(|p| p == path) {
+            return None;
+        }
+        v.push(path.to_string());
+        Some(InFlight(path.to_string()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut v) = STATVFS_IN_FLIGHT.lock() {
+            v.retain(|p| *p != self.0);
+        }
+    }
+}
+
+/// Calls `statvfs(path)`; refuses while an earlier call on the same path still hangs.
 pub fn statvfs(path: &str) -> Result<FsStat, NotSupported> {
+    let Some(_guard) = InFlight::enter(path) else {
+        tracing::warn!(
+            path,
+            "statvfs still running from an earlier check; not started again"
+        );
+        return Err(NotSupported::new(
+            "Cannot obtain filesystem information: an earlier check of this file system has not returned yet.",
+        ));
+    };
+    statvfs_now(path)
+}
+
+fn statvfs_now(path: &str) -> Result<FsStat, NotSupported> {
     let fs_err = |e: &io::Error| {
         NotSupported::new(format!(
             "Cannot obtain filesystem information: {}",
@@ -1122,6 +1161,15 @@ mod tests {
         let mut f = open_file(&fifo.to_string_lossy()).unwrap_or_else(|e| panic!("{e}"));
         let mut buf = Vec::new();
         assert_eq!(f.read_to_end(&mut buf).ok(), Some(0));
+    }
+
+    #[test]
+    fn statvfs_in_flight_is_refused() {
+        let held = InFlight::enter("/zt-held").unwrap_or_else(|| panic!("first enter"));
+        assert!(statvfs("/zt-held").is_err_and(|e| e.0.contains("has not returned yet")));
+        drop(held);
+        assert!(InFlight::enter("/zt-held").is_some());
+        assert!(statvfs("/").is_ok());
     }
 
     #[test]

@@ -221,38 +221,47 @@ pub struct FsStat {
     pub ffree: u64,
 }
 
-/// Paths whose `statvfs` has not returned yet (a hung NFS mount): a new check of the
-/// same path is refused at once instead of tying up one more blocking thread.
-static STATVFS_IN_FLIGHT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// `statvfs` calls under way: id, path, start. A path with a call older than
+/// [`STATVFS_STUCK`] (a dead NFS mount) is refused at once instead of tying up one more
+/// blocking thread; concurrent calls on a healthy path are not affected.
+static STATVFS_IN_FLIGHT: std::sync::Mutex<Vec<(u64, String, Instant)>> =
+    std::sync::Mutex::new(Vec::new());
+static STATVFS_NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// How long a `statvfs` may run before the path counts as hung.
+const STATVFS_STUCK: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Removes a path from [`STATVFS_IN_FLIGHT`] when its call returns.
-struct InFlight(String);
+/// One `statvfs` call under way; removed from [`STATVFS_IN_FLIGHT`] when it returns.
+struct InFlight(u64);
 
 impl InFlight {
+    /// Registers a call on `path`, or `None` when an earlier one on it is stuck.
     fn enter(path: &str) -> Option<InFlight> {
         let mut v = STATVFS_IN_FLIGHT.lock().ok()?;
-        if v.iter().any(|p| p == path) {
+        if v.iter()
+            .any(|(_, p, t)| p == path && t.elapsed() > STATVFS_STUCK)
+        {
             return None;
         }
-        v.push(path.to_string());
-        Some(InFlight(path.to_string()))
+        let id = STATVFS_NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        v.push((id, path.to_string(), Instant::now()));
+        Some(InFlight(id))
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         if let Ok(mut v) = STATVFS_IN_FLIGHT.lock() {
-            v.retain(|p| *p != self.0);
+            v.retain(|(id, _, _)| *id != self.0);
         }
     }
 }
 
-/// Calls `statvfs(path)`; refuses while an earlier call on the same path still hangs.
+/// Calls `statvfs(path)`; refuses while an earlier call on the same path hangs.
 pub fn statvfs(path: &str) -> Result<FsStat, NotSupported> {
     let Some(_guard) = InFlight::enter(path) else {
         tracing::warn!(
             path,
-            "statvfs still running from an earlier check; not started again"
+            "statvfs of an earlier check still hangs; not started again"
         );
         return Err(NotSupported::new(
             "Cannot obtain filesystem information: an earlier check of this file system has not returned yet.",
@@ -1165,9 +1174,18 @@ mod tests {
 
     #[test]
     fn statvfs_in_flight_is_refused() {
-        let held = InFlight::enter("/zt-held").unwrap_or_else(|| panic!("first enter"));
+        // Two calls at once on a healthy path are fine.
+        let a = InFlight::enter("/zt-held").unwrap_or_else(|| panic!("first enter"));
+        let b = InFlight::enter("/zt-held").unwrap_or_else(|| panic!("second enter"));
+        drop(b);
+        // One that has run past the limit makes the path count as hung.
+        if let Ok(mut v) = STATVFS_IN_FLIGHT.lock() {
+            for e in v.iter_mut().filter(|e| e.1 == "/zt-held") {
+                e.2 = Instant::now() - STATVFS_STUCK - std::time::Duration::from_secs(1);
+            }
+        }
         assert!(statvfs("/zt-held").is_err_and(|e| e.0.contains("has not returned yet")));
-        drop(held);
+        drop(a);
         assert!(InFlight::enter("/zt-held").is_some());
         assert!(statvfs("/").is_ok());
     }

@@ -5,8 +5,12 @@
 //! file owns parameter meaning, arithmetic and reason texts, never raw I/O.
 
 use std::ffi::CStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value};
+use super::{
+    AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
+};
 use crate::sys::cpustat;
 use crate::sys::oserror::zbx_strerror;
 use crate::sys::procfs::{self, ProcRoot};
@@ -87,6 +91,13 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Inline(hw_cpu),
     },
     KeyDef {
+        name: "system.hw.devices",
+        description: "PCI or USB devices (lspci / lsusb output).",
+        params: Params::List(&[ParamDef::one_of("type", &["pci", "usb"])]),
+        test_key: "system.hw.devices",
+        handler: Handler::Async(hw_devices),
+    },
+    KeyDef {
         name: "system.hw.macaddr",
         description:
             "MAC addresses of interfaces with an IPv4 address (name regex; full or short).",
@@ -114,6 +125,17 @@ pub const KEYS: &[KeyDef] = &[
         params: Params::List(&[ParamDef::one_of("info", &["full", "short", "name"])]),
         test_key: "system.sw.os",
         handler: Handler::Inline(sw_os),
+    },
+    KeyDef {
+        name: "system.sw.packages",
+        description: "Installed packages by regexp and manager (dpkg, pkgtools, rpm, pacman).",
+        params: Params::List(&[
+            ParamDef::opt("regexp"),
+            ParamDef::opt("manager"),
+            ParamDef::opt("format"),
+        ]),
+        test_key: "system.sw.packages",
+        handler: Handler::Async(sw_packages),
     },
     KeyDef {
         name: "system.swap.in",
@@ -593,6 +615,163 @@ fn hw_macaddr(_: &AgentCtx, req: &Request) -> KeyResult {
         })
         .collect();
     Ok(Value::Str(macaddr_text(&pairs, full)))
+}
+
+// ---- commands: devices and packages -------------------------------------------------------
+
+fn hw_devices(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
+    Box::pin(async move {
+        let command = if req.param(0) == "usb" {
+            "lsusb"
+        } else {
+            "lspci"
+        };
+        super::user::run_command(&ctx, command, None, req.timeout).await
+    })
+}
+
+/// A package manager system.sw.packages knows: how to tell it is there, how to list.
+struct PackageManager {
+    name: &'static str,
+    test: &'static str,
+    list: &'static str,
+    /// `dpkg --get-selections` lines need the `install` state picked out.
+    dpkg: bool,
+}
+
+const PACKAGE_MANAGERS: &[PackageManager] = &[
+    PackageManager {
+        name: "dpkg",
+        test: "dpkg --version 2> /dev/null",
+        list: "dpkg --get-selections",
+        dpkg: true,
+    },
+    PackageManager {
+        name: "pkgtools",
+        test: "[ -d /var/log/packages ] && echo true",
+        list: "ls /var/log/packages",
+        dpkg: false,
+    },
+    PackageManager {
+        name: "rpm",
+        test: "rpm --version 2> /dev/null",
+        list: "rpm -qa",
+        dpkg: false,
+    },
+    PackageManager {
+        name: "pacman",
+        test: "pacman --version 2> /dev/null",
+        list: "pacman -Q",
+        dpkg: false,
+    },
+];
+
+/// Largest system.sw.packages answer (zabbix_agentd's buffer).
+const MAX_PACKAGES_TEXT: usize = 64 * 1024 - 1;
+
+/// The package names of one manager's list output, filtered by `re` (`Some(None)`: an
+/// expression the engine refuses, which matches nothing).
+pub fn package_names(output: &str, dpkg: bool, re: Option<&Option<regex::Regex>>) -> Vec<String> {
+    output
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            if !dpkg {
+                return Some(l.to_string());
+            }
+            let mut f = l.split_whitespace();
+            let (name, state) = (f.next()?, f.next()?);
+            (state == "install").then(|| name.to_string())
+        })
+        .filter(|name| match re {
+            None => true,
+            Some(Some(re)) => re.is_match(name),
+            Some(None) => false,
+        })
+        .collect()
+}
+
+/// `[manager] a, b, c` (or just `a, b, c` without a manager), names sorted.
+pub fn package_line(manager: Option<&str>, mut names: Vec<String>) -> String {
+    names.sort();
+    let list = names.join(", ");
+    match manager {
+        Some(m) if list.is_empty() => format!("[{m}]"),
+        Some(m) => format!("[{m}] {list}"),
+        None => list,
+    }
+}
+
+fn sw_packages(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
+    Box::pin(async move {
+        let show_manager = match req.param(2) {
+            "" | "full" => true,
+            "short" => false,
+            _ => return Err(NotSupported::invalid_param(2)),
+        };
+        let re = match req.param(0) {
+            "" | "all" => None,
+            r => Some(regex::Regex::new(r).ok()),
+        };
+        let only = match req.param(1) {
+            "" | "all" => None,
+            m => Some(m.to_string()),
+        };
+        let deadline = Instant::now() + req.timeout;
+        let run = |cmd: &'static str| {
+            let ctx = Arc::clone(&ctx);
+            async move {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match ctx
+                    .user
+                    .runner
+                    .run(cmd, None, left.max(Duration::from_millis(1)))
+                    .await
+                {
+                    Ok(out) => out.verdict().ok().map(|b| crate::exec::c_string(&b)),
+                    Err(_) => None,
+                }
+            }
+        };
+        let mut found = false;
+        let mut lines: Vec<String> = Vec::new();
+        let mut all: Vec<String> = Vec::new();
+        for pm in PACKAGE_MANAGERS {
+            if only.as_deref().is_some_and(|m| m != pm.name) {
+                continue;
+            }
+            let present = run(pm.test).await.is_some_and(|o| !o.is_empty());
+            if !present {
+                continue;
+            }
+            let Some(list) = run(pm.list).await else {
+                continue;
+            };
+            found = true;
+            let names = package_names(&list, pm.dpkg, re.as_ref());
+            if show_manager {
+                lines.push(package_line(Some(pm.name), names));
+            } else {
+                all.extend(names);
+            }
+        }
+        if !found {
+            return Err(NotSupported::new("Cannot obtain package information."));
+        }
+        let mut text = if show_manager {
+            lines.join("\n")
+        } else {
+            package_line(None, all)
+        };
+        if text.len() > MAX_PACKAGES_TEXT {
+            let mut end = MAX_PACKAGES_TEXT;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        Ok(Value::Text(text))
+    })
 }
 
 // ---- time ----------------------------------------------------------------------------
@@ -1152,6 +1331,30 @@ mod tests {
         assert!(swap_device_matches("/dev/sda2", "sda2"));
         assert!(swap_device_matches("/dev/sda2", "/dev/sda2"));
         assert!(!swap_device_matches("/swapfile", "swapfile"));
+    }
+
+    #[test]
+    fn packages_like_agentd() {
+        let dpkg = "zlib1g:amd64\t\t\t\tinstall\nadduser\t\t\t\t\tinstall\nold\t\tdeinstall\n\n";
+        let names = package_names(dpkg, true, None);
+        assert_eq!(
+            package_line(Some("dpkg"), names),
+            "[dpkg] adduser, zlib1g:amd64"
+        );
+        let re = Some(regex::Regex::new("^z").ok());
+        assert_eq!(
+            package_line(None, package_names(dpkg, true, re.as_ref())),
+            "zlib1g:amd64"
+        );
+        let bad = Some(None);
+        assert_eq!(
+            package_line(Some("dpkg"), package_names(dpkg, true, bad.as_ref())),
+            "[dpkg]"
+        );
+        assert_eq!(
+            package_names("a-1.0\nb-2.0\n", false, None),
+            ["a-1.0", "b-2.0"]
+        );
     }
 
     #[test]

@@ -1,2 +1,138 @@
 //! Active checks: ask the server for the item list, run items on their schedule, buffer
 //! and send values.
+//!
+//! Owns the workers (one per `ServerActive` entry × host name, each with its own item
+//! list, schedule, buffer, session token and value ids) and their shutdown. It speaks the
+//! itemid dialect of `docs/zabbix-protocol.md` §3.6 (`version`, `variant`, `session`,
+//! `config_revision`) and falls back to legacy rows when a server answers in the legacy
+//! format. It must not parse keys' meaning (the registry does) nor open sockets other
+//! than through [`crate::transport`].
+//!
+//! Heartbeats (`active check heartbeat`) are sent every `HeartbeatFrequency` seconds
+//! (0 = never), and only to servers whose item list carried `config_revision` (6.4+):
+//! a 6.0 server does not know the request and logs a warning for each one.
+//!
+//! Limits (all explicit):
+//! - Buffer: `BufferSize` values per worker, at most half of them log values
+//!   ([`buffer`]); flushed every `BufferSend`, when full, or when log values fill their
+//!   half. A failed send keeps everything and retries after `BufferSend`, doubling up to
+//!   `min(RefreshActiveChecks, 30 s)` ([`worker::MAX_SEND_BACKOFF`]).
+//! - Item list: refreshed every `RefreshActiveChecks`; after a failure retried after
+//!   `min(RefreshActiveChecks, 60 s)` ([`worker::REFRESH_RETRY`]); at most
+//!   [`worker::MAX_REDIRECTS`] redirections in a row.
+//! - Every exchange: `Timeout` for connect, write and read each ([`crate::transport`]).
+//! - Log items: `maxlines` (or `MaxLinesPerSecond`) × interval lines sent per check, and
+//!   never more than the buffer can take; four times that many analysed; lines longer
+//!   than [`log::MAX_LINE`] are cut. File reading runs on the blocking pool.
+//! - Shutdown: one final flush per worker, bounded by [`SHUTDOWN_FLUSH_DEADLINE`].
+
+pub mod buffer;
+pub mod interval;
+pub mod log;
+pub mod proto;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::TlsMode;
+use crate::keys::AgentCtx;
+use crate::tls::TlsClient;
+
+/// How long the final flush at shutdown may take, per worker (they flush in parallel).
+pub const SHUTDOWN_FLUSH_DEADLINE: Duration = Duration::from_secs(3);
+/// Longest host name (the official agent's limit); longer values from `HostnameItem`
+/// are truncated.
+pub const MAX_HOSTNAME_LEN: usize = 128;
+
+/// The host names to run for: `Hostname` (comma list) when set, else the value of
+/// `HostnameItem` run through the registry (AllowKey/DenyKey do not restrict it).
+pub async fn hostnames(ctx: &Arc<AgentCtx>) -> Vec<String> {
+    if !ctx.config.hostnames.is_empty() {
+        return ctx.config.hostnames.clone();
+    }
+    let key = &ctx.config.hostname_item;
+    match ctx.execute_local(key, ctx.config.timeout).await {
+        Ok(v) => {
+            let mut name = v.to_wire();
+            if name.chars().count() > MAX_HOSTNAME_LEN {
+                warn!(key = %key, limit = MAX_HOSTNAME_LEN, "Host name from HostnameItem is too long, truncated");
+                name = name.chars().take(MAX_HOSTNAME_LEN).collect();
+            }
+            if name.is_empty() {
+                error!(key = %key, "HostnameItem returned an empty value: set Hostname");
+                Vec::new()
+            } else {
+                vec![name]
+            }
+        }
+        Err(e) => {
+            error!(key = %key, reason = %e, "Cannot get the host name from HostnameItem: set Hostname");
+            Vec::new()
+        }
+    }
+}
+
+/// Runs active checks until `shutdown` is cancelled. Each worker then makes one final
+/// flush attempt bounded by [`SHUTDOWN_FLUSH_DEADLINE`]; this returns when all are done
+/// (at most that deadline plus one second after cancellation).
+///
+/// With `TLSConnect=psk|cert` it builds the TLS client from the configuration itself;
+/// `zagent run`, which has built it already, should call [`run_with_tls`].
+pub async fn run(ctx: Arc<AgentCtx>, shutdown: CancellationToken) {
+    let tls = if ctx.config.tls.connect == TlsMode::Unencrypted {
+        None
+    } else {
+        match crate::tls::build(&ctx.config.tls, crate::tls::Program::agent(&ctx.config)) {
+            Ok(t) => t.client,
+            Err(e) => {
+                error!(error = %e, "Invalid TLS configuration: active checks disabled");
+                return;
+            }
+        }
+    };
+    run_with_tls(ctx, shutdown, tls).await;
+}
+
+/// [`run`] with the TLS client (`TLSConnect`) built once at start-up; `None` connects
+/// unencrypted.
+pub async fn run_with_tls(
+    ctx: Arc<AgentCtx>,
+    shutdown: CancellationToken,
+    tls: Option<Arc<TlsClient>>,
+) {
+    if ctx.config.server_active.is_empty() {
+        info!("ServerActive is empty: active checks disabled");
+        return;
+    }
+    let hosts = hostnames(&ctx).await;
+    if hosts.is_empty() {
+        return;
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for server in &ctx.config.server_active {
+        for host in &hosts {
+            let w =
+                worker::Worker::new(Arc::clone(&ctx), server.clone(), host.clone(), tls.clone());
+            set.spawn(w.run(shutdown.clone(), SHUTDOWN_FLUSH_DEADLINE));
+        }
+    }
+    shutdown.cancelled().await;
+    let all = async {
+        while let Some(r) = set.join_next().await {
+            if let Err(e) = r {
+                error!(error = %e, "Active check worker failed");
+            }
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_FLUSH_DEADLINE + Duration::from_secs(1), all)
+        .await
+        .is_err()
+    {
+        warn!("Active check workers did not stop in time; abandoning them");
+        set.abort_all();
+    }
+}

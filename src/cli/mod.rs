@@ -12,6 +12,7 @@ pub mod check_config;
 pub mod get;
 pub mod run;
 pub mod runtime;
+pub mod send;
 pub mod test;
 
 /// Default configuration file; when it does not exist, built-in defaults apply

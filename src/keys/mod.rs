@@ -43,6 +43,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     vfs::KEYS,
     vfs_dev::KEYS,
     vfs_dir::KEYS,
+    crate::active::log::KEYS,
 ];
 
 /// A collected value.

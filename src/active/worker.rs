@@ -1,0 +1,946 @@
+//! One active-check worker: one `ServerActive` entry (a server or HA cluster) × one
+//! host name. Owns its item list, schedule, buffer, session token and value ids.
+//!
+//! The loop: refresh the item list every `RefreshActiveChecks`, run items when due,
+//! flush the buffer every `BufferSend` (or when full, or when log values need it), send
+//! heartbeats where the server takes them. Every exchange goes through
+//! [`crate::transport`]; file reading of log items runs on the blocking pool.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chrono::{Local, TimeZone};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use zbx_proto::key::ItemKey;
+
+use super::buffer::{Buffer, NewValue, Pushed};
+use super::interval::{self, Interval};
+use super::log::{LogItem, LogKind, LogSpec};
+use super::proto::{
+    self, ActiveChecksReply, ActiveChecksRequest, ActiveItem, Delay, GlobalRegexp, ItemRef,
+    Redirect, Sender,
+};
+use crate::config::{ActiveAddr, ActiveServer, DEFAULT_ACTIVE_PORT, DEFAULT_LISTEN_PORT};
+use crate::keys::agent::{AGENT_VARIANT, AGENT_VERSION};
+use crate::keys::{AgentCtx, NotSupported};
+use crate::tls::TlsClient;
+use crate::transport::{self, ClientOptions, TransportError};
+
+/// Retry delay after the item list could not be fetched (the official agent waits 60 s;
+/// a shorter `RefreshActiveChecks` wins).
+pub const REFRESH_RETRY: Duration = Duration::from_secs(60);
+/// Longest wait between retries of a failed send.
+pub const MAX_SEND_BACKOFF: Duration = Duration::from_secs(30);
+/// Redirections followed one after the other before waiting for the next refresh.
+pub const MAX_REDIRECTS: u32 = 3;
+/// `host_metadata` / `interface` length limit (6.0), in characters.
+pub const MAX_METADATA_CHARS: usize = 255;
+
+/// Wall clock now as (seconds, nanoseconds).
+pub fn wall_clock() -> (i64, u32) {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    (
+        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        d.subsec_nanos(),
+    )
+}
+
+/// A fresh session token: 32 lowercase hex characters from the OS RNG.
+pub fn new_session() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::fill(&mut b).is_err() {
+        // No OS randomness: fall back to time and pid, still unique per start.
+        let (s, ns) = wall_clock();
+        let mix = (s as u128) << 64 | (u128::from(ns) << 32) | u128::from(std::process::id());
+        b = mix.to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[derive(Debug)]
+enum Kind {
+    Plain,
+    Log(Option<Box<LogItem>>),
+}
+
+#[derive(Debug)]
+struct ItemState {
+    item: ActiveItem,
+    interval: Result<Interval, ()>,
+    /// Unix second of the next run; `None` = never (bad interval).
+    next: Option<i64>,
+    kind: Kind,
+    /// The reason last reported as "not supported", to report transitions only.
+    unsupported: Option<String>,
+    /// Seed staggering items with equal delays.
+    seed: u64,
+    /// Log items: processing errors in a row.
+    log_errors: u32,
+}
+
+fn parse_interval(d: &Delay) -> Result<Interval, ()> {
+    match d {
+        Delay::Text(s) => Interval::parse(s).map_err(|_| ()),
+        Delay::Seconds(n) => Interval::from_legacy(*n).map_err(|_| ()),
+    }
+}
+
+/// Log processing errors in a row that are only logged, as zabbix_agentd does.
+pub const LOG_ERRORS_SUPPRESSED: u32 = 2;
+
+/// Keys the worker runs itself (file tailing), not through the registry.
+fn is_log_key(key: &str) -> bool {
+    let name = key.split('[').next().unwrap_or(key);
+    matches!(name, "log" | "logrt" | "log.count" | "logrt.count")
+}
+
+/// The parameters of a log item, after `Alias` and `AllowKey`/`DenyKey` as for any key
+/// (a denied key is "Unsupported item key.", like an unknown one).
+fn log_spec(ctx: &AgentCtx, key: &str, regexps: &[GlobalRegexp]) -> Result<LogSpec, NotSupported> {
+    let resolved = ctx.user.aliases.resolve(key);
+    let parsed = ItemKey::parse(&resolved)
+        .map_err(|_| NotSupported::new(crate::keys::reason::INVALID_FORMAT))?;
+    if !ctx.user.rules.allows(&parsed) {
+        return Err(NotSupported::new(crate::keys::reason::UNSUPPORTED_KEY));
+    }
+    LogSpec::parse(&parsed, regexps, ctx.config.max_lines_per_second)
+}
+
+/// One worker's state.
+#[derive(Debug)]
+pub struct Worker {
+    ctx: Arc<AgentCtx>,
+    /// `TLSConnect` client; `None` = unencrypted.
+    tls: Option<Arc<TlsClient>>,
+    server: ActiveServer,
+    host: String,
+    session: String,
+    node: usize,
+    redirect: Option<(ActiveAddr, u64)>,
+    items: BTreeMap<ItemRef, ItemState>,
+    regexps: Vec<GlobalRegexp>,
+    config_revision: u64,
+    /// The last item list carried `config_revision` (6.4+): heartbeats are welcome.
+    server_has_revision: bool,
+    buffer: Buffer,
+    next_refresh: Instant,
+    next_heartbeat: Option<Instant>,
+    refresh_failing: Option<String>,
+    send_failing: bool,
+    /// Values evicted since the last good send (one warning when a burst starts, the
+    /// total when it ends).
+    evicted_in_burst: u64,
+    /// Refused log values were reported since the last good send.
+    persistent_full_logged: bool,
+    /// Timestamp of the last stored value; later values get strictly later ones.
+    last_ts: (i64, u32),
+    /// Redirections followed since the last item list.
+    redirects_in_row: u32,
+}
+
+impl Worker {
+    /// A worker for `host` on `server`.
+    pub fn new(
+        ctx: Arc<AgentCtx>,
+        server: ActiveServer,
+        host: String,
+        tls: Option<Arc<TlsClient>>,
+    ) -> Worker {
+        let now = Instant::now();
+        let size = ctx.config.buffer_size;
+        Worker {
+            ctx,
+            tls,
+            server,
+            host,
+            session: new_session(),
+            node: 0,
+            redirect: None,
+            items: BTreeMap::new(),
+            regexps: Vec::new(),
+            config_revision: 0,
+            server_has_revision: false,
+            buffer: Buffer::new(size, now),
+            next_refresh: now,
+            next_heartbeat: None,
+            refresh_failing: None,
+            send_failing: false,
+            evicted_in_burst: 0,
+            persistent_full_logged: false,
+            last_ts: (0, 0),
+            redirects_in_row: 0,
+        }
+    }
+
+    fn addr_label(&self) -> String {
+        match &self.redirect {
+            Some((a, _)) => a.to_string(),
+            None => self
+                .server
+                .nodes
+                .get(self.node)
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        }
+    }
+
+    fn opts(&self) -> ClientOptions {
+        let mut o = ClientOptions::new(self.ctx.config.timeout).with_tls(self.tls.clone());
+        o.source_ip = self.ctx.config.source_ip;
+        o
+    }
+
+    /// One exchange with the current node; on failure the other HA nodes in order. The
+    /// node that answers becomes the current one.
+    async fn exchange(
+        &mut self,
+        payload: &[u8],
+    ) -> Result<zbx_proto::frame::Frame, TransportError> {
+        let opts = self.opts();
+        if let Some((a, _)) = &self.redirect {
+            match transport::exchange(&a.host, a.port, payload, &opts).await {
+                Ok(f) => return Ok(f),
+                Err(e) => {
+                    // The redirect target is gone: back to the configured nodes.
+                    warn!(host = %self.host, server = %a, error = %e,
+                        "Redirected server does not answer; returning to ServerActive");
+                    self.redirect = None;
+                }
+            }
+        }
+        let n = self.server.nodes.len();
+        let mut last = TransportError::Empty;
+        for k in 0..n {
+            let idx = (self.node + k) % n;
+            let a = &self.server.nodes[idx];
+            match transport::exchange(&a.host, a.port, payload, &opts).await {
+                Ok(f) => {
+                    if idx != self.node {
+                        info!(host = %self.host, server = %a, "Switched to another cluster node");
+                        self.node = idx;
+                    }
+                    return Ok(f);
+                }
+                Err(e) => {
+                    debug!(server = %a, error = %e, "Exchange failed");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn item_text(
+        &self,
+        value: &Option<String>,
+        item: &Option<String>,
+        what: &str,
+    ) -> Option<String> {
+        let text = match (value, item) {
+            (Some(v), _) => v.clone(),
+            // The agent's own items: AllowKey/DenyKey do not apply (as zabbix_agentd).
+            (None, Some(key)) => match self.ctx.execute_local(key, self.ctx.config.timeout).await {
+                Ok(v) => v.to_wire(),
+                Err(e) => {
+                    warn!(key = %key, reason = %e, "Cannot get {what} from its item");
+                    return None;
+                }
+            },
+            (None, None) => return None,
+        };
+        if text.chars().count() > MAX_METADATA_CHARS {
+            warn!(
+                what,
+                limit = MAX_METADATA_CHARS,
+                "Value is too long, truncated"
+            );
+            return Some(text.chars().take(MAX_METADATA_CHARS).collect());
+        }
+        Some(text)
+    }
+
+    /// Asks for the item list and applies the answer.
+    async fn refresh(&mut self) {
+        let cfg = Arc::clone(&self.ctx.config);
+        let metadata = self
+            .item_text(&cfg.host_metadata, &cfg.host_metadata_item, "host metadata")
+            .await;
+        let interface = self
+            .item_text(
+                &cfg.host_interface,
+                &cfg.host_interface_item,
+                "host interface",
+            )
+            .await;
+        let req = ActiveChecksRequest {
+            host: &self.host,
+            version: AGENT_VERSION,
+            variant: AGENT_VARIANT,
+            session: &self.session,
+            config_revision: self.config_revision,
+            host_metadata: metadata.as_deref(),
+            interface: interface.as_deref(),
+            ip: cfg
+                .listen_ip_set
+                .then(|| cfg.listen_ip.first().map(ToString::to_string))
+                .flatten(),
+            port: (cfg.listen_port != DEFAULT_LISTEN_PORT).then_some(cfg.listen_port),
+        };
+        let payload = req.to_payload();
+        let refresh = cfg.refresh_active_checks;
+        let reply = match self.exchange(&payload).await {
+            Ok(f) => proto::parse_active_checks(&f.payload).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let now = Instant::now();
+        match reply {
+            Ok(ActiveChecksReply::Success {
+                items,
+                regexps,
+                config_revision,
+            }) => {
+                self.redirects_in_row = 0;
+                if self.refresh_failing.take().is_some() {
+                    info!(host = %self.host, server = %self.addr_label(), "Active check configuration update is working again");
+                }
+                self.server_has_revision = config_revision.is_some();
+                match items {
+                    Some(items) => {
+                        let regexps_changed = self.regexps != regexps;
+                        self.regexps = regexps;
+                        self.apply(items);
+                        if regexps_changed {
+                            self.recompile_log_filters();
+                        }
+                    }
+                    None if self.config_revision != 0 => {
+                        debug!(host = %self.host, "Item list unchanged");
+                    }
+                    None => {
+                        // "Unchanged" is only meaningful when we hold a revision.
+                        warn!(host = %self.host, "Server sent no item list for a first request");
+                    }
+                }
+                self.config_revision = config_revision.unwrap_or(0);
+                self.next_refresh = now + refresh;
+                if !self.heartbeat_enabled() {
+                    self.next_heartbeat = None;
+                } else if self.next_heartbeat.is_none() {
+                    self.next_heartbeat = Some(now);
+                }
+            }
+            Ok(ActiveChecksReply::Redirect(r)) => {
+                match r {
+                    Redirect::Reset => {
+                        info!(host = %self.host, "Server reset the redirection");
+                        self.redirect = None;
+                    }
+                    Redirect::To { address, revision } => {
+                        if self
+                            .redirect
+                            .as_ref()
+                            .is_some_and(|(_, rev)| *rev > revision)
+                        {
+                            debug!(revision, "Ignoring an older redirection");
+                        } else if let Some(a) = parse_address(&address) {
+                            info!(host = %self.host, to = %a, "Redirected by the server");
+                            self.redirect = Some((a, revision));
+                        } else {
+                            warn!(address = %address, "Cannot use the redirection address");
+                        }
+                    }
+                }
+                // Ask the new address right away, but never loop on redirections.
+                self.redirects_in_row += 1;
+                self.next_refresh = if self.redirects_in_row > MAX_REDIRECTS {
+                    warn!(host = %self.host, "Too many redirections in a row; waiting for the next refresh");
+                    self.redirects_in_row = 0;
+                    now + refresh
+                } else {
+                    now
+                };
+            }
+            Ok(ActiveChecksReply::Failed(info)) => {
+                if self.refresh_failing.as_deref() != Some(info.as_str()) {
+                    warn!(host = %self.host, server = %self.addr_label(), info = %info, "No active checks on server");
+                    self.refresh_failing = Some(info);
+                }
+                self.next_refresh = now + refresh;
+            }
+            Err(e) => {
+                if self.refresh_failing.as_deref() != Some(e.as_str()) {
+                    warn!(host = %self.host, server = %self.addr_label(), error = %e,
+                        "Active check configuration update failed; keeping the current item list");
+                    self.refresh_failing = Some(e);
+                }
+                self.next_refresh = now + refresh.min(REFRESH_RETRY);
+            }
+        }
+    }
+
+    /// Global regexps changed: rebuild the filters of running log items, keeping their
+    /// file positions. An item whose filter no longer compiles is started afresh (and
+    /// reported unsupported) at its next check.
+    fn recompile_log_filters(&mut self) {
+        for s in self.items.values_mut() {
+            let Kind::Log(slot) = &mut s.kind else {
+                continue;
+            };
+            let Some(log) = slot.as_mut() else { continue };
+            match log_spec(&self.ctx, &s.item.key, &self.regexps) {
+                Ok(spec) => log.spec = spec,
+                Err(_) => *slot = None,
+            }
+        }
+    }
+
+    fn heartbeat_enabled(&self) -> bool {
+        !self.ctx.config.heartbeat_frequency.is_zero() && self.server_has_revision
+    }
+
+    /// Replaces the item list: unchanged items keep their schedule and log position.
+    fn apply(&mut self, items: Vec<ActiveItem>) {
+        let now = wall_clock().0;
+        let before = self.items.len();
+        let mut next = BTreeMap::new();
+        for item in items {
+            let r = match item.itemid {
+                Some(id) => ItemRef::Id(id),
+                None => ItemRef::Key(item.key_orig.clone()),
+            };
+            let seed = item.itemid.unwrap_or_else(|| {
+                item.key_orig
+                    .bytes()
+                    .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            });
+            let state = match self.items.remove(&r) {
+                Some(mut old) if old.item.key == item.key => {
+                    if old.item.delay != item.delay {
+                        old.interval = parse_interval(&item.delay);
+                        old.next = old.interval.is_ok().then_some(now);
+                        if old.interval.is_err() {
+                            old.unsupported = None;
+                        }
+                    }
+                    old.item = item;
+                    old
+                }
+                _ => {
+                    let interval = parse_interval(&item.delay);
+                    let kind = if is_log_key(&self.ctx.user.aliases.resolve(&item.key)) {
+                        Kind::Log(None)
+                    } else {
+                        Kind::Plain
+                    };
+                    ItemState {
+                        next: interval.is_ok().then_some(now),
+                        interval,
+                        kind,
+                        unsupported: None,
+                        seed,
+                        log_errors: 0,
+                        item,
+                    }
+                }
+            };
+            next.insert(r, state);
+        }
+        self.items = next;
+        let invalid: Vec<ItemRef> = self
+            .items
+            .iter()
+            .filter(|(_, s)| s.interval.is_err() && s.unsupported.is_none())
+            .map(|(r, _)| r.clone())
+            .collect();
+        for r in invalid {
+            self.push_unsupported(&r, interval::INCORRECT_INTERVAL.to_string());
+        }
+        if self.items.len() != before {
+            info!(host = %self.host, server = %self.addr_label(), items = self.items.len(), "Active check list changed");
+        } else {
+            debug!(host = %self.host, items = self.items.len(), "Active checks refreshed");
+        }
+    }
+
+    fn push_value(&mut self, mut v: NewValue) -> Pushed {
+        // The server keys history by (item, clock, ns): values of one batch (log lines)
+        // must not share a timestamp, or all but one are lost.
+        if (v.clock, v.ns) <= self.last_ts {
+            let (c, n) = self.last_ts;
+            (v.clock, v.ns) = if n >= 999_999_999 {
+                (c + 1, 0)
+            } else {
+                (c, n + 1)
+            };
+        }
+        let ts = (v.clock, v.ns);
+        let r = self.buffer.push(v);
+        if r != Pushed::PersistentFull {
+            self.last_ts = ts;
+        }
+        let (evicted, persistent_full) = self.buffer.take_losses();
+        if evicted > 0 {
+            if self.evicted_in_burst == 0 {
+                warn!(host = %self.host, size = self.ctx.config.buffer_size,
+                    "Buffer is full: dropping the oldest non-log values (log values are kept)");
+            }
+            self.evicted_in_burst += evicted;
+        }
+        if persistent_full {
+            debug!(host = %self.host, "Buffer is full, cannot store persistent value");
+        }
+        r
+    }
+
+    /// Reports an item as not supported. Like the official agent it is reported at every
+    /// failed check (the server may have reset the state meanwhile); the log line is
+    /// written only when the state or reason changes.
+    fn push_unsupported(&mut self, r: &ItemRef, reason: String) {
+        let (clock, ns) = wall_clock();
+        if let Some(s) = self.items.get_mut(r) {
+            if s.unsupported.as_deref() != Some(reason.as_str()) {
+                warn!(host = %self.host, key = %s.item.key, reason = %reason, "Active check is not supported");
+                s.unsupported = Some(reason.clone());
+            }
+        }
+        self.push_value(NewValue {
+            item: r.clone(),
+            value: Some(reason),
+            unsupported: true,
+            lastlogsize: None,
+            mtime: None,
+            clock,
+            ns,
+            persistent: false,
+        });
+    }
+
+    /// Runs every item whose time has come.
+    async fn run_due(&mut self) {
+        let now = wall_clock().0;
+        // The wall clock went back: an item due further ahead than its longest delay is
+        // rescheduled from now (scheduling intervals may legitimately be days ahead).
+        for s in self.items.values_mut() {
+            if let (Some(n), Ok(i)) = (s.next, &s.interval) {
+                if i.scheduling.is_empty() && n - now > i64::from(i.max_delay()) {
+                    s.next = i.next_after(&Local::now(), s.seed).map(|t| t.timestamp());
+                }
+            }
+        }
+        let due: Vec<ItemRef> = self
+            .items
+            .iter()
+            .filter(|(_, s)| s.next.is_some_and(|n| n <= now))
+            .map(|(r, _)| r.clone())
+            .collect();
+        for r in due {
+            self.run_item(&r).await;
+            // Reschedule from the time the check finished.
+            let after = Local::now();
+            if let Some(s) = self.items.get_mut(&r) {
+                if let Ok(i) = &s.interval {
+                    s.next = i.next_after(&after, s.seed).map(|t| t.timestamp());
+                }
+            }
+            if self
+                .buffer
+                .flush_due(Instant::now(), self.ctx.config.buffer_send)
+            {
+                self.flush().await;
+            }
+        }
+    }
+
+    fn item_timeout(&self, s: &ItemState) -> Duration {
+        s.item
+            .timeout
+            .as_deref()
+            .and_then(interval::parse_time_suffix)
+            .filter(|t| (1..=600).contains(t))
+            .map(Duration::from_secs)
+            .unwrap_or(self.ctx.config.timeout)
+    }
+
+    async fn run_item(&mut self, r: &ItemRef) {
+        let Some(s) = self.items.get(r) else { return };
+        let key = s.item.key.clone();
+        if let Kind::Log(_) = s.kind {
+            self.run_log(r).await;
+            return;
+        }
+        let timeout = self.item_timeout(s);
+        let resolved = self.ctx.user.aliases.resolve(&key);
+        if resolved == "eventlog" || resolved.starts_with("eventlog[") {
+            // Windows only; zabbix_agentd on Linux reports it like an unknown key.
+            self.push_unsupported(r, crate::keys::reason::UNSUPPORTED_KEY.to_string());
+            return;
+        }
+        let result = self.ctx.execute_with_timeout(&key, timeout).await;
+        let (clock, ns) = wall_clock();
+        match result {
+            Ok(v) => {
+                if let Some(s) = self.items.get_mut(r) {
+                    s.unsupported = None;
+                }
+                self.push_value(NewValue {
+                    item: r.clone(),
+                    value: Some(v.to_wire()),
+                    unsupported: false,
+                    lastlogsize: None,
+                    mtime: None,
+                    clock,
+                    ns,
+                    persistent: false,
+                });
+            }
+            Err(NotSupported(reason)) => {
+                self.push_unsupported(r, reason);
+            }
+        }
+    }
+
+    async fn run_log(&mut self, r: &ItemRef) {
+        let Some(s) = self.items.get_mut(r) else {
+            return;
+        };
+        let Kind::Log(slot) = &mut s.kind else { return };
+        let mut log = match slot.take() {
+            Some(l) => l,
+            None => match log_spec(&self.ctx, &s.item.key, &self.regexps) {
+                Ok(spec) => Box::new(LogItem::new(spec, s.item.lastlogsize, s.item.mtime)),
+                Err(NotSupported(reason)) => {
+                    let r = r.clone();
+                    self.push_unsupported(&r, reason);
+                    return;
+                }
+            },
+        };
+        let is_logrt = log.spec.kind == LogKind::LogRt;
+        let seconds = s
+            .interval
+            .as_ref()
+            .map(|i| u64::from(i.current_delay(&Local::now()).max(1)))
+            .unwrap_or(1);
+        if self.buffer.persistent_is_full() {
+            // Wait for a flush before reading more: nothing is read that cannot be kept.
+            if let Some(Kind::Log(slot)) = self.items.get_mut(r).map(|s| &mut s.kind) {
+                *slot = Some(log);
+            }
+            return;
+        }
+        let room = self.buffer.persistent_room() as u64; // lines sent (not for *.count)
+        let joined = tokio::task::spawn_blocking(move || {
+            let res = log.check_at_most(seconds, room);
+            (log, res)
+        })
+        .await;
+        let Ok((mut log, res)) = joined else {
+            warn!(item = ?r, "Log reader task failed");
+            return;
+        };
+        match res {
+            Err(NotSupported(reason)) => {
+                // Like zabbix_agentd, two failures in a row (a file briefly missing
+                // during rotation) are only logged at debug level; the third is reported.
+                let errors = self.items.get_mut(r).map_or(LOG_ERRORS_SUPPRESSED, |s| {
+                    s.log_errors += 1;
+                    s.log_errors
+                });
+                if errors <= LOG_ERRORS_SUPPRESSED {
+                    debug!(key = ?r, errors, reason = %reason, "Suppressing a log processing error");
+                } else {
+                    // Reported; the count starts again (so every third failure is sent).
+                    if let Some(s) = self.items.get_mut(r) {
+                        s.log_errors = 0;
+                    }
+                    self.push_unsupported(r, reason);
+                }
+            }
+            Ok(batch) if log.spec.count => {
+                if let Some(s) = self.items.get_mut(r) {
+                    s.unsupported = None;
+                    s.log_errors = 0;
+                }
+                let (clock, ns) = wall_clock();
+                // One value per check: the number of matching lines analysed.
+                self.push_value(NewValue {
+                    item: r.clone(),
+                    value: Some(batch.lines.len().to_string()),
+                    unsupported: false,
+                    lastlogsize: Some(batch.lastlogsize),
+                    mtime: is_logrt.then_some(batch.mtime),
+                    clock,
+                    ns,
+                    persistent: true,
+                });
+            }
+            Ok(batch) => {
+                if let Some(s) = self.items.get_mut(r) {
+                    s.unsupported = None;
+                    s.log_errors = 0;
+                }
+                let (clock, ns) = wall_clock();
+                let mut stored = 0;
+                for line in &batch.lines {
+                    let pushed = self.push_value(NewValue {
+                        item: r.clone(),
+                        value: Some(line.value.clone()),
+                        unsupported: false,
+                        lastlogsize: Some(line.lastlogsize),
+                        mtime: is_logrt.then_some(line.mtime),
+                        clock,
+                        ns,
+                        persistent: true,
+                    });
+                    if pushed == Pushed::PersistentFull {
+                        // Try to make room once, then give up for this check.
+                        self.flush().await;
+                        if self.push_value(NewValue {
+                            item: r.clone(),
+                            value: Some(line.value.clone()),
+                            unsupported: false,
+                            lastlogsize: Some(line.lastlogsize),
+                            mtime: is_logrt.then_some(line.mtime),
+                            clock,
+                            ns,
+                            persistent: true,
+                        }) == Pushed::PersistentFull
+                        {
+                            break;
+                        }
+                    }
+                    stored += 1;
+                }
+                if stored < batch.lines.len() {
+                    if !self.persistent_full_logged {
+                        warn!(host = %self.host, key = ?r, "Buffer is full, cannot store persistent value: log reading paused until it drains");
+                        self.persistent_full_logged = true;
+                    }
+                    log.rewind(&batch, stored);
+                } else if batch.lines.is_empty() && batch.advanced {
+                    // Lines were read but none matched: tell the server where we are so a
+                    // restart does not analyse them again.
+                    self.push_value(NewValue {
+                        item: r.clone(),
+                        value: None,
+                        unsupported: false,
+                        lastlogsize: Some(batch.lastlogsize),
+                        mtime: is_logrt.then_some(batch.mtime),
+                        clock,
+                        ns,
+                        persistent: true,
+                    });
+                }
+            }
+        }
+        if let Some(Kind::Log(slot)) = self.items.get_mut(r).map(|s| &mut s.kind) {
+            *slot = Some(log);
+        }
+    }
+
+    /// Sends the buffer (one connection). Failure keeps every value for a retry.
+    async fn flush(&mut self) {
+        let rows = self.buffer.rows();
+        if rows.is_empty() {
+            return;
+        }
+        // Never mix legacy and itemid rows in one message.
+        let legacy = matches!(rows[0].item, ItemRef::Key(_));
+        let n = rows
+            .iter()
+            .take_while(|r| matches!(r.item, ItemRef::Key(_)) == legacy)
+            .count();
+        let (clock, ns) = wall_clock();
+        let sender = Sender {
+            host: &self.host,
+            version: AGENT_VERSION,
+            variant: AGENT_VARIANT,
+            session: &self.session,
+        };
+        let payload = proto::agent_data(sender, &rows[..n], clock, ns);
+        let outcome = match self.exchange(&payload).await {
+            Ok(f) => match proto::parse_data_reply(&f.payload) {
+                // 7.0: "upload":"disabled" (history cache full) — keep the values and retry
+                // later; the server drops any it did take as duplicates of session+id.
+                Ok(r) if r.upload_disabled => {
+                    Err("server disabled uploads (its history cache is full)".to_string())
+                }
+                Ok(r) if r.success => Ok(r.info),
+                Ok(r) => Err(format!(
+                    "server answered \"{}\"",
+                    r.info.unwrap_or_else(|| "failed".into())
+                )),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let now = Instant::now();
+        match outcome {
+            Ok(info) => {
+                debug!(host = %self.host, values = n, info = info.as_deref().unwrap_or(""), "Values sent");
+                if self.send_failing {
+                    info!(host = %self.host, server = %self.addr_label(), "Sending values works again");
+                    self.send_failing = false;
+                }
+                self.buffer.sent(n, now);
+                if self.evicted_in_burst > 0 {
+                    warn!(host = %self.host, dropped = self.evicted_in_burst,
+                        "Values were dropped while the buffer was full");
+                    self.evicted_in_burst = 0;
+                }
+                self.persistent_full_logged = false;
+            }
+            Err(e) => {
+                let cap = self.ctx.config.refresh_active_checks.min(MAX_SEND_BACKOFF);
+                let wait = self.buffer.failed(now, self.ctx.config.buffer_send, cap);
+                if !self.send_failing {
+                    warn!(host = %self.host, server = %self.addr_label(), error = %e, buffered = self.buffer.len(),
+                        "Cannot send values; keeping them and retrying with backoff");
+                    self.send_failing = true;
+                }
+                debug!(retry_in = ?wait, "Send failed");
+            }
+        }
+    }
+
+    async fn heartbeat(&mut self) {
+        let freq = self.ctx.config.heartbeat_frequency;
+        self.next_heartbeat = Some(Instant::now() + freq);
+        let sender = Sender {
+            host: &self.host,
+            version: AGENT_VERSION,
+            variant: AGENT_VARIANT,
+            session: &self.session,
+        };
+        let payload = proto::heartbeat(sender, u32::try_from(freq.as_secs()).unwrap_or(u32::MAX));
+        match self.exchange(&payload).await {
+            Ok(_) | Err(TransportError::Empty) => {}
+            Err(e) => debug!(error = %e, "Heartbeat failed"),
+        }
+    }
+
+    fn next_wake(&self) -> Instant {
+        let now = Instant::now();
+        let mut wake = self.next_refresh;
+        if let Some(f) = self.buffer.next_flush(self.ctx.config.buffer_send) {
+            wake = wake.min(f);
+        }
+        if let Some(h) = self.next_heartbeat {
+            wake = wake.min(h);
+        }
+        let (secs, nanos) = wall_clock();
+        if let Some(n) = self.items.values().filter_map(|s| s.next).min() {
+            let until = Duration::from_secs(u64::try_from(n - secs).unwrap_or(0))
+                .saturating_sub(Duration::from_nanos(u64::from(nanos)));
+            wake = wake.min(now + until);
+        }
+        wake
+    }
+
+    /// Runs until `shutdown`; then one last flush, bounded by `deadline`.
+    pub async fn run(mut self, shutdown: CancellationToken, deadline: Duration) {
+        info!(host = %self.host, server = %self.addr_label(), session = %self.session, "Active checks started");
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if Instant::now() >= self.next_refresh {
+                self.refresh().await;
+            }
+            self.run_due().await;
+            if self
+                .buffer
+                .flush_due(Instant::now(), self.ctx.config.buffer_send)
+            {
+                self.flush().await;
+            }
+            if self.heartbeat_enabled() && self.next_heartbeat.is_some_and(|h| Instant::now() >= h)
+            {
+                self.heartbeat().await;
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
+        if !self.buffer.is_empty() {
+            let n = self.buffer.len();
+            if tokio::time::timeout(deadline, self.flush()).await.is_err()
+                || !self.buffer.is_empty()
+            {
+                warn!(host = %self.host, lost = self.buffer.len(), of = n, "Values not sent before shutdown");
+            }
+        }
+        info!(host = %self.host, "Active checks stopped");
+    }
+}
+
+/// `host:port`, `[v6]:port` or a bare host (port 10051).
+pub fn parse_address(s: &str) -> Option<ActiveAddr> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let (h, p) = rest.split_once(']')?;
+        let port = match p.strip_prefix(':') {
+            Some(p) => p.parse().ok()?,
+            None if p.is_empty() => DEFAULT_ACTIVE_PORT,
+            None => return None,
+        };
+        return Some(ActiveAddr {
+            host: h.to_string(),
+            port,
+        });
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => Some(ActiveAddr {
+            host: h.to_string(),
+            port: p.parse().ok()?,
+        }),
+        Some(_) => Some(ActiveAddr {
+            host: s.to_string(),
+            port: DEFAULT_ACTIVE_PORT,
+        }),
+        None if !s.is_empty() => Some(ActiveAddr {
+            host: s.to_string(),
+            port: DEFAULT_ACTIVE_PORT,
+        }),
+        None => None,
+    }
+}
+
+/// Local time of a unix second (for logs and tests).
+pub fn local(secs: i64) -> Option<chrono::DateTime<Local>> {
+    Local.timestamp_opt(secs, 0).single()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_tokens_are_32_lowercase_hex_and_unique() {
+        let a = new_session();
+        let b = new_session();
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn redirect_addresses() {
+        let a = parse_address("10.0.0.2:10052").unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("10.0.0.2", 10052));
+        let a = parse_address("[::1]:10053").unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("::1", 10053));
+        let a = parse_address("proxy.example").unwrap();
+        assert_eq!(a.port, 10051);
+        assert!(parse_address("").is_none());
+        assert!(parse_address("h:x").is_none());
+    }
+}

@@ -1,0 +1,529 @@
+//! Active checks against a scripted stand-in server (no lab needed): the 7.0 paths a 6.0
+//! server cannot show (config_revision, "unchanged" item lists, heartbeats, redirects),
+//! the legacy answer format, HA fail-over and failure answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use zagent::config::{ActiveAddr, ActiveServer, Config};
+use zagent::keys::AgentCtx;
+use zagent::transport;
+use zbx_proto::frame::{self, Limits};
+
+type Handler = dyn Fn(&Value) -> Option<Value> + Send + Sync;
+
+/// A fake trapper: records every request, answers with `handler` (None = close silently).
+struct Mock {
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Mock {
+    async fn start(handler: Arc<Handler>) -> Mock {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let log2 = Arc::clone(&log);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else {
+                    return;
+                };
+                let Ok(Some(f)) = transport::read_frame(&mut s, &Limits::REPLY).await else {
+                    continue;
+                };
+                let v: Value = serde_json::from_slice(&f.payload).unwrap();
+                log2.lock().unwrap().push(v.clone());
+                if let Some(reply) = handler(&v) {
+                    let bytes = frame::encode(reply.to_string().as_bytes());
+                    let _ = transport::write_all(&mut s, &bytes).await;
+                }
+            }
+        });
+        Mock { addr, log }
+    }
+
+    fn requests(&self, kind: &str) -> Vec<Value> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v["request"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    fn rows(&self) -> Vec<Value> {
+        self.requests("agent data")
+            .iter()
+            .flat_map(|r| r["data"].as_array().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    fn addr(&self) -> ActiveAddr {
+        ActiveAddr {
+            host: "127.0.0.1".into(),
+            port: self.addr.port(),
+        }
+    }
+}
+
+fn ok_data() -> Value {
+    json!({"response":"success","info":"processed: 1; failed: 0; total: 1; seconds spent: 0.000010"})
+}
+
+fn config(nodes: Vec<ActiveAddr>) -> Config {
+    Config {
+        server_active: vec![ActiveServer { nodes }],
+        hostnames: vec!["mock-host".into()],
+        hostname_set: true,
+        refresh_active_checks: Duration::from_secs(1),
+        buffer_send: Duration::from_secs(1),
+        heartbeat_frequency: Duration::from_secs(1),
+        ..Config::default()
+    }
+}
+
+/// Runs the agent for `secs` seconds, then stops it (bounded shutdown).
+async fn run_for(cfg: Config, secs: u64) {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(zagent::active::run(
+        AgentCtx::new(Arc::new(cfg)),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(6), task)
+        .await
+        .expect("active::run did not stop in time")
+        .unwrap();
+}
+
+fn ids(rows: &[Value]) -> Vec<u64> {
+    rows.iter().map(|r| r["id"].as_u64().unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn itemid_dialect_with_revision_heartbeat_and_unchanged_lists() {
+    let handler: Arc<Handler> = Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => {
+            if req["config_revision"] == 0 {
+                Some(json!({"response":"success","config_revision":5,"data":[
+                    {"key":"agent.ping","itemid":11,"delay":"1s","lastlogsize":0,"mtime":0},
+                    {"key":"agent.version","itemid":12,"delay":"1x","lastlogsize":0,"mtime":0},
+                    {"key":"mock.no.such.key","itemid":13,"delay":"1s","lastlogsize":0,"mtime":0}]}))
+            } else {
+                // Same revision: no data = keep the list.
+                Some(json!({"response":"success","config_revision":5}))
+            }
+        }
+        Some("agent data") => Some(ok_data()),
+        _ => None, // heartbeat: no answer, like the server
+    });
+    let m = Mock::start(handler).await;
+    run_for(config(vec![m.addr()]), 4).await;
+
+    let checks = m.requests("active checks");
+    assert!(checks.len() >= 2, "{checks:?}");
+    let first = &checks[0];
+    assert_eq!(first["host"], "mock-host");
+    assert_eq!(first["version"], "6.0.14");
+    assert_eq!(first["variant"], 1);
+    assert_eq!(first["config_revision"], 0);
+    let session = first["session"].as_str().unwrap();
+    assert_eq!(session.len(), 32);
+    assert!(session
+        .bytes()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert_eq!(
+        checks[1]["config_revision"], 5,
+        "the held revision is sent back"
+    );
+    assert!(first.get("ip").is_none() && first.get("port").is_none());
+
+    let data = m.requests("agent data");
+    for d in &data {
+        assert_eq!(d["host"], "mock-host");
+        assert_eq!(d["session"], session);
+        assert_eq!(d["version"], "6.0.14");
+        assert!(d["clock"].is_i64() && d["ns"].is_u64());
+    }
+    let rows = m.rows();
+    let ids = ids(&rows);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids must increase: {ids:?}"
+    );
+    assert_eq!(ids[0], 1);
+    let pings: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 11).collect();
+    assert!(
+        pings.len() >= 3,
+        "the unchanged list keeps running: {rows:?}"
+    );
+    assert!(pings
+        .iter()
+        .all(|r| r["value"] == "1" && r.get("state").is_none()));
+    let bad: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 12).collect();
+    assert_eq!(bad.len(), 1, "reported once: {bad:?}");
+    assert_eq!(bad[0]["state"], 1);
+    assert_eq!(bad[0]["value"], "Incorrect update interval.");
+    let unsup: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 13).collect();
+    assert!(
+        unsup.len() >= 3,
+        "reported at every check, as the C agent does: {unsup:?}"
+    );
+    assert!(unsup
+        .iter()
+        .all(|r| r["state"] == 1 && r["value"] == "Unsupported item key."));
+
+    let hb = m.requests("active check heartbeat");
+    assert!(
+        !hb.is_empty(),
+        "a server with config_revision gets heartbeats"
+    );
+    assert_eq!(hb[0]["host"], "mock-host");
+    assert_eq!(hb[0]["heartbeat_freq"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_heartbeat_to_a_6_0_server_and_legacy_rows() {
+    // Legacy answer (no itemid, integer delay, key_orig): rows carry host and key_orig,
+    // and no top-level version (which would make the server look for itemids).
+    let handler: Arc<Handler> = Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":"agent.ping","delay":1,"lastlogsize":0,"mtime":0},
+            {"key":"agent.hostname","key_orig":"agent.hostname","delay":0,"lastlogsize":0,"mtime":0},
+            {"key":"agent.version","key_orig":"{$MACRO_KEY}","delay":1,"lastlogsize":0,"mtime":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    });
+    let m = Mock::start(handler).await;
+    run_for(config(vec![m.addr()]), 3).await;
+    assert!(
+        m.requests("active check heartbeat").is_empty(),
+        "6.0 servers log a warning per heartbeat"
+    );
+    let data = m.requests("agent data");
+    assert!(!data.is_empty());
+    assert!(data
+        .iter()
+        .all(|d| d.get("version").is_none() && d.get("host").is_none()));
+    let rows = m.rows();
+    assert!(rows
+        .iter()
+        .all(|r| r["host"] == "mock-host" && r.get("itemid").is_none()));
+    assert!(rows
+        .iter()
+        .any(|r| r["key"] == "agent.ping" && r["value"] == "1"));
+    assert!(rows
+        .iter()
+        .any(|r| r["key"] == "{$MACRO_KEY}" && r["value"] == "6.0.14"));
+    let hn: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["key"] == "agent.hostname")
+        .collect();
+    assert_eq!(hn.len(), 1);
+    assert_eq!(hn[0]["value"], "Incorrect update interval.");
+    assert_eq!(hn[0]["state"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ha_failover_redirect_and_failure_answers() {
+    let items = || {
+        json!({"response":"success","data":[
+            {"key":"agent.ping","itemid":21,"delay":"1s","lastlogsize":0,"mtime":0}]})
+    };
+    // The node the redirect points to.
+    let target = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(items()),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let to = format!("127.0.0.1:{}", target.addr.port());
+    // The second node of the cluster: redirects (7.0 proxy groups).
+    let redirector = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => {
+            Some(json!({"response":"failed","redirect":{"revision":1,"address":to}}))
+        }
+        _ => Some(ok_data()),
+    }))
+    .await;
+    // The first node is down.
+    let dead = ActiveAddr {
+        host: "127.0.0.1".into(),
+        port: {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        },
+    };
+    run_for(config(vec![dead, redirector.addr()]), 3).await;
+    assert!(
+        !redirector.requests("active checks").is_empty(),
+        "the live node was tried"
+    );
+    assert!(
+        !target.requests("active checks").is_empty(),
+        "the redirect was followed"
+    );
+    let rows = target.rows();
+    assert!(
+        rows.iter().any(|r| r["itemid"] == 21),
+        "values go to the redirect target"
+    );
+
+    // A server that keeps redirecting to itself does not get a request storm.
+    let looping = Arc::new(Mutex::new(String::new()));
+    let target_addr = Arc::clone(&looping);
+    let looper = Mock::start(Arc::new(move |_: &Value| {
+        let to = target_addr.lock().unwrap().clone();
+        Some(json!({"response":"failed","redirect":{"revision":1,"address":to}}))
+    }))
+    .await;
+    *looping.lock().unwrap() = format!("127.0.0.1:{}", looper.addr.port());
+    run_for(config(vec![looper.addr()]), 3).await;
+    let n = looper.requests("active checks").len();
+    assert!(
+        (2..=20).contains(&n),
+        "redirect loop bounded: {n} requests in 3 s"
+    );
+
+    // host not found: logged once, retried after RefreshActiveChecks, no values sent.
+    let failing = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => {
+            Some(json!({"response":"failed","info":"host [mock-host] not found"}))
+        }
+        _ => Some(ok_data()),
+    }))
+    .await;
+    let mut cfg = config(vec![failing.addr()]);
+    cfg.refresh_active_checks = Duration::from_secs(2);
+    run_for(cfg, 3).await;
+    let n = failing.requests("active checks").len();
+    assert!(
+        (1..=2).contains(&n),
+        "retried after the refresh interval only: {n}"
+    );
+    assert!(failing.requests("agent data").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_interface_ip_port_and_hostname_item() {
+    let m = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[]})),
+        _ => Some(ok_data()),
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.hostnames = vec!["h-one".into(), "h-two".into()];
+    cfg.host_metadata_item = Some("agent.version".into());
+    cfg.host_interface = Some("mock-iface".into());
+    cfg.listen_ip = vec!["127.0.0.2".parse().unwrap()];
+    cfg.listen_ip_set = true;
+    cfg.listen_port = 12050;
+    run_for(cfg, 1).await;
+    let checks = m.requests("active checks");
+    let hosts: Vec<&str> = checks.iter().map(|c| c["host"].as_str().unwrap()).collect();
+    assert!(
+        hosts.contains(&"h-one") && hosts.contains(&"h-two"),
+        "{hosts:?}"
+    );
+    let sessions: std::collections::HashSet<&str> = checks
+        .iter()
+        .map(|c| c["session"].as_str().unwrap())
+        .collect();
+    assert_eq!(sessions.len(), 2, "one session per host");
+    let c = &checks[0];
+    assert_eq!(c["host_metadata"], "6.0.14");
+    assert_eq!(c["interface"], "mock-iface");
+    assert_eq!(c["ip"], "127.0.0.2");
+    assert_eq!(c["port"], 12050);
+
+    // Hostname unset: HostnameItem through the registry.
+    let mut cfg = config(vec![m.addr()]);
+    cfg.hostnames.clear();
+    cfg.hostname_set = false;
+    cfg.hostname_item = "agent.version".into();
+    let ctx = AgentCtx::new(Arc::new(cfg));
+    assert_eq!(
+        zagent::active::hostnames(&ctx).await,
+        vec!["6.0.14".to_string()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_buffer_keeps_every_log_line_and_drops_old_values() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mock.log");
+    let lines: Vec<String> = (1..=6).map(|i| format!("line {i}")).collect();
+    std::fs::write(
+        &path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let key = format!("log[{}]", path.display());
+    let accepting = Arc::new(AtomicBool::new(false));
+    let accepted: Arc<Mutex<Vec<Value>>> = Arc::new(Mutex::new(Vec::new()));
+    let (acc, seen, k) = (Arc::clone(&accepting), Arc::clone(&accepted), key.clone());
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":"agent.ping","itemid":1,"delay":"1s","lastlogsize":0,"mtime":0},
+            {"key":k,"itemid":2,"delay":"1s","lastlogsize":0,"mtime":0}]})),
+        Some("agent data") if acc.load(Ordering::SeqCst) => {
+            seen.lock()
+                .unwrap()
+                .extend(req["data"].as_array().cloned().unwrap_or_default());
+            Some(ok_data())
+        }
+        _ => None, // the server "is down" for values: close without an answer
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.buffer_size = 4; // at most 2 log values in the buffer
+    cfg.refresh_active_checks = Duration::from_secs(2);
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(zagent::active::run(
+        AgentCtx::new(Arc::new(cfg)),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let tried = m.requests("agent data");
+    assert!(!tried.is_empty(), "the agent kept trying");
+    // While the server refuses, the buffer never holds more than BufferSize values and
+    // never more than half of them from the log.
+    for r in &tried {
+        let rows = r["data"].as_array().unwrap();
+        assert!(rows.len() <= 4, "{rows:?}");
+        assert!(
+            rows.iter().filter(|r| r["itemid"] == 2).count() <= 2,
+            "{rows:?}"
+        );
+    }
+    accepting.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(6), task)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let rows = accepted.lock().unwrap().clone();
+    let ids = ids(&rows);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    let logs: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["itemid"] == 2 && r.get("value").is_some())
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        logs,
+        lines.iter().map(String::as_str).collect::<Vec<_>>(),
+        "every line once, in order"
+    );
+    let sizes: Vec<u64> = rows
+        .iter()
+        .filter(|r| r["itemid"] == 2)
+        .map(|r| r["lastlogsize"].as_u64().unwrap())
+        .collect();
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+    assert_eq!(*sizes.last().unwrap(), 42);
+    assert!(rows.iter().any(|r| r["itemid"] == 1), "pings resume");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeat_frequency_0_turns_heartbeats_off() {
+    let m = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","config_revision":1,"data":[]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.heartbeat_frequency = Duration::ZERO;
+    run_for(cfg, 2).await;
+    assert!(!m.requests("active checks").is_empty());
+    assert!(m.requests("active check heartbeat").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_items_obey_alias_and_denykey() {
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = dir.path().join("allowed.log");
+    let denied = dir.path().join("denied.log");
+    std::fs::write(&allowed, "via alias\n").unwrap();
+    std::fs::write(&denied, "secret\n").unwrap();
+    let denied_key = format!("log[{}]", denied.display());
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":"app.log","itemid":31,"delay":"1s","lastlogsize":0,"mtime":0},
+            {"key":denied_key,"itemid":32,"delay":"1s","lastlogsize":0,"mtime":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.aliases = vec![zagent::config::Alias {
+        alias: "app.log".into(),
+        key: format!("log[{}]", allowed.display()),
+    }];
+    cfg.key_rules = vec![zagent::config::KeyRule {
+        allow: false,
+        pattern: format!("log[{}*]", denied.display()),
+        origin: Default::default(),
+    }];
+    run_for(cfg, 2).await;
+    let rows = m.rows();
+    let via_alias: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 31).collect();
+    assert_eq!(via_alias.len(), 1, "{rows:?}");
+    assert_eq!(via_alias[0]["value"], "via alias");
+    assert_eq!(via_alias[0]["lastlogsize"], 10);
+    let deny: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 32).collect();
+    assert!(!deny.is_empty());
+    assert!(deny
+        .iter()
+        .all(|r| r["state"] == 1 && r["value"] == "Unsupported item key."));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_count_eventlog_and_missing_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("count.log");
+    std::fs::write(&path, "error a\nfine\nerror b\n").unwrap();
+    let count_key = format!("log.count[{},error]", path.display());
+    let missing_key = format!("log[{}/missing.log]", dir.path().display());
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":count_key,"itemid":41,"delay":"1s","lastlogsize":0,"mtime":0},
+            {"key":"eventlog[System]","itemid":42,"delay":"1s","lastlogsize":0,"mtime":0},
+            {"key":missing_key,"itemid":43,"delay":"1s","lastlogsize":0,"mtime":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    run_for(config(vec![m.addr()]), 4).await;
+    let rows = m.rows();
+    let counts: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 41).collect();
+    assert!(counts.len() >= 3, "one count per check: {counts:?}");
+    assert_eq!(counts[0]["value"], "2");
+    assert_eq!(counts[0]["lastlogsize"], 21);
+    assert!(counts[1..]
+        .iter()
+        .all(|r| r["value"] == "0" && r["lastlogsize"] == 21));
+    let ev: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 42).collect();
+    assert!(!ev.is_empty() && ev.iter().all(|r| r["value"] == "Unsupported item key."));
+    // A missing file: the first two failures are only logged, the third is reported.
+    let missing: Vec<&Value> = rows.iter().filter(|r| r["itemid"] == 43).collect();
+    assert!((1..=2).contains(&missing.len()), "{missing:?}");
+    let reason = missing[0]["value"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Cannot obtain information for file \"")
+            && reason.ends_with("\": [2] No such file or directory"),
+        "{reason}"
+    );
+}

@@ -107,6 +107,7 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
     );
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(crate::sys::cpustat::run_collector(shutdown.clone()));
     if !listeners.is_empty() {
         tasks.spawn(crate::passive::serve_with_tls(
             Arc::clone(&ctx),

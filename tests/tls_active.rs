@@ -159,6 +159,7 @@ async fn active_checks_and_agent_data_over_psk_land_in_the_lab_server() {
     assert!(ok, "value in history: {text}");
     let (_, history) = lab(&["history", HOST, "agent.ping", "--since", &since.to_string()]);
     assert!(history.lines().any(|l| l.ends_with(" 1")), "{history}");
+    let _ = lab(&["reset", HOST]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,6 +226,8 @@ async fn lab_server_polls_zagent_passively_over_psk() {
         util::logs()
     );
     drop(agent);
+    // The poller would keep knocking on a closed port.
+    let _ = lab(&["reset", PASSIVE_HOST]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,4 +301,5 @@ async fn zagent_run_sends_active_checks_over_psk() {
         "value over PSK in history: {}\nzagent log:\n{agent_log}",
         waited.1
     );
+    let _ = lab(&["reset", RUN_HOST]);
 }

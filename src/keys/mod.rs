@@ -22,6 +22,7 @@ pub mod access;
 pub mod agent;
 pub mod kernel;
 pub mod net_if;
+pub mod net_service;
 pub mod net_tcp;
 pub mod proc;
 pub mod system;
@@ -30,6 +31,7 @@ pub mod user;
 pub mod vfs;
 pub mod vfs_dev;
 pub mod vfs_dir;
+pub mod web;
 
 /// Every built-in key family, in the order `zagent keys` prints them.
 pub const FAMILIES: &[&[KeyDef]] = &[
@@ -37,6 +39,8 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     kernel::KEYS,
     net_if::KEYS,
     net_tcp::KEYS,
+    net_service::KEYS,
+    web::KEYS,
     proc::KEYS,
     system::KEYS,
     system_run::KEYS,

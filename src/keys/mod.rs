@@ -21,6 +21,7 @@ use crate::config::Config;
 pub mod access;
 pub mod agent;
 pub mod kernel;
+pub mod net_dns;
 pub mod net_if;
 pub mod net_service;
 pub mod net_tcp;
@@ -40,6 +41,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     net_if::KEYS,
     net_tcp::KEYS,
     net_service::KEYS,
+    net_dns::KEYS,
     web::KEYS,
     proc::KEYS,
     system::KEYS,

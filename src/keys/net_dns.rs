@@ -49,7 +49,8 @@ const PARAMS: &[ParamDef] = &[
 pub const KEYS: &[KeyDef] = &[
     KeyDef {
         name: "net.dns",
-        description: "Checks if the DNS service is up: an answer with records for the zone and type (0/1).",
+        description:
+            "Checks if the DNS service is up: an answer with records for the zone and type (0/1).",
         params: Params::List(PARAMS),
         test_key: "net.dns[,zabbix.com]",
         handler: Handler::Async(net_dns),
@@ -136,7 +137,8 @@ pub fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     }
     let mut vals = Vec::with_capacity(4);
     for p in &parts {
-        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+        let (digits, radix) = if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X"))
+        {
             (h, 16)
         } else if p.len() > 1 && p.starts_with('0') {
             (&p[1..], 8)
@@ -407,7 +409,7 @@ impl NameDb {
             let mut it = l.split_ascii_whitespace();
             let name = it.next()?;
             let (p, pr) = it.next()?.split_once('/')?;
-            (p.parse::<u16>().ok()? == port && proto.is_none_or(|x| x == pr))
+            (p.parse::<u16>().ok()? == port && proto.map_or(true, |x| x == pr))
                 .then(|| name.to_string())
         })
     }
@@ -545,7 +547,9 @@ pub fn format_answer(msg: &[u8], db: &NameDb) -> Result<String, DecodeError> {
                     let Some(&c) = msg.get(p) else { break };
                     p += 1;
                     if c != 0 {
-                        let s = msg.get(p..p + usize::from(c)).ok_or(DecodeError::Overflow)?;
+                        let s = msg
+                            .get(p..p + usize::from(c))
+                            .ok_or(DecodeError::Overflow)?;
                         line.push_str(&format!(" \"{}\"", String::from_utf8_lossy(s)));
                         p += usize::from(c);
                     }
@@ -700,7 +704,9 @@ async fn resolve(req: &Request) -> Result<Option<Vec<u8>>, NotSupported> {
     let servers = match q.server {
         Some(ip) => vec![ip],
         None => {
-            let text = tokio::fs::read_to_string(RESOLV_CONF).await.unwrap_or_default();
+            let text = tokio::fs::read_to_string(RESOLV_CONF)
+                .await
+                .unwrap_or_default();
             resolv_conf_servers(&text)
         }
     };
@@ -708,7 +714,12 @@ async fn resolve(req: &Request) -> Result<Option<Vec<u8>>, NotSupported> {
     let answer = tokio::time::timeout(budget, ask(&servers, &q, &query))
         .await
         .unwrap_or(None);
-    tracing::debug!(zone = q.zone, qtype = q.qtype, answered = answer.is_some(), "DNS query");
+    tracing::debug!(
+        zone = q.zone,
+        qtype = q.qtype,
+        answered = answer.is_some(),
+        "DNS query"
+    );
     Ok(answer)
 }
 
@@ -724,8 +735,12 @@ async fn dns_record(req: Request) -> KeyResult {
         return Err(NotSupported::new(DecodeError::NoAnswer.to_string()));
     };
     let db = NameDb {
-        services: tokio::fs::read_to_string("/etc/services").await.unwrap_or_default(),
-        protocols: tokio::fs::read_to_string("/etc/protocols").await.unwrap_or_default(),
+        services: tokio::fs::read_to_string("/etc/services")
+            .await
+            .unwrap_or_default(),
+        protocols: tokio::fs::read_to_string("/etc/protocols")
+            .await
+            .unwrap_or_default(),
     };
     format_answer(&answer, &db)
         .map(Value::Text)
@@ -800,7 +815,10 @@ mod tests {
         assert_eq!(e(["", "x", "", "", "-1", ""]), "Invalid fifth parameter.");
         assert_eq!(e(["", "x", "", "", "", "sctp"]), "Invalid sixth parameter.");
         assert_eq!(e(["bad", "x", "", "", "", ""]), "Invalid IP address.");
-        assert_eq!(e(["fe80::1%lo", "x", "", "", "", ""]), "Invalid IPv6 address.");
+        assert_eq!(
+            e(["fe80::1%lo", "x", "", "", "", ""]),
+            "Invalid IPv6 address."
+        );
         assert_eq!(inet_aton("0x7f.1"), Some(Ipv4Addr::new(127, 0, 0, 1)));
         assert_eq!(inet_aton("010.0.0.1"), Some(Ipv4Addr::new(8, 0, 0, 1)));
         assert_eq!(inet_aton("256.0.0.1"), None);
@@ -833,7 +851,10 @@ mod tests {
                 "1.1.1.1".parse().unwrap()
             ]
         );
-        assert_eq!(resolv_conf_servers(""), vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+        assert_eq!(
+            resolv_conf_servers(""),
+            vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+        );
     }
 
     #[test]
@@ -899,7 +920,10 @@ mod tests {
         let mut over = message(&[rr(&[0xc0, 12], 1, &[1, 2, 3, 4])], 0);
         let n = over.len();
         over[n - 5] = 9; // rdlength past the end
-        assert_eq!(format_answer(&over, &db).unwrap_err(), DecodeError::Overflow);
+        assert_eq!(
+            format_answer(&over, &db).unwrap_err(),
+            DecodeError::Overflow
+        );
         let looped = message(&[rr(&[0xc0, 0x40], 1, &[1, 2, 3, 4])], 0);
         assert_eq!(
             format_answer(&looped, &db).unwrap_err().to_string(),

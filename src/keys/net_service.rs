@@ -37,7 +37,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
 use super::net_tcp::parse_ushort;
-use super::{AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value};
+use super::{
+    AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
+};
 
 const PARAMS: &[ParamDef] = &[
     ParamDef::req("service"),
@@ -354,15 +356,21 @@ async fn expect_lines<S: AsyncRead + AsyncWrite + Unpin>(stream: S, svc: TcpServ
     true
 }
 
-async fn check_ssh(stream: TcpStream) -> bool {
+/// Reads the banner until `read_until`, then answers (`0\n` when no identification
+/// line came, as agentd does after its read timeout).
+async fn check_ssh(stream: TcpStream, read_until: tokio::time::Instant) -> bool {
     let mut r = LineReader::new(stream);
-    let mut version = None;
-    while let Some(line) = r.next_line().await {
-        if let Some(v) = ssh_version(&line) {
-            version = Some(v);
-            break;
+    let read = async {
+        while let Some(line) = r.next_line().await {
+            if let Some(v) = ssh_version(&line) {
+                return Some(v);
+            }
         }
-    }
+        None
+    };
+    let version = tokio::time::timeout_at(read_until, read)
+        .await
+        .unwrap_or(None);
     let reply = match version {
         Some((major, minor)) => format!("SSH-{major}.{minor}-zabbix_agent\r\n"),
         None => "0\n".to_string(),
@@ -677,13 +685,19 @@ fn parse_common(req: &Request) -> Result<(String, Option<u16>), NotSupported> {
     Ok((host, port))
 }
 
-async fn run_tcp(ctx: &AgentCtx, svc: TcpService, host: &str, port: u16) -> bool {
+async fn run_tcp(
+    ctx: &AgentCtx,
+    svc: TcpService,
+    host: &str,
+    port: u16,
+    deadline: tokio::time::Instant,
+) -> bool {
     let Some(stream) = connect(host, port, ctx.config.source_ip).await else {
         return false;
     };
     match svc {
         TcpService::Http | TcpService::Tcp => true,
-        TcpService::Ssh => check_ssh(stream).await,
+        TcpService::Ssh => check_ssh(stream, deadline - limits::MARGIN).await,
         TcpService::Telnet => check_telnet(stream).await,
         TcpService::Https => check_https(stream, host, port).await,
         TcpService::Ldap => check_ldap(stream).await,
@@ -711,8 +725,8 @@ async fn tcp_check(ctx: Arc<AgentCtx>, req: Request, perf: bool) -> KeyResult {
         (Some(p), _) | (None, Some(p)) => p,
         (None, None) => return Err(NotSupported::invalid_param(2)),
     };
-    let budget = req.timeout.saturating_sub(limits::MARGIN);
-    let up = tokio::time::timeout(budget, run_tcp(&ctx, svc, &host, port))
+    let deadline = tokio::time::Instant::now() + req.timeout.saturating_sub(limits::MARGIN);
+    let up = tokio::time::timeout_at(deadline, run_tcp(&ctx, svc, &host, port, deadline))
         .await
         .unwrap_or(false);
     tracing::debug!(service = req.param(0), host, port, up, "TCP service check");
@@ -789,7 +803,9 @@ mod tests {
     #[test]
     fn telnet_negotiation_and_prompt() {
         let mut t = TelnetText::default();
-        let reply = t.feed(&[IAC, DO, 24, IAC, WILL, 1, IAC, DO, OPT_SGA, IAC, WILL, OPT_SGA]);
+        let reply = t.feed(&[
+            IAC, DO, 24, IAC, WILL, 1, IAC, DO, OPT_SGA, IAC, WILL, OPT_SGA,
+        ]);
         assert_eq!(
             reply,
             vec![IAC, WONT, 24, IAC, DONT, 1, IAC, WILL, OPT_SGA, IAC, DO, OPT_SGA]

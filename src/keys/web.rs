@@ -26,9 +26,7 @@ use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
 use super::net_tcp::parse_ushort;
-use super::{
-    AgentCtx, BoxFuture, Handler, KeyDef, NotSupported, ParamDef, Params, Request, Value,
-};
+use super::{AgentCtx, BoxFuture, Handler, KeyDef, NotSupported, ParamDef, Params, Request, Value};
 
 /// The family.
 pub const KEYS: &[KeyDef] = &[
@@ -371,7 +369,12 @@ pub fn dechunk(data: &[u8]) -> Result<Option<Vec<u8>>, WebError> {
             return Ok(None);
         };
         let line = String::from_utf8_lossy(&data[i..i + nl]);
-        let size_text = line.trim_end_matches('\r').split(';').next().unwrap_or("").trim();
+        let size_text = line
+            .trim_end_matches('\r')
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
         let size = usize::from_str_radix(size_text, 16).map_err(|_| WebError::Recv)?;
         i += nl + 1;
         if size == 0 {
@@ -411,9 +414,9 @@ pub fn decode_body(encoding: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, Web
     let mut out = Vec::new();
     let limit = limits::MAX_BODY as u64;
     let r = match encoding {
-        Some("gzip") | Some("x-gzip") => {
-            flate2::read::MultiGzDecoder::new(&body[..]).take(limit).read_to_end(&mut out)
-        }
+        Some("gzip") | Some("x-gzip") => flate2::read::MultiGzDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out),
         Some("deflate") => {
             // zlib-wrapped, as the standard says; some servers send raw deflate.
             let zlib = flate2::read::ZlibDecoder::new(&body[..])
@@ -436,7 +439,10 @@ pub fn decode_body(encoding: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, Web
 
 /// Finds the end of a header block (`\r\n\r\n` or `\n\n`): index after it.
 fn head_end(data: &[u8]) -> Option<usize> {
-    let crlf = data.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let crlf = data
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 4);
     let lf = data.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -538,7 +544,9 @@ async fn fetch_target(ctx: &AgentCtx, t: &Target) -> Result<Vec<u8>, WebError> {
         .await
         .ok_or(WebError::Connect)?;
     if t.tls {
-        let tls = tls_connect(stream, &t.host).await.map_err(|_| WebError::Tls)?;
+        let tls = tls_connect(stream, &t.host)
+            .await
+            .map_err(|_| WebError::Tls)?;
         exchange(tls, t).await
     } else {
         exchange(stream, t).await
@@ -547,8 +555,8 @@ async fn fetch_target(ctx: &AgentCtx, t: &Target) -> Result<Vec<u8>, WebError> {
 
 /// Fetches the page the parameters name, as agentd would; errors are agentd's texts.
 async fn fetch(ctx: &AgentCtx, req: &Request) -> Result<Vec<u8>, NotSupported> {
-    let url = build_url(req.param(0), req.key.param(1), req.key.param(2))
-        .map_err(NotSupported::new)?;
+    let url =
+        build_url(req.param(0), req.key.param(1), req.key.param(2)).map_err(NotSupported::new)?;
     let target = parse_url(&url).map_err(|e| NotSupported::new(e.to_string()))?;
     let budget = req.timeout.saturating_sub(limits::MARGIN);
     let r = match tokio::time::timeout(budget, fetch_target(ctx, &target)).await {
@@ -565,13 +573,13 @@ fn page_text(page: &[u8]) -> String {
     String::from_utf8_lossy(&page[..end]).into_owned()
 }
 
-/// `zbx_is_uint31_1`-style length: 1 to 2^31-1.
+/// The length parameter: 0 to 2^31-1 (0 cuts every match to nothing).
 fn parse_length(s: &str) -> Option<usize> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 10 {
         return None;
     }
     let v: u64 = s.parse().ok()?;
-    (1..=0x7fff_ffff).contains(&v).then_some(v as usize)
+    (v <= 0x7fff_ffff).then_some(v as usize)
 }
 
 /// The first line of `page` (split on `\n`, one `\r` before it dropped) that `re`
@@ -596,9 +604,7 @@ fn page_get(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
     Box::pin(async move {
         let page = fetch(&ctx, &req).await?;
         let text = page_text(&page);
-        Ok(Value::Text(
-            text.trim_end_matches(['\r', '\n']).to_string(),
-        ))
+        Ok(Value::Text(text.trim_end_matches(['\r', '\n']).to_string()))
     })
 }
 
@@ -645,7 +651,10 @@ mod tests {
             build_url("127.0.0.1", Some("x?y=1"), Some("8080")).unwrap(),
             "http://127.0.0.1:8080/x?y=1"
         );
-        assert_eq!(build_url("::1", Some("/a"), None).unwrap(), "http://[::1]:80/a");
+        assert_eq!(
+            build_url("::1", Some("/a"), None).unwrap(),
+            "http://[::1]:80/a"
+        );
         assert_eq!(
             build_url("example.com:81", None, None).unwrap(),
             "http://example.com:81"
@@ -654,9 +663,18 @@ mod tests {
             build_url("HTTPS://x/y", Some(""), Some("")).unwrap(),
             "HTTPS://x/y"
         );
-        assert_eq!(build_url("", None, None).unwrap_err(), "Invalid first parameter.");
-        assert_eq!(build_url("a", None, Some("x")).unwrap_err(), "Invalid third parameter.");
-        assert_eq!(build_url("ftp://x", None, None).unwrap_err(), "Unsupported scheme: ftp.");
+        assert_eq!(
+            build_url("", None, None).unwrap_err(),
+            "Invalid first parameter."
+        );
+        assert_eq!(
+            build_url("a", None, Some("x")).unwrap_err(),
+            "Invalid third parameter."
+        );
+        assert_eq!(
+            build_url("ftp://x", None, None).unwrap_err(),
+            "Unsupported scheme: ftp."
+        );
         assert_eq!(
             build_url("http://x", Some("/a"), None).unwrap_err(),
             "Parameters \"path\" and \"port\" must be empty if URL is specified in \"host\"."
@@ -708,11 +726,22 @@ mod tests {
         let h = parse_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: Chunked\r\nContent-Length: 5\r\nContent-Encoding: GZIP\r\n\r\n").unwrap();
         assert_eq!(h.framing, Framing::Chunked);
         assert_eq!(h.encoding.as_deref(), Some("gzip"));
-        assert_eq!(parse_head(b"HTTP/1.0 204 No\r\n\r\n").unwrap().framing, Framing::None);
-        assert_eq!(parse_head(b"HTTP/1.0 200 OK\n\n").unwrap().framing, Framing::Close);
-        assert_eq!(parse_head(b"SSH-2.0-x\r\n\r\n").unwrap_err(), WebError::Weird);
         assert_eq!(
-            dechunk(b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n").unwrap().unwrap(),
+            parse_head(b"HTTP/1.0 204 No\r\n\r\n").unwrap().framing,
+            Framing::None
+        );
+        assert_eq!(
+            parse_head(b"HTTP/1.0 200 OK\n\n").unwrap().framing,
+            Framing::Close
+        );
+        assert_eq!(
+            parse_head(b"SSH-2.0-x\r\n\r\n").unwrap_err(),
+            WebError::Weird
+        );
+        assert_eq!(
+            dechunk(b"5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n")
+                .unwrap()
+                .unwrap(),
             b"hello world"
         );
         assert_eq!(dechunk(b"5\r\nhel").unwrap(), None);
@@ -722,7 +751,10 @@ mod tests {
         std::io::Write::write_all(&mut gz, b"packed").unwrap();
         let packed = gz.finish().unwrap();
         assert_eq!(decode_body(Some("gzip"), packed).unwrap(), b"packed");
-        assert_eq!(decode_body(Some("gzip"), b"nope".to_vec()).unwrap_err(), WebError::Decoding);
+        assert_eq!(
+            decode_body(Some("gzip"), b"nope".to_vec()).unwrap_err(),
+            WebError::Decoding
+        );
         assert_eq!(decode_body(Some("br"), b"raw".to_vec()).unwrap(), b"raw");
     }
 
@@ -735,7 +767,8 @@ mod tests {
         let re = regex::Regex::new("wor(ld)").unwrap();
         assert_eq!(regexp_first(page, Some(&re), "\\1!", 65535), "ld!");
         assert_eq!(regexp_first(page, None, "", 65535), "");
-        assert_eq!(parse_length("0"), None);
+        assert_eq!(parse_length("0"), Some(0));
+        assert_eq!(parse_length("-1"), None);
         assert_eq!(parse_length("2147483647"), Some(2_147_483_647));
         assert_eq!(parse_length("2147483648"), None);
     }

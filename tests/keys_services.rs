@@ -824,6 +824,9 @@ fn dns_answers_like_agentd() {
         "net.dns.record[127.0.0.1,example.test,A,1,0]",
         "net.dns.record[127.0.0.1,example.test,A,1,1,sctp]",
         "net.dns.record[127.0.0.1,example.test,A,1,1,tcp,x]",
+        "net.tcp.dns[127.0.0.1,example.test]",
+        "net.tcp.dns.query[127.0.0.1,example.test,MX,1,1,tcp]",
+        "net.tcp.dns.query[127.0.0.1,example.test,XX]",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -1,5 +1,6 @@
 //! DNS keys: `net.dns[<ip>,zone,<type>,<timeout>,<count>,<protocol>]` (0/1) and
-//! `net.dns.record[...]` (the answer records as text).
+//! `net.dns.record[...]` (the answer records as text), and their old names
+//! `net.tcp.dns` and `net.tcp.dns.query`, which agentd 6.0 answers the same way.
 //!
 //! Owns the parameters and error texts of zabbix_agentd 6.0, the query and answer in
 //! DNS wire format (done here: one question out, a flat answer section in, smaller than
@@ -60,6 +61,20 @@ pub const KEYS: &[KeyDef] = &[
         description: "The DNS answer records for the zone and type, one per line.",
         params: Params::List(PARAMS),
         test_key: "net.dns.record[,zabbix.com]",
+        handler: Handler::Async(net_dns_record),
+    },
+    KeyDef {
+        name: "net.tcp.dns",
+        description: "Old name of net.dns (zabbix_agentd 6.0 still answers it).",
+        params: Params::List(PARAMS),
+        test_key: "net.tcp.dns[,zabbix.com]",
+        handler: Handler::Async(net_dns),
+    },
+    KeyDef {
+        name: "net.tcp.dns.query",
+        description: "Old name of net.dns.record (zabbix_agentd 6.0 still answers it).",
+        params: Params::List(PARAMS),
+        test_key: "net.tcp.dns.query[,zabbix.com]",
         handler: Handler::Async(net_dns_record),
     },
 ];

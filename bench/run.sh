@@ -49,9 +49,12 @@ GEN=
 PIDS=()
 cleanup() {
   set +e
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
-  [ -n "$GEN" ] && kill "$GEN" 2>/dev/null
-  for p in "${PIDS[@]}" $GEN; do for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; done
+  for p in "${PIDS[@]}" $GEN; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}" $GEN; do
+    for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
   [ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
   PIDS=(); GEN=; NS=
 }
@@ -97,10 +100,12 @@ Hostname=zbxbench
 Timeout=30
 LogFile=$d/zagent.log
 EOF
-  # ip netns exec execs the program: $! is the agent's own PID.
-  in_ns /usr/sbin/zabbix_agentd -f -c "$d/zabbix_agentd.conf" >"$d/agentd.out" 2>&1 & AGENTD=$!; PIDS+=($AGENTD)
-  in_ns /usr/sbin/zabbix_agent2 -c "$d/zabbix_agent2.conf" >"$d/agent2.out" 2>&1 & AGENT2=$!; PIDS+=($AGENT2)
-  in_ns "$ZAGENT" run -c "$d/zagent.conf" >"$d/zagent.out" 2>&1 & ZPID=$!; PIDS+=($ZPID)
+  # `ip netns exec` execs the program, so $! is the agent's own PID (not a subshell:
+  # never background the in_ns function). SIGTERM to zabbix_agentd's main process
+  # stops its forked children too.
+  ip netns exec "$NS" /usr/sbin/zabbix_agentd -f -c "$d/zabbix_agentd.conf" >"$d/agentd.out" 2>&1 & AGENTD=$!; PIDS+=($AGENTD)
+  ip netns exec "$NS" /usr/sbin/zabbix_agent2 -c "$d/zabbix_agent2.conf" >"$d/agent2.out" 2>&1 & AGENT2=$!; PIDS+=($AGENT2)
+  ip netns exec "$NS" "$ZAGENT" run -c "$d/zagent.conf" >"$d/zagent.out" 2>&1 & ZPID=$!; PIDS+=($ZPID)
   for i in $(seq 100); do
     if in_ns zabbix_get -s 127.0.0.1 -p 11050 -k agent.ping >/dev/null 2>&1 &&
        in_ns zabbix_get -s 127.0.0.1 -p 11051 -k agent.ping >/dev/null 2>&1 &&
@@ -122,7 +127,7 @@ one_scale() {
   rm -rf "$R"; mkdir -p "$R"
   NS=zt-bench-$$-$S
   "$HERE/setup_netns.sh" "$NS" >/dev/null
-  in_ns "$BIN/sockgen" -T "$S" > "$R/sockgen.log" 2>&1 & GEN=$!
+  ip netns exec "$NS" "$BIN/sockgen" -T "$S" > "$R/sockgen.log" 2>&1 & GEN=$!   # sockgen's own PID
   for i in $(seq 120); do grep -q READY "$R/sockgen.log" && break; sleep 0.5; done
   grep -q READY "$R/sockgen.log" || { cat "$R/sockgen.log"; exit 1; }
   start_agents "$R/agents"
@@ -132,6 +137,7 @@ one_scale() {
   add() { NAMES+=("$1"); CMDS+=("$2"); }
   add floor_nl_time_wait           "$BIN/tcpstate nl time_wait"
   add floor_nl1_time_wait          "$BIN/tcpstate nl1 time_wait"
+  add floor_nl_established         "$BIN/tcpstate nl established"
   add floor_nl_all                 "$BIN/tcpstate nl all"
   add floor_nl1_all                "$BIN/tcpstate nl1 all"
   add zagent_ping                  "$ZG -p 11052 -k agent.ping"

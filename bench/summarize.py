@@ -21,7 +21,7 @@ if os.path.exists(os.path.join(d, "agent_cost.txt")):
 print(f"\n### {scale} sockets\n")
 pop = os.path.join(d, "population.txt")
 if os.path.exists(pop):
-    print("Population (sockgen): " + "; ".join(l.strip() for l in open(pop) if l.strip()) + "\n")
+    print("Population (sockgen; IPv4, IPv6, total): " + "; ".join(l.strip() for l in open(pop) if l.strip()) + "\n")
 print("| method | wall ms | CPU ms | wall / yardstick (paired) | agent CPU ms/query | agent round trip ms | agent peak RSS MB | answer |")
 print("|---|---:|---:|---:|---:|---:|---:|---|")
 for n in wall:
@@ -39,7 +39,12 @@ def pr(a, b):
     return None, None
 
 
+YARD = "floor_nl_time_wait"
+
+
 def ratio(label, num, den, target=None, better="<="):
+    if den == "yardstick":
+        den = 1.0  # paired ratios are already in units of the yardstick
     if num is None or den is None or den == 0:
         print(f"| {label} | n/a | |")
         return
@@ -54,8 +59,8 @@ print("\n| ratio | value | target |")
 print("|---|---:|---|")
 g = lambda n: rwall.get(n)  # paired: each method in units of the yardstick
 if scale >= 100000:
-    ratio("zabbix_get tcp.status[timewait] / raw netlink one state (wall)", g("zagent_tcp_status_timewait"), g("floor_nl_time_wait"), 1.3)
-    ratio("zabbix_get net.tcp.socket.count[,,,,time_wait] / raw netlink one state (wall)", g("zagent_count_time_wait"), g("floor_nl_time_wait"), 1.3)
+    ratio("zabbix_get tcp.status[timewait] / raw netlink one state (wall)", g("zagent_tcp_status_timewait"), "yardstick", 1.3)
+    ratio("zabbix_get net.tcp.socket.count[,,,,time_wait] / raw netlink one state (wall)", g("zagent_count_time_wait"), "yardstick", 1.3)
     zc = agent.get("zagent_count_time_wait", {}).get("cpu")
     ratio("zagent CPU per one-state query / raw netlink one-state CPU", zc, cpu.get("floor_nl_time_wait"), 1.3)
     rss = max((v["rss"] for k, v in agent.items() if k.startswith("zagent")), default=None)
@@ -64,6 +69,7 @@ if scale >= 100000:
 if scale <= 1000:
     ratio("zabbix_get tcp.status[timewait] / zabbix_get agent.ping (zagent)", g("zagent_tcp_status_timewait"), g("zagent_ping"), 2.0)
     ratio("zabbix_get tcp.status[timewait] / zabbix_get agent.ping (zabbix_agentd)", g("zagent_tcp_status_timewait"), g("agentd_ping"), 2.0)
+ratio("zabbix_get net.tcp.socket.count[,,,,established] / raw netlink established (wall)", g("zagent_count_established"), g("floor_nl_established"), 1.3 if scale >= 100000 else None)
 ratio("zabbix_get net.tcp.states / raw netlink all-states dump (wall)", g("zagent_states"), g("floor_nl_all"), 1.0 if scale >= 100000 else None)
 ratio("zagent one state / raw legacy one-walk netlink one state (wall)", g("zagent_count_time_wait"), g("floor_nl1_time_wait"))
 ratio("zabbix_agentd net.tcp.socket.count / zagent (wall, speed-up)", g("agentd_count_time_wait"), g("zagent_count_time_wait"))

@@ -8,6 +8,8 @@
 //! through the library (a thread that entered it with setns); `ss` and zabbix_agentd run
 //! in it with `ip netns exec`. Needs root, iproute2, zabbix_agentd and zabbix_get.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +27,7 @@ const P_DUAL: u16 = 8004; // [::], dual stack: v4 clients appear as ::ffff:127.0
 const P_DEFER4: u16 = 8005; // 127.0.0.1 with TCP_DEFER_ACCEPT: SYN_RECV
 const P_DEFER6: u16 = 8006; // [::1] with TCP_DEFER_ACCEPT
 const AGENT_PORT: u16 = 31050; // zabbix_agentd inside the namespace, on 127.0.0.2
+const ZAGENT_PORT: u16 = 31052; // `zagent run` inside the namespace, on 127.0.0.2
 
 struct Netns {
     name: String,
@@ -95,7 +98,19 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // `ip netns exec` execs the program, so the child is zabbix_agentd's main
+        // process: SIGTERM lets it stop its forked listeners (SIGKILL would orphan
+        // them); SIGKILL only if it does not exit in 5 s.
         for c in &mut self.children {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -367,29 +382,30 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
         serde_json::Value::Object(json),
         "net.tcp.states"
     );
-    // The seed script itself (netstat -an | awk) agrees, where net-tools is installed.
-    let seed =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed/tcp_status.sh");
-    if seed.exists()
-        && Command::new("netstat")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok()
-    {
-        for s in [
-            "established",
-            "timewait",
-            "synrecv",
-            "listen",
-            "closewait",
-            "finwait2",
-            "synsent",
-            "closed",
-        ] {
-            let out = ns.exec_ok(&["bash", seed.to_str().unwrap(), s]);
-            assert_eq!(out.trim(), by(s), "seed script {s}");
-        }
+    // The seed script itself (netstat -an | awk) agrees. Its temp file moves into our temp
+    // directory so that parallel tests cannot share /tmp/tcp_status.txt; nothing else
+    // changes.
+    let seed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed/tcp_status.sh"),
+    )
+    .unwrap();
+    let private = tmp.path().join("tcp_status.txt");
+    let seed_here = seed.replace("/tmp/tcp_status.txt", private.to_str().unwrap());
+    assert_ne!(seed, seed_here, "the seed script's temp file moved");
+    let script = tmp.path().join("tcp_status.sh");
+    std::fs::write(&script, seed_here).unwrap();
+    for s in [
+        "established",
+        "timewait",
+        "synrecv",
+        "listen",
+        "closewait",
+        "finwait2",
+        "synsent",
+        "closed",
+    ] {
+        let out = ns.exec_ok(&["bash", script.to_str().unwrap(), s]);
+        assert_eq!(out.trim(), by(s), "seed script {s}");
     }
 
     // --- 2. ss with filters (ports and plain addresses, where ss and Zabbix agree). ---
@@ -528,8 +544,26 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
         .spawn()
         .unwrap();
     ns.children.push(child);
-    let port = AGENT_PORT.to_string();
-    let get = |key: &str| -> String {
+    let zconf = tmp.path().join("zagent.conf");
+    std::fs::write(
+        &zconf,
+        format!("Server=127.0.0.2\nListenIP=127.0.0.2\nListenPort={ZAGENT_PORT}\nAllowRoot=1\nTimeout=10\n"),
+    )
+    .unwrap();
+    let child = ns
+        .cmd(&[
+            env!("CARGO_BIN_EXE_zagent"),
+            "run",
+            "-c",
+            zconf.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    ns.children.push(child);
+    let get = |port: u16, key: &str| -> String {
+        let port = port.to_string();
         let start = Instant::now();
         loop {
             let out = ns
@@ -547,9 +581,7 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
                 .output()
                 .unwrap();
             if out.status.success() {
-                return String::from_utf8_lossy(&out.stdout)
-                    .trim()
-                    .replace("ZBX_NOTSUPPORTED: ", "ZBX_NOTSUPPORTED: ");
+                return String::from_utf8_lossy(&out.stdout).trim().to_string();
             }
             assert!(
                 start.elapsed() < Duration::from_secs(10),
@@ -559,8 +591,10 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
+    // (Filters that exclude 127.0.0.2, where the agents and zabbix_get talk.)
     let e2e = [
         "net.tcp.socket.count[127.0.0.1]",
+        "net.tcp.socket.count[127.0.0.1/32,,,,established]",
         "net.tcp.socket.count[::1]",
         "net.tcp.socket.count[,8001,,,time_wait]",
         "net.tcp.socket.count[,,127.0.0.1,,established]",
@@ -572,12 +606,69 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
     ];
     let ours = zagent(&ns, e2e.iter().map(|s| s.to_string()).collect());
     for (k, v) in e2e.iter().zip(&ours) {
-        let theirs = get(k);
-        let theirs = theirs
-            .strip_prefix("ZBX_NOTSUPPORTED: ")
-            .map(|r| format!("ZBX_NOTSUPPORTED: {r}"))
-            .unwrap_or(theirs);
-        assert_eq!(*v, theirs, "{k} through zabbix_get");
+        assert_eq!(
+            *v,
+            get(AGENT_PORT, k),
+            "{k}: zabbix_agentd through zabbix_get"
+        );
+        assert_eq!(
+            *v,
+            get(ZAGENT_PORT, k),
+            "{k}: zagent run through zabbix_get"
+        );
+    }
+    // zagent's own keys through the wire as well.
+    let own = [
+        "tcp.status[synrecv]",
+        "tcp.status[syn_sent]",
+        "tcp.status[closewait]",
+        "net.tcp.states[::1]",
+        "net.tcp.states[,8001]",
+        "net.tcp.listen[8004]",
+        "net.udp.listen[53]",
+        "tcp.status[nope]",
+    ];
+    let ours = zagent(&ns, own.iter().map(|s| s.to_string()).collect());
+    for (k, v) in own.iter().zip(&ours) {
+        assert_eq!(
+            *v,
+            get(ZAGENT_PORT, k),
+            "{k}: zagent run through zabbix_get"
+        );
+    }
+
+    // --- 5. listen/port keys and their errors vs zabbix_agentd -t (last: connects add
+    // sockets). Each key is asked of both before the next one.
+    for k in [
+        "net.tcp.listen[8001]",
+        "net.tcp.listen[8003]",
+        "net.tcp.listen[22]",
+        "net.tcp.listen[9]",
+        "net.tcp.listen[0]",
+        "net.tcp.listen[x]",
+        "net.tcp.listen[70000]",
+        "net.tcp.listen[22,1]",
+        "net.tcp.listen",
+        "net.udp.listen[53]",
+        "net.udp.listen[514]",
+        "net.udp.listen[40000]",
+        "net.udp.listen[9]",
+        "net.udp.listen",
+        "net.udp.listen[x]",
+        "net.tcp.port[,8001]",
+        "net.tcp.port[::1,8003]",
+        "net.tcp.port[127.0.0.1,9]",
+        "net.tcp.port[,x]",
+        "net.tcp.port[,70000]",
+        "net.tcp.port[a,b,c]",
+        "net.tcp.port",
+    ] {
+        let ours = zagent(&ns, vec![k.to_string()]).remove(0);
+        assert_eq!(
+            ours,
+            agentd_t(&ns, &conf, k),
+            "{k}: zagent vs zabbix_agentd -t"
+        );
     }
 }
 
@@ -616,6 +707,102 @@ fn listen_port_discovery_and_counters_in_a_namespace() {
         - ss_count(&ns, &["-t6", "state", "time-wait"])
         - ss_count(&ns, &["-t6", "state", "syn-recv"]);
     assert_eq!(c[4], v6_inuse.to_string(), "net.sockstat[TCP6,inuse]");
+
+    // The kernel-side port program is accepted and filters: every socket the dump
+    // returns has the port (a kernel refusing it would return them all).
+    use zagent::sys::sock_diag::{dump, Proto, StateMask};
+    for (proto, ports, ss_args) in [
+        (
+            Proto::Tcp,
+            (Some(P_V4), None),
+            vec!["-ta", "sport", "=", ":8001"],
+        ),
+        (
+            Proto::Tcp,
+            (None, Some(P_V4)),
+            vec!["-ta", "dport", "=", ":8001"],
+        ),
+        (
+            Proto::Tcp,
+            (Some(P_DUAL), Some(40000u16)),
+            vec!["-ta", "sport", "=", ":8004", "and", "dport", "=", ":40000"],
+        ),
+        (
+            Proto::Udp,
+            (Some(53), None),
+            vec!["-ua", "sport", "=", ":53"],
+        ),
+    ] {
+        let (all, matching) = ns.run_in(move || {
+            let (mut all, mut matching) = (0u64, 0u64);
+            dump::visit(
+                proto,
+                StateMask::ALL,
+                ports,
+                Duration::from_secs(5),
+                &mut |r| {
+                    all += 1;
+                    if ports.0.is_none_or(|p| p == r.sport) && ports.1.is_none_or(|p| p == r.dport)
+                    {
+                        matching += 1;
+                    }
+                },
+            )
+            .unwrap();
+            (all, matching)
+        });
+        assert_eq!(
+            all, matching,
+            "{proto:?} {ports:?}: the kernel returned non-matching sockets"
+        );
+        assert_eq!(all, ss_count(&ns, &ss_args), "{proto:?} {ports:?} vs ss");
+    }
+
+    // The /proc/net fallback sees exactly what netlink sees, filter by filter.
+    use zagent::sys::sock_diag::{AddrFilter, Engine, SockFilter};
+    let compared = ns.run_in(|| {
+        let (nl, text) = (
+            Engine::default(),
+            Engine::proc_tables(zagent::sys::sock_diag::PROC_NET_ROOT),
+        );
+        let a = |s: &str, p: Option<u8>| AddrFilter::new(s.parse().unwrap(), p);
+        let filters = [
+            SockFilter::default(),
+            SockFilter {
+                laddr: a("127.0.0.1", None),
+                ..Default::default()
+            },
+            SockFilter {
+                laddr: a("::1", None),
+                ..Default::default()
+            },
+            SockFilter {
+                raddr: a("::ffff:127.0.0.1", None),
+                ..Default::default()
+            },
+            SockFilter {
+                lport: Some(P_DUAL),
+                ..Default::default()
+            },
+            SockFilter {
+                rport: Some(80),
+                raddr: a("10.0.0.0", Some(8)),
+                ..Default::default()
+            },
+        ];
+        let t = Duration::from_secs(5);
+        let mut n = 0;
+        for proto in [Proto::Tcp, Proto::Udp] {
+            for f in &filters {
+                let x = nl.count(proto, StateMask::ALL, f, t).unwrap();
+                let y = text.count(proto, StateMask::ALL, f, t).unwrap();
+                assert_eq!(x, y, "{proto:?} {f:?}: netlink vs /proc/net");
+                n += 1;
+            }
+        }
+        n
+    });
+    assert_eq!(compared, 12);
 
     let keys: Vec<String> = [
         "net.tcp.listen[8001]",

@@ -6,7 +6,7 @@
 //! checked with `zabbix_agentd -t`). The socket tables come from
 //! [`crate::sys::sock_diag::Engine`]; nothing here talks to netlink or parses /proc.
 //!
-//! Decisions (documented in docs/BENCHMARKS.md and the README's key list):
+//! Decisions (the user-facing reference is docs/CONNECTION_KEYS.md):
 //! - `tcp.status[<state>]` takes the seed script's names (`established`, `synrecv`,
 //!   `timewait`, …) and the official ones (`syn_recv`, `time_wait`, …) and answers the
 //!   count of IPv4+IPv6 TCP sockets in that state, 0 when none, exactly what the seed's
@@ -173,34 +173,50 @@ fn atoi_nonzero(s: &str) -> bool {
     t.bytes().take_while(u8::is_ascii_digit).any(|b| b != b'0')
 }
 
+/// How a string reads as an IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Text {
+    /// Not a dotted quad for Zabbix (`zbx_is_ip4` fails): try IPv6.
+    NotIpv4,
+    /// A dotted quad for Zabbix that `getaddrinfo` then refuses (`09.1.1.1`: bad octal).
+    Unresolvable,
+    /// The address.
+    Addr(Ipv4Addr),
+}
+
 /// Zabbix's dotted-quad check (four groups of 1-3 digits, each at most 255), then the
 /// value as `getaddrinfo(AI_NUMERICHOST)` reads it (a leading 0 means octal).
-pub fn parse_ipv4(s: &str) -> Result<Option<Ipv4Addr>, ()> {
-    let parts: Vec<&str> = s.split('.').collect();
-    if parts.len() != 4 {
-        return Err(());
-    }
+pub fn parse_ipv4(s: &str) -> Ipv4Text {
     let mut octets = [0u8; 4];
-    for (i, p) in parts.iter().enumerate() {
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(());
+    let mut n = 0;
+    let mut unresolvable = false;
+    for p in s.split('.') {
+        if n == 4 || p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Ipv4Text::NotIpv4;
         }
-        let dec: u32 = p.parse().map_err(|_| ())?;
+        let Ok(dec) = p.parse::<u32>() else {
+            return Ipv4Text::NotIpv4;
+        };
         if dec > 255 {
-            return Err(());
+            return Ipv4Text::NotIpv4;
         }
         // Valid for Zabbix; now as inet_aton reads it.
         let v = if p.len() > 1 && p.starts_with('0') {
-            match u32::from_str_radix(p, 8) {
-                Ok(v) => v,
-                Err(_) => return Ok(None),
-            }
+            u32::from_str_radix(p, 8).unwrap_or_else(|_| {
+                unresolvable = true;
+                0
+            })
         } else {
             dec
         };
-        octets[i] = v as u8;
+        octets[n] = u8::try_from(v).unwrap_or(0);
+        n += 1;
     }
-    Ok(Some(Ipv4Addr::from(octets)))
+    match (n, unresolvable) {
+        (4, false) => Ipv4Text::Addr(Ipv4Addr::from(octets)),
+        (4, true) => Ipv4Text::Unresolvable,
+        _ => Ipv4Text::NotIpv4,
+    }
 }
 
 fn digits_in_range(s: &str, max: u32) -> Option<u8> {
@@ -221,7 +237,7 @@ pub fn parse_addr_param(s: &str) -> Result<Option<AddrFilter>, NotSupported> {
     let (ip_str, prefix) = match s.split_once('/') {
         Some((ip, cidr)) => {
             let bad = || NotSupported::new(format!("Cannot validate CIDR \"{ip}/{cidr}\""));
-            let max = if parse_ipv4(ip).is_ok() {
+            let max = if parse_ipv4(ip) != Ipv4Text::NotIpv4 {
                 32
             } else if ip.parse::<std::net::Ipv6Addr>().is_ok() {
                 128
@@ -233,9 +249,9 @@ pub fn parse_addr_param(s: &str) -> Result<Option<AddrFilter>, NotSupported> {
         None => (s, None),
     };
     let ip = match parse_ipv4(ip_str) {
-        Ok(Some(v4)) => IpAddr::V4(v4),
-        Ok(None) => return Err(unsupported()),
-        Err(()) => IpAddr::V6(ip_str.parse().map_err(|_| unsupported())?),
+        Ipv4Text::Addr(v4) => IpAddr::V4(v4),
+        Ipv4Text::Unresolvable => return Err(unsupported()),
+        Ipv4Text::NotIpv4 => IpAddr::V6(ip_str.parse().map_err(|_| unsupported())?),
     };
     AddrFilter::new(ip, prefix)
         .map(Some)
@@ -524,27 +540,39 @@ pub fn discovery_json(list: &[Listener]) -> String {
 }
 
 /// Maps socket inodes to the `comm` of a process holding them, walking
-/// `<proc>/PID/fd`, bounded by [`limits::MAX_FDS_SCANNED`] and
-/// [`limits::OWNER_SCAN_BUDGET`]. Unreadable processes are skipped.
+/// `<proc>/PID/fd`: processes in our network namespace first (only they can hold our
+/// sockets, short of fd passing), then the others, bounded by
+/// [`limits::MAX_FDS_SCANNED`] and [`limits::OWNER_SCAN_BUDGET`]. Unreadable processes
+/// are skipped.
 pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, String> {
     let mut found = HashMap::new();
     if wanted.is_empty() {
         return found;
     }
-    let started = Instant::now();
-    let mut scanned = 0usize;
     let Ok(procs) = std::fs::read_dir(proc_root) else {
         return found;
     };
-    'procs: for p in procs.flatten() {
+    let own_ns = std::fs::read_link(proc_root.join("thread-self/ns/net")).ok();
+    let (mut ours, mut others) = (Vec::new(), Vec::new());
+    for p in procs.flatten() {
         let name = p.file_name();
-        let Some(pid) = name
+        if !name
             .to_str()
-            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        else {
+            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        {
             continue;
-        };
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+        }
+        let ns = std::fs::read_link(p.path().join("ns/net")).ok();
+        if ns.is_some() && ns == own_ns {
+            ours.push(p.path());
+        } else {
+            others.push(p.path());
+        }
+    }
+    let started = Instant::now();
+    let mut scanned = 0usize;
+    'procs: for dir in ours.iter().chain(others.iter()) {
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
             continue;
         };
         let mut comm: Option<String> = None;
@@ -567,7 +595,7 @@ pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, St
             };
             if wanted.contains(&inode) && !found.contains_key(&inode) {
                 if comm.is_none() {
-                    comm = std::fs::read_to_string(proc_root.join(pid).join("comm"))
+                    comm = std::fs::read_to_string(dir.join("comm"))
                         .ok()
                         .map(|c| c.trim_end().to_string());
                 }
@@ -682,6 +710,7 @@ fn sockstat(_: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -106,6 +106,7 @@ pub fn sockstat(root: &Path, proto: &str, field: &str) -> Result<Option<u64>, Sn
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::path::PathBuf;

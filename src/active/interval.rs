@@ -501,7 +501,18 @@ mod tests {
         assert_eq!(Interval::parse("1d").unwrap().delay, 86_400);
         assert_eq!(Interval::parse("1w").unwrap().delay, 604_800);
         assert_eq!(parse_time_suffix("1w"), Some(604_800));
-        for bad in ["", "s", "1x", "-1", "1.5", "99999999999", "4000w", " 5", "5 ", "0"] {
+        for bad in [
+            "",
+            "s",
+            "1x",
+            "-1",
+            "1.5",
+            "99999999999",
+            "4000w",
+            " 5",
+            "5 ",
+            "0",
+        ] {
             assert!(Interval::parse(bad).is_err(), "{bad:?} must be rejected");
         }
     }

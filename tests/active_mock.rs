@@ -527,3 +527,47 @@ async fn log_count_eventlog_and_missing_files() {
         "{reason}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_commands_of_7_0_run_once_and_report_back() {
+    let handler: Arc<Handler> = Arc::new(|req: &Value| match req["request"].as_str() {
+        // The server repeats queued commands until it has their results.
+        Some("active checks") => Some(json!({"response":"success","config_revision":1,"data":[],
+            "commands":[{"command":"echo hi","id":7,"wait":1},{"command":"true","id":8,"wait":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    });
+    let results = |m: &Mock| -> Vec<Value> {
+        m.requests("agent data")
+            .iter()
+            .flat_map(|r| r["commands"].as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    // Allowed by AllowKey=system.run[*]: run once each, results sent back.
+    let m = Mock::start(Arc::clone(&handler)).await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.key_rules = vec![zagent::config::KeyRule {
+        allow: true,
+        pattern: "system.run[*]".into(),
+        origin: Default::default(),
+    }];
+    run_for(cfg, 3).await;
+    assert!(
+        m.requests("active checks").len() >= 2,
+        "the list was refreshed"
+    );
+    let r = results(&m);
+    assert_eq!(r.len(), 2, "each command once: {r:?}");
+    assert_eq!(r[0]["id"], 7);
+    assert_eq!(r[0]["value"], "hi");
+    assert_eq!(r[1]["id"], 8);
+    assert!(r[1].get("error").is_none(), "{r:?}");
+    // Denied by default, like zabbix_agentd: the error goes back instead.
+    let m = Mock::start(handler).await;
+    run_for(config(vec![m.addr()]), 2).await;
+    let r = results(&m);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(r
+        .iter()
+        .all(|c| c["error"] == "Unsupported item key." && c.get("value").is_none()));
+}

@@ -19,8 +19,8 @@ use super::buffer::{Buffer, NewValue, Pushed};
 use super::interval::{self, Interval};
 use super::log::{LogItem, LogKind, LogSpec};
 use super::proto::{
-    self, ActiveChecksReply, ActiveChecksRequest, ActiveItem, Delay, GlobalRegexp, ItemRef,
-    Redirect, Sender,
+    self, ActiveChecksReply, ActiveChecksRequest, ActiveItem, CommandResult, Delay, GlobalRegexp,
+    ItemRef, Redirect, RemoteCommand, Sender,
 };
 use crate::config::{ActiveAddr, ActiveServer, DEFAULT_ACTIVE_PORT, DEFAULT_LISTEN_PORT};
 use crate::keys::agent::{AGENT_VARIANT, AGENT_VERSION};
@@ -33,6 +33,10 @@ use crate::transport::{self, ClientOptions, TransportError};
 pub const REFRESH_RETRY: Duration = Duration::from_secs(60);
 /// Longest wait between retries of a failed send.
 pub const MAX_SEND_BACKOFF: Duration = Duration::from_secs(30);
+/// Remote-command ids remembered to avoid running a repeated command twice.
+pub const MAX_COMMAND_IDS: usize = 1024;
+/// Remote commands taken from one item list (more are dropped with a warning).
+pub const MAX_COMMANDS: usize = 100;
 /// Redirections followed one after the other before waiting for the next refresh.
 pub const MAX_REDIRECTS: u32 = 3;
 /// `host_metadata` / `interface` length limit (6.0), in characters.
@@ -140,6 +144,15 @@ pub struct Worker {
     last_ts: (i64, u32),
     /// Redirections followed since the last item list.
     redirects_in_row: u32,
+    /// 7.0 remote commands received and not run yet.
+    commands: Vec<RemoteCommand>,
+    /// Results of remote commands not yet accepted by the server.
+    command_results: Vec<CommandResult>,
+    /// Ids of remote commands already run (the server may repeat a command until it has
+    /// the result), most recent last, at most [`MAX_COMMAND_IDS`].
+    commands_done: std::collections::VecDeque<u64>,
+    /// When pending command results may be sent again after a failed send.
+    results_retry_at: Instant,
 }
 
 impl Worker {
@@ -173,6 +186,10 @@ impl Worker {
             persistent_full_logged: false,
             last_ts: (0, 0),
             redirects_in_row: 0,
+            commands: Vec::new(),
+            command_results: Vec::new(),
+            commands_done: std::collections::VecDeque::new(),
+            results_retry_at: now,
         }
     }
 
@@ -302,7 +319,9 @@ impl Worker {
                 items,
                 regexps,
                 config_revision,
+                commands,
             }) => {
+                self.queue_commands(commands);
                 self.redirects_in_row = 0;
                 if self.refresh_failing.take().is_some() {
                     info!(host = %self.host, server = %self.addr_label(), "Active check configuration update is working again");
@@ -395,6 +414,63 @@ impl Worker {
                 Ok(spec) => log.spec = spec,
                 Err(_) => *slot = None,
             }
+        }
+    }
+
+    /// Takes the 7.0 remote commands of an item list (each id once).
+    fn queue_commands(&mut self, commands: Vec<RemoteCommand>) {
+        let total = commands.len();
+        for c in commands.into_iter().take(MAX_COMMANDS) {
+            let known = self.commands_done.contains(&c.id)
+                || self.commands.iter().any(|q| q.id == c.id)
+                || self.command_results.iter().any(|r| r.id == c.id);
+            if !known {
+                self.commands.push(c);
+            }
+        }
+        if total > MAX_COMMANDS {
+            warn!(host = %self.host, received = total, limit = MAX_COMMANDS, "Too many remote commands; the rest waits for the next item list");
+        }
+    }
+
+    /// Runs queued remote commands as `system.run[<command>,wait|nowait]`, so that
+    /// AllowKey/DenyKey decide (denied by default, like zabbix_agentd); results go back
+    /// with the next agent data.
+    async fn run_commands(&mut self) {
+        for c in std::mem::take(&mut self.commands) {
+            let mut key = String::from("system.run[");
+            zbx_proto::key::write_param(&mut key, &c.command);
+            key.push_str(if c.wait != 0 { ",wait]" } else { ",nowait]" });
+            if self.ctx.config.log_remote_commands {
+                info!(host = %self.host, id = c.id, command = %c.command, "Executing remote command");
+            }
+            let timeout = c
+                .timeout
+                .as_ref()
+                .and_then(|t| match t {
+                    zbx_proto::message::Interval::Seconds(n) => Some(*n),
+                    zbx_proto::message::Interval::Text(t) => interval::parse_time_suffix(t),
+                })
+                .filter(|t| (1..=600).contains(t))
+                .map(Duration::from_secs)
+                .unwrap_or(self.ctx.config.timeout);
+            let result = match self.ctx.execute_with_timeout(&key, timeout).await {
+                Ok(v) => CommandResult {
+                    id: c.id,
+                    value: Some(v.to_wire()),
+                    error: None,
+                },
+                Err(NotSupported(e)) => CommandResult {
+                    id: c.id,
+                    value: None,
+                    error: Some(e),
+                },
+            };
+            self.commands_done.push_back(c.id);
+            while self.commands_done.len() > MAX_COMMAND_IDS {
+                self.commands_done.pop_front();
+            }
+            self.command_results.push(result);
         }
     }
 
@@ -745,11 +821,13 @@ impl Worker {
     /// Sends the buffer (one connection). Failure keeps every value for a retry.
     async fn flush(&mut self) {
         let rows = self.buffer.rows();
-        if rows.is_empty() {
+        if rows.is_empty() && self.command_results.is_empty() {
             return;
         }
         // Never mix legacy and itemid rows in one message.
-        let legacy = matches!(rows[0].item, ItemRef::Key(_));
+        let legacy = rows
+            .first()
+            .is_some_and(|r| matches!(r.item, ItemRef::Key(_)));
         let n = rows
             .iter()
             .take_while(|r| matches!(r.item, ItemRef::Key(_)) == legacy)
@@ -761,7 +839,8 @@ impl Worker {
             variant: AGENT_VARIANT,
             session: &self.session,
         };
-        let payload = proto::agent_data(sender, &rows[..n], clock, ns);
+        let results = self.command_results.len();
+        let payload = proto::agent_data_with(sender, &rows[..n], &self.command_results, clock, ns);
         let outcome = match self.exchange(&payload).await {
             Ok(f) => match proto::parse_data_reply(&f.payload) {
                 // 7.0: "upload":"disabled" (history cache full) — keep the values and retry
@@ -787,6 +866,7 @@ impl Worker {
                     self.send_failing = false;
                 }
                 self.buffer.sent(n, now);
+                self.command_results.drain(..results);
                 if self.evicted_in_burst > 0 {
                     warn!(host = %self.host, dropped = self.evicted_in_burst,
                         "Values were dropped while the buffer was full");
@@ -797,6 +877,7 @@ impl Worker {
             Err(e) => {
                 let cap = self.ctx.config.refresh_active_checks.min(MAX_SEND_BACKOFF);
                 let wait = self.buffer.failed(now, self.ctx.config.buffer_send, cap);
+                self.results_retry_at = now + wait;
                 if !self.send_failing {
                     warn!(host = %self.host, server = %self.addr_label(), error = %e, buffered = self.buffer.len(),
                         "Cannot send values; keeping them and retrying with backoff");
@@ -832,6 +913,9 @@ impl Worker {
         if let Some(h) = self.next_heartbeat {
             wake = wake.min(h);
         }
+        if !self.command_results.is_empty() {
+            wake = wake.min(self.results_retry_at);
+        }
         let (secs, nanos) = wall_clock();
         if let Some(n) = self.items.values().filter_map(|s| s.next).min() {
             let until = Duration::from_secs(u64::try_from(n - secs).unwrap_or(0))
@@ -851,7 +935,14 @@ impl Worker {
             if Instant::now() >= self.next_refresh {
                 self.refresh().await;
             }
+            if !self.commands.is_empty() {
+                self.run_commands().await;
+            }
             self.run_due().await;
+            if !self.command_results.is_empty() && Instant::now() >= self.results_retry_at {
+                // Results go back at once (not only with the next values).
+                self.flush().await;
+            }
             if self
                 .buffer
                 .flush_due(Instant::now(), self.ctx.config.buffer_send)

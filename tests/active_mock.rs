@@ -571,3 +571,49 @@ async fn remote_commands_of_7_0_run_once_and_report_back() {
         .iter()
         .all(|c| c["error"] == "Unsupported item key." && c.get("value").is_none()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_disabled_holds_values_until_allowed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let disabled = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&disabled);
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => {
+            let mut r = json!({"response":"success","config_revision":1,"data":[
+                {"key":"agent.ping","itemid":51,"delay":"1s","lastlogsize":0,"mtime":0}]});
+            if flag.load(Ordering::SeqCst) {
+                r["upload"] = json!("disabled");
+            }
+            Some(r)
+        }
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let stop = CancellationToken::new();
+    let cfg = config(vec![m.addr()]);
+    let task = tokio::spawn(zagent::active::run(
+        AgentCtx::new(Arc::new(cfg)),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        m.requests("agent data").is_empty(),
+        "nothing is sent while uploads are disabled"
+    );
+    disabled.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(6), task)
+        .await
+        .unwrap()
+        .unwrap();
+    let rows = m.rows();
+    let pings: Vec<i64> = rows.iter().map(|r| r["clock"].as_i64().unwrap()).collect();
+    assert!(
+        pings.len() >= 4,
+        "the held values and the new ones arrive: {rows:?}"
+    );
+    let ids = ids(&rows);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}

@@ -78,6 +78,8 @@ pub enum ActiveChecksReply {
         config_revision: Option<u64>,
         /// 7.0 remote commands queued for the host.
         commands: Vec<RemoteCommand>,
+        /// 7.0 `upload: "disabled"`: send no values until a later list omits it.
+        upload_disabled: bool,
     },
     /// A 7.0 proxy group asks the agent to go elsewhere.
     Redirect(Redirect),
@@ -183,6 +185,7 @@ pub fn parse_active_checks(payload: &[u8]) -> Result<ActiveChecksReply, ReplyErr
         regexps: r.regexp.unwrap_or_default(),
         config_revision: r.config_revision,
         commands: r.commands.unwrap_or_default(),
+        upload_disabled: r.upload.as_deref() == Some("disabled"),
     })
 }
 
@@ -390,6 +393,7 @@ mod tests {
                 regexps: vec![],
                 config_revision: Some(12),
                 commands: vec![],
+                upload_disabled: false,
             }
         );
         let r = parse_active_checks(

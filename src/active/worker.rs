@@ -153,6 +153,8 @@ pub struct Worker {
     commands_done: std::collections::VecDeque<u64>,
     /// When pending command results may be sent again after a failed send.
     results_retry_at: Instant,
+    /// 7.0 `upload: "disabled"`: no values are sent until an item list omits it.
+    upload_disabled: bool,
 }
 
 impl Worker {
@@ -190,6 +192,7 @@ impl Worker {
             command_results: Vec::new(),
             commands_done: std::collections::VecDeque::new(),
             results_retry_at: now,
+            upload_disabled: false,
         }
     }
 
@@ -320,8 +323,17 @@ impl Worker {
                 regexps,
                 config_revision,
                 commands,
+                upload_disabled,
             }) => {
                 self.queue_commands(commands);
+                if upload_disabled != self.upload_disabled {
+                    if upload_disabled {
+                        warn!(host = %self.host, "Server disabled uploads; values stay in the buffer until it allows them");
+                    } else {
+                        info!(host = %self.host, "Server allows uploads again");
+                    }
+                    self.upload_disabled = upload_disabled;
+                }
                 self.redirects_in_row = 0;
                 if self.refresh_failing.take().is_some() {
                     info!(host = %self.host, server = %self.addr_label(), "Active check configuration update is working again");
@@ -820,6 +832,9 @@ impl Worker {
 
     /// Sends the buffer (one connection). Failure keeps every value for a retry.
     async fn flush(&mut self) {
+        if self.upload_disabled {
+            return;
+        }
         let rows = self.buffer.rows();
         if rows.is_empty() && self.command_results.is_empty() {
             return;
@@ -846,6 +861,7 @@ impl Worker {
                 // 7.0: "upload":"disabled" (history cache full) — keep the values and retry
                 // later; the server drops any it did take as duplicates of session+id.
                 Ok(r) if r.upload_disabled => {
+                    self.upload_disabled = true;
                     Err("server disabled uploads (its history cache is full)".to_string())
                 }
                 Ok(r) if r.success => Ok(r.info),
@@ -907,13 +923,16 @@ impl Worker {
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
         let mut wake = self.next_refresh;
-        if let Some(f) = self.buffer.next_flush(self.ctx.config.buffer_send) {
-            wake = wake.min(f);
+        // While uploads are disabled nothing is sent: only the refresh can change that.
+        if !self.upload_disabled {
+            if let Some(f) = self.buffer.next_flush(self.ctx.config.buffer_send) {
+                wake = wake.min(f);
+            }
         }
         if let Some(h) = self.next_heartbeat {
             wake = wake.min(h);
         }
-        if !self.command_results.is_empty() {
+        if !self.command_results.is_empty() && !self.upload_disabled {
             wake = wake.min(self.results_retry_at);
         }
         let (secs, nanos) = wall_clock();

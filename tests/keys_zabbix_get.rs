@@ -46,7 +46,7 @@ fn zabbix_get_gets_the_same_answers_from_zagent_and_zabbix_agentd() {
     let theirs = start_zabbix_agentd("Server=127.0.0.1\n");
 
     use Cmp::*;
-    let cases: Vec<(String, Cmp)> = vec![
+    let mut cases: Vec<(String, Cmp)> = vec![
         ("system.hostname".into(), Exact),
         ("system.hostname[shorthost,lower]".into(), Exact),
         ("system.hostname[fqdn]".into(), Exact),
@@ -100,6 +100,14 @@ fn zabbix_get_gets_the_same_answers_from_zagent_and_zabbix_agentd() {
         ("net.if.out[lo,x]".into(), Exact),
         ("net.if.in".into(), Exact),
     ];
+    // The CPU collector runs in `zagent run`; it takes its first sample at start.
+    let util = stdout(&zabbix_get(ours.port, "system.cpu.util[,idle]", &[]));
+    let idle: f64 = util
+        .parse()
+        .unwrap_or_else(|_| panic!("system.cpu.util from zagent run: {util:?}"));
+    assert!((0.0..=100.0).contains(&idle), "idle {idle}");
+    cases.push(("system.cpu.discovery".into(), Exact));
+
     let mut failures = Vec::new();
     for (key, cmp) in &cases {
         let a = zabbix_get(theirs.port, key, &[]);

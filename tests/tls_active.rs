@@ -1,8 +1,10 @@
-//! Active checks with PSK against the real Zabbix 6.0 server of the lab
-//! (tests/interop/zabbix-lab): the host `zt-tls-active` is switched to PSK in the
-//! database (the lab has no TLS option), then zagent's TLS transport asks for the item
-//! list and sends a value, which must land in the server's history. A plain request is
-//! refused by the server for that host.
+//! PSK against the real Zabbix 6.0 server of the lab (tests/interop/zabbix-lab); the lab
+//! has no TLS option, so the tests switch their own hosts to PSK in the database.
+//!
+//! Active: for `zt-tls-active`, zagent's TLS transport asks for the item list and sends
+//! a value, which must land in the server's history; a plain request is refused.
+//! Passive: the server's poller connects with PSK to zagent's listener for
+//! `zt-tls-passive`, and the polled values land in history.
 //!
 //! This drives the protocol through `transport::exchange` with PSK, the seam the
 //! active-check client uses; the end-to-end run of the active-check client itself with
@@ -13,6 +15,9 @@
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[path = "tls_util.rs"]
+mod util;
 
 use zagent::config::{TlsConfig, TlsMode};
 use zagent::tls::{self, Program};
@@ -152,4 +157,70 @@ async fn active_checks_and_agent_data_over_psk_land_in_the_lab_server() {
     assert!(ok, "value in history: {text}");
     let (_, history) = lab(&["history", HOST, "agent.ping", "--since", &since.to_string()]);
     assert!(history.lines().any(|l| l.ends_with(" 1")), "{history}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lab_server_polls_zagent_passively_over_psk() {
+    const PASSIVE_HOST: &str = "zt-tls-passive";
+    const PASSIVE_ID: &str = "zt-tls-passive-psk";
+    let (ok, text) = lab(&["up"]);
+    assert!(ok, "zabbix-lab up: {text}");
+    let dir = util::tempdir();
+    let psk = random_hex(32);
+    let key = util::write_file(dir.path(), "agent.psk", &psk, 0o600);
+    let agent = util::start_zagent(TlsConfig {
+        accept: vec![TlsMode::Psk],
+        psk_identity: Some(PASSIVE_ID.to_string()),
+        psk_file: Some(key),
+        ..TlsConfig::default()
+    });
+    let port = agent.port.to_string();
+    let start = now();
+    let lab_calls = tokio::task::spawn_blocking(move || {
+        let (ok, text) = lab(&["reset", PASSIVE_HOST]);
+        assert!(ok, "zabbix-lab reset: {text}");
+        let (ok, text) = lab(&[
+            "host",
+            PASSIVE_HOST,
+            "--passive",
+            "--replace",
+            "--agent-port",
+            &port,
+            "agent.ping:2s",
+        ]);
+        assert!(ok, "zabbix-lab host: {text}");
+        let sql = format!(
+            "update hosts set tls_connect=2, tls_accept=2, tls_psk_identity='{PASSIVE_ID}', \
+             tls_psk='{psk}' where host='{PASSIVE_HOST}'"
+        );
+        let (ok, text) = lab(&["psql", "-c", &sql]);
+        assert!(ok && text.contains("UPDATE 1"), "psql: {text}");
+        let (ok, text) = lab(&["reload"]);
+        assert!(ok, "zabbix-lab reload: {text}");
+        lab(&[
+            "wait",
+            PASSIVE_HOST,
+            "agent.ping",
+            "--since",
+            &start.to_string(),
+            "--timeout",
+            "60",
+        ])
+    });
+    let (ok, text) = lab_calls.await.expect("lab calls");
+    assert!(ok, "the server's PSK poll landed a value: {text}");
+    let (_, history) = lab(&[
+        "history",
+        PASSIVE_HOST,
+        "agent.ping",
+        "--since",
+        &start.to_string(),
+    ]);
+    assert!(history.lines().any(|l| l.ends_with(" 1")), "{history}");
+    assert!(
+        util::wait_log("Accepted TLS connection with PSK").await,
+        "the value came over PSK: {}",
+        util::logs()
+    );
+    drop(agent);
 }

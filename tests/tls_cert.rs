@@ -684,3 +684,105 @@ async fn listener_accepting_psk_and_cert_takes_both() {
     let plain = zabbix_get(agent.port, "agent.ping", &[]).await;
     assert!(plain.stdout.is_empty());
 }
+
+#[test]
+fn multi_valued_rdn_prints_like_openssl() {
+    let dir = tempdir();
+    let cert_path = dir.path().join("multi.crt");
+    let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls/rsa1.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-utf8", "-days", "1", "-key"])
+        .arg(&key)
+        .args([
+            "-subj",
+            "/DC=com/O=Acme\\, Inc+OU=Ops+CN=multi one/CN=zt-tls-multi",
+            "-out",
+        ])
+        .arg(&cert_path)
+        .output()
+        .expect("openssl CLI");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let cert = X509::from_pem(&std::fs::read(&cert_path).unwrap()).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "x509", "-noout", "-subject", "-nameopt", "RFC2253", "-nameopt", "-esc_msb", "-in",
+        ])
+        .arg(&cert_path)
+        .output()
+        .expect("openssl CLI");
+    let theirs = String::from_utf8(out.stdout).unwrap();
+    let theirs = theirs
+        .trim_end()
+        .strip_prefix("subject=")
+        .unwrap_or(&theirs)
+        .to_string();
+    let ours = dn::to_string(cert.subject_name());
+    assert_eq!(ours, theirs);
+    assert!(ours.starts_with("CN=zt-tls-multi,"), "{ours}");
+    assert_eq!(ours.matches('+').count(), 2, "{ours}");
+}
+
+#[test]
+fn zagent_get_with_certificates_reads_the_real_zabbix_agentd() {
+    let dir = tempdir();
+    let pki = pki();
+    let agentd = start_agentd(
+        dir.path(),
+        &format!(
+            "TLSAccept=cert\nTLSCAFile={}\nTLSCertFile={}\nTLSKeyFile={}\n\
+             TLSServerCertIssuer={CA_DN}\nTLSServerCertSubject={SERVER_DN}",
+            pki.ca.display(),
+            pki.agent_cert.display(),
+            pki.agent_key.display()
+        ),
+    );
+    let s = |p: &Path| p.to_string_lossy().to_string();
+    let (ca, cert, key) = (s(&pki.ca), s(&pki.server_cert), s(&pki.server_key));
+    let port = agentd.port.to_string();
+    let get = |subject: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_zagent"))
+            .args([
+                "get",
+                "-s",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-t",
+                "5",
+                "-k",
+                "agent.hostname",
+            ])
+            .args(["--tls-connect", "cert", "--tls-ca-file", &ca])
+            .args(["--tls-cert-file", &cert, "--tls-key-file", &key])
+            .args([
+                "--tls-agent-cert-issuer",
+                CA_DN,
+                "--tls-agent-cert-subject",
+                subject,
+            ])
+            .output()
+            .expect("zagent get")
+    };
+    let ok = get(AGENT_DN);
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout).trim_end(),
+        "zt-tls-agentd",
+        "stderr: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = get("CN=zt-tls-nobody");
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot establish TLS to [[127.0.0.1]:{}]: subject: peer: \"{AGENT_DN}\", required: \
+             \"CN=zt-tls-nobody\"",
+            agentd.port
+        )),
+        "{stderr}"
+    );
+}

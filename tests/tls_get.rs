@@ -1,4 +1,5 @@
 //! `zagent get --tls-connect psk` against the real zabbix_agentd with TLSAccept=psk.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod util;
 

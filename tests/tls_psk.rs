@@ -149,12 +149,13 @@ async fn plain_connection_to_psk_only_listener_is_closed_without_reply() {
     );
 
     // The same bytes as the captured vector: closed without a single byte back.
-    let request = std::fs::read_to_string(
-        "/work/shared/vectors/tls/unencrypted-to-psk-only-agent.request.hex",
-    )
+    let request = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/zbx-proto/tests/vectors/tls/unencrypted-to-psk-only-agent.request.hex"
+    ))
     .ok()
     .and_then(|h| tls::psk::decode_hex(h.trim().as_bytes()))
-    .unwrap_or_else(|| zbx_proto::frame::encode(b"agent.ping"));
+    .expect("the captured vector is in the repository");
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", agent.port))
         .await
         .unwrap();

@@ -33,6 +33,8 @@ enum Command {
     Run(run::RunArgs),
     /// Ask an agent for one value, like zabbix_get.
     Get(get::GetArgs),
+    /// Send values to a Zabbix server or proxy (trapper items), like zabbix_sender.
+    Send(send::SendArgs),
     /// Evaluate one key locally and print it like `zabbix_agentd -t`.
     Test(test::TestArgs),
     /// Evaluate every built-in key with its test parameters, like `zabbix_agentd -p`.
@@ -58,6 +60,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run::run(a),
         Command::Get(a) => get::run(a),
+        Command::Send(a) => send::run(a),
         Command::Test(a) => test::run_test(a),
         Command::Keys(a) => test::run_keys(a),
         Command::CheckConfig(a) => Ok(check_config::run(

@@ -107,6 +107,7 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
     );
     let shutdown = CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(crate::sys::cpustat::run_collector(shutdown.clone()));
     if !listeners.is_empty() {
         tasks.spawn(crate::passive::serve_with_tls(
             Arc::clone(&ctx),
@@ -119,6 +120,13 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
         let (ctx, shutdown) = (Arc::clone(&ctx), shutdown.clone());
         tasks.spawn(async move {
             crate::keys::user::reload_on_signal(ctx, shutdown).await;
+            Ok(())
+        });
+    }
+    {
+        let (ctx, shutdown, tls) = (Arc::clone(&ctx), shutdown.clone(), tls.client.clone());
+        tasks.spawn(async move {
+            crate::active::run_with_tls(ctx, shutdown, tls).await;
             Ok(())
         });
     }

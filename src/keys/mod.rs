@@ -28,6 +28,8 @@ pub mod system;
 pub mod system_run;
 pub mod user;
 pub mod vfs;
+pub mod vfs_dev;
+pub mod vfs_dir;
 
 /// Every built-in key family, in the order `zagent keys` prints them.
 pub const FAMILIES: &[&[KeyDef]] = &[
@@ -39,6 +41,8 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     system::KEYS,
     system_run::KEYS,
     vfs::KEYS,
+    vfs_dev::KEYS,
+    vfs_dir::KEYS,
     crate::active::log::KEYS,
 ];
 

@@ -123,9 +123,9 @@ pub fn find_dev(text: &str, name: &str) -> Result<NetDev, NotSupported> {
 
 /// `net.if.discovery` JSON from `/proc/net/dev` text.
 pub fn discovery_json(text: &str) -> String {
-    let rows: Vec<serde_json::Value> = procfs::parse_net_dev(text)
+    let rows: Vec<serde_json::Value> = procfs::net_dev_names(text)
         .into_iter()
-        .map(|d| serde_json::json!({ "{#IFNAME}": d.name }))
+        .map(|name| serde_json::json!({ "{#IFNAME}": name }))
         .collect();
     serde_json::Value::Array(rows).to_string()
 }

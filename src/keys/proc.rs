@@ -7,12 +7,31 @@
 
 use std::ffi::CString;
 
-use super::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{
+    AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
+};
 use crate::sys::oserror::zbx_strerror;
 use crate::sys::procfs::{self, PidStatus, ProcRoot};
+use crate::sys::procstat;
 
 /// The `proc.*` family.
 pub const KEYS: &[KeyDef] = &[
+    KeyDef {
+        name: "proc.cpu.util",
+        description: "Process CPU utilisation percent (total, user or system; avg1/5/15).",
+        params: Params::List(&[
+            ParamDef::opt("name"),
+            ParamDef::opt("user"),
+            ParamDef::opt("type"),
+            ParamDef::opt("cmdline"),
+            ParamDef::opt("mode"),
+        ]),
+        test_key: "proc.cpu.util[]",
+        handler: Handler::Async(proc_cpu_util),
+    },
     KeyDef {
         name: "proc.mem",
         description: "Memory used by processes (sum, avg, max or min of one memory type).",
@@ -341,6 +360,69 @@ fn proc_mem(_: &AgentCtx, req: &Request) -> KeyResult {
         0
     };
     proc_mem_value(&root, &filter, mode, memtype, total)
+}
+
+fn proc_cpu_util(_: Arc<AgentCtx>, req: Request) -> BoxFuture {
+    Box::pin(cpu_util(req))
+}
+
+/// proc.cpu.util: waits (as zabbix_agentd does) until the collector has two samples of
+/// the query, at most until shortly before the check's timeout.
+async fn cpu_util(req: Request) -> KeyResult {
+    let (user, system) = match req.param(2) {
+        "" | "total" => (true, true),
+        "user" => (true, false),
+        "system" => (false, true),
+        _ => return Err(NotSupported::invalid_param(2)),
+    };
+    let period = match req.param(4) {
+        "" | "avg1" => 60,
+        "avg5" => 300,
+        "avg15" => 900,
+        _ => return Err(NotSupported::invalid_param(4)),
+    };
+    if crate::sys::cpustat::collector().is_none() {
+        return Err(NotSupported::new("Collector is not started."));
+    }
+    let id = format!("{}\0{}\0{}", req.param(0), req.param(1), req.param(3));
+    // An unknown user matches nothing, as in zabbix_agentd.
+    let uid = match req.opt(1) {
+        Some(u) => Some(lookup_uid(u)?.unwrap_or(u32::MAX)),
+        None => None,
+    };
+    let filter = Arc::new(ProcFilter {
+        name: req.opt(0).map(str::to_string),
+        uid,
+        state: None,
+        cmdline: req.opt(3).map(|re| regex::Regex::new(re).ok()),
+    });
+    // Answer before the dispatcher's own timeout so the official reason is the one seen.
+    let deadline = Instant::now() + req.timeout.saturating_sub(Duration::from_millis(250));
+    loop {
+        let f = Arc::clone(&filter);
+        match procstat::get_util(
+            &id,
+            move || Arc::new(move |st: &PidStatus, cmd: &[u8]| f.matches(st, cmd)),
+            user,
+            system,
+            period,
+        ) {
+            Ok(v) => return Ok(Value::Float(v)),
+            Err(procstat::UtilError::TooManyQueries) => {
+                return Err(NotSupported::new(
+                    procstat::UtilError::TooManyQueries.to_string(),
+                ))
+            }
+            Err(procstat::UtilError::NotYet) => {}
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(NotSupported::new(
+                "Timeout while waiting for collector data.",
+            ));
+        }
+        tokio::time::sleep((deadline - now).min(Duration::from_millis(250))).await;
+    }
 }
 
 fn proc_num(_: &AgentCtx, req: &Request) -> KeyResult {

@@ -5,8 +5,13 @@
 //! file owns parameter meaning, arithmetic and reason texts, never raw I/O.
 
 use std::ffi::CStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value};
+use super::{
+    AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
+};
+use crate::sys::cpustat;
 use crate::sys::oserror::zbx_strerror;
 use crate::sys::procfs::{self, ProcRoot};
 
@@ -18,6 +23,13 @@ pub const KEYS: &[KeyDef] = &[
         params: Params::None,
         test_key: "system.boottime",
         handler: Handler::Inline(boottime),
+    },
+    KeyDef {
+        name: "system.cpu.discovery",
+        description: "List of CPUs and their status (LLD JSON); needs the CPU collector.",
+        params: Params::None,
+        test_key: "system.cpu.discovery",
+        handler: Handler::Inline(cpu_discovery),
     },
     KeyDef {
         name: "system.cpu.intr",
@@ -51,6 +63,17 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Inline(cpu_switches),
     },
     KeyDef {
+        name: "system.cpu.util",
+        description: "CPU utilisation percent by CPU, state and period; needs the CPU collector.",
+        params: Params::List(&[
+            ParamDef::opt("cpu"),
+            ParamDef::opt("type"),
+            ParamDef::opt("mode"),
+        ]),
+        test_key: "system.cpu.util[all,user,avg1]",
+        handler: Handler::Inline(cpu_util),
+    },
+    KeyDef {
         name: "system.hostname",
         description: "System host name: host or shorthost, optionally lower-cased.",
         params: Params::List(&[
@@ -59,6 +82,28 @@ pub const KEYS: &[KeyDef] = &[
         ]),
         test_key: "system.hostname",
         handler: Handler::Inline(hostname),
+    },
+    KeyDef {
+        name: "system.hw.cpu",
+        description: "CPU information from /proc/cpuinfo: full, vendor, model, curfreq, maxfreq.",
+        params: Params::List(&[ParamDef::opt("cpu"), ParamDef::opt("info")]),
+        test_key: "system.hw.cpu",
+        handler: Handler::Inline(hw_cpu),
+    },
+    KeyDef {
+        name: "system.hw.devices",
+        description: "PCI or USB devices (lspci / lsusb output).",
+        params: Params::List(&[ParamDef::one_of("type", &["pci", "usb"])]),
+        test_key: "system.hw.devices",
+        handler: Handler::Async(hw_devices),
+    },
+    KeyDef {
+        name: "system.hw.macaddr",
+        description:
+            "MAC addresses of interfaces with an IPv4 address (name regex; full or short).",
+        params: Params::List(&[ParamDef::opt("interface"), ParamDef::opt("format")]),
+        test_key: "system.hw.macaddr",
+        handler: Handler::Inline(hw_macaddr),
     },
     KeyDef {
         name: "system.localtime",
@@ -80,6 +125,31 @@ pub const KEYS: &[KeyDef] = &[
         params: Params::List(&[ParamDef::one_of("info", &["full", "short", "name"])]),
         test_key: "system.sw.os",
         handler: Handler::Inline(sw_os),
+    },
+    KeyDef {
+        name: "system.sw.packages",
+        description: "Installed packages by regexp and manager (dpkg, pkgtools, rpm, pacman).",
+        params: Params::List(&[
+            ParamDef::opt("regexp"),
+            ParamDef::opt("manager"),
+            ParamDef::opt("format"),
+        ]),
+        test_key: "system.sw.packages",
+        handler: Handler::Async(sw_packages),
+    },
+    KeyDef {
+        name: "system.swap.in",
+        description: "Swap-in statistics: pages (all devices), count or sectors.",
+        params: Params::List(&[ParamDef::opt("device"), ParamDef::opt("type")]),
+        test_key: "system.swap.in[all,pages]",
+        handler: Handler::Inline(swap_in),
+    },
+    KeyDef {
+        name: "system.swap.out",
+        description: "Swap-out statistics: pages (all devices), count or sectors.",
+        params: Params::List(&[ParamDef::opt("device"), ParamDef::opt("type")]),
+        test_key: "system.swap.out[all,pages]",
+        handler: Handler::Inline(swap_out),
     },
     KeyDef {
         name: "system.swap.size",
@@ -104,6 +174,13 @@ pub const KEYS: &[KeyDef] = &[
         params: Params::None,
         test_key: "system.uptime",
         handler: Handler::Inline(uptime),
+    },
+    KeyDef {
+        name: "system.users.num",
+        description: "Number of users logged in (as `who | wc -l`).",
+        params: Params::None,
+        test_key: "system.users.num",
+        handler: Handler::Blocking(users_num),
     },
     KeyDef {
         name: "vm.memory.size",
@@ -275,6 +352,428 @@ fn sw_os(_: &AgentCtx, req: &Request) -> KeyResult {
     Ok(Value::Str(v))
 }
 
+// ---- logged-in users -------------------------------------------------------------------
+
+/// glibc's `struct utmpx` on 64-bit Linux: 384 bytes; `ut_type` (i16) at 0, `ut_pid`
+/// (i32) at 4, `ut_user` (32 bytes) at 44.
+const UTMP_RECORD: usize = 384;
+const UT_USER_PROCESS: i16 = 7;
+
+/// Users as `who` counts them in a utmp file: user-process records with a user name
+/// whose process is still `alive`.
+pub fn count_utmp_users(utmp: &[u8], alive: impl Fn(i32) -> bool) -> u64 {
+    utmp.chunks_exact(UTMP_RECORD)
+        .filter(|r| {
+            let kind = i16::from_ne_bytes([r[0], r[1]]);
+            let pid = i32::from_ne_bytes([r[4], r[5], r[6], r[7]]);
+            kind == UT_USER_PROCESS && r[44] != 0 && (pid <= 0 || alive(pid))
+        })
+        .count() as u64
+}
+
+fn users_num(_: &AgentCtx, _: &Request) -> KeyResult {
+    // No utmp (systemd without utmp support): `who` prints nothing.
+    let utmp = std::fs::read("/var/run/utmp").unwrap_or_default();
+    let alive = |pid: i32| {
+        // SAFETY: signal 0 only checks that the process exists.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    };
+    Ok(Value::Uint(count_utmp_users(&utmp, alive)))
+}
+
+// ---- hardware -------------------------------------------------------------------------
+
+/// What system.hw.cpu shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuInfo {
+    /// Vendor, model, frequencies.
+    Full,
+    /// Maximum frequency (cpufreq).
+    MaxFreq,
+    /// Vendor id.
+    Vendor,
+    /// Model name.
+    Model,
+    /// Current frequency.
+    CurFreq,
+}
+
+/// system.hw.cpu text from `/proc/cpuinfo` text, for one CPU or all (`None`), with
+/// `maxfreq(cpu)` giving cpufreq's `cpuinfo_max_freq` (kHz) where there is one. `None`
+/// when nothing was found (`Cannot obtain CPU information.`).
+pub fn hw_cpu_text(
+    cpuinfo: &str,
+    cpu: Option<u32>,
+    show: CpuInfo,
+    maxfreq: impl Fn(u32) -> Option<u64>,
+) -> Option<String> {
+    let mut out = String::new();
+    let mut found = false;
+    let mut cur: Option<u32> = None;
+    let (mut max, mut curfreq): (Option<u64>, Option<u64>) = (None, None);
+    let freq = |out: &mut String, max: Option<u64>, curfreq: Option<u64>| match show {
+        CpuInfo::MaxFreq => {
+            if let Some(m) = max {
+                out.push_str(&match cpu {
+                    None => format!(" {}MHz", m / 1000),
+                    Some(_) => format!(" {}", m * 1000),
+                });
+            }
+        }
+        CpuInfo::CurFreq => {
+            if let Some(c) = curfreq {
+                out.push_str(&match cpu {
+                    None => format!(" {c}MHz"),
+                    Some(_) => format!(" {}", c * 1_000_000),
+                });
+            }
+        }
+        CpuInfo::Full => {
+            if let Some(c) = curfreq {
+                out.push_str(&format!(" working at {c}MHz"));
+            }
+            if let Some(m) = max {
+                out.push_str(&format!(" (maximum {}MHz)", m / 1000));
+            }
+        }
+        _ => {}
+    };
+    let selected = |cur: Option<u32>| cur.is_some() && (cpu.is_none() || cpu == cur);
+    for line in cpuinfo.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim_start();
+        if value.is_empty() {
+            continue;
+        }
+        if name.starts_with("processor") {
+            if selected(cur) {
+                freq(&mut out, max, curfreq);
+            }
+            curfreq = None;
+            cur = Some(
+                value
+                    .bytes()
+                    .take_while(u8::is_ascii_digit)
+                    .fold(0u32, |n, d| {
+                        n.wrapping_mul(10).wrapping_add(u32::from(d - b'0'))
+                    }),
+            );
+            if !selected(cur) {
+                continue;
+            }
+            if cpu.is_none() || show == CpuInfo::Full {
+                out.push_str(&format!("\nprocessor {}:", cur.unwrap_or(0)));
+            }
+            if matches!(show, CpuInfo::Full | CpuInfo::MaxFreq) {
+                max = cur.and_then(&maxfreq);
+                found |= max.is_some();
+            }
+        }
+        if !selected(cur) {
+            continue;
+        }
+        if name.starts_with("vendor_id") && matches!(show, CpuInfo::Full | CpuInfo::Vendor)
+            || name.starts_with("model name") && matches!(show, CpuInfo::Full | CpuInfo::Model)
+        {
+            found = true;
+            out.push(' ');
+            out.push_str(value);
+        } else if name.starts_with("cpu MHz") && matches!(show, CpuInfo::Full | CpuInfo::CurFreq) {
+            found = true;
+            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+            curfreq = digits.parse().ok();
+        }
+    }
+    if !found {
+        return None;
+    }
+    if selected(cur) {
+        freq(&mut out, max, curfreq);
+    }
+    Some(out.get(1..).unwrap_or("").to_string())
+}
+
+fn hw_cpu(_: &AgentCtx, req: &Request) -> KeyResult {
+    let cpu = match req.param(0) {
+        "" | "all" => None,
+        n => match n.parse::<u32>() {
+            Ok(n) if n <= i32::MAX as u32 => Some(n),
+            _ => return Err(NotSupported::invalid_param(0)),
+        },
+    };
+    let show = match req.param(1) {
+        "" | "full" => CpuInfo::Full,
+        "maxfreq" => CpuInfo::MaxFreq,
+        "vendor" => CpuInfo::Vendor,
+        "model" => CpuInfo::Model,
+        "curfreq" => CpuInfo::CurFreq,
+        _ => return Err(NotSupported::invalid_param(1)),
+    };
+    let text = read_proc("cpuinfo")?;
+    let maxfreq = |n: u32| {
+        std::fs::read_to_string(format!(
+            "/sys/devices/system/cpu/cpu{n}/cpufreq/cpuinfo_max_freq"
+        ))
+        .ok()
+        .and_then(|t| procfs::first_u64(&t))
+    };
+    hw_cpu_text(&text, cpu, show, maxfreq)
+        .map(Value::Text)
+        .ok_or_else(|| NotSupported::new("Cannot obtain CPU information."))
+}
+
+/// system.hw.macaddr text from (interface, MAC) pairs in address-list order: sorted,
+/// joined by `, `; `short` drops names and repeats.
+pub fn macaddr_text(pairs: &[(String, String)], full: bool) -> String {
+    let mut v: Vec<String> = Vec::new();
+    for (name, mac) in pairs {
+        // Sorted with two spaces after the name, as zabbix_agentd does before it writes `]`.
+        let s = if full {
+            format!("[{name}  {mac}")
+        } else {
+            mac.clone()
+        };
+        if !full && v.contains(&s) {
+            continue;
+        }
+        v.push(s);
+    }
+    v.sort();
+    v.iter()
+        .map(|s| {
+            if full {
+                s.replacen(' ', "]", 1)
+            } else {
+                s.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Interfaces with an IPv4 address, one entry per address, loopbacks left out, with the
+/// MAC sysfs reports (zeros where there is none).
+fn ipv4_interfaces() -> Result<Vec<(String, String)>, NotSupported> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list freed below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(NotSupported::new(format!(
+            "Cannot set socket parameters: {}",
+            zbx_strerror(&e)
+        )));
+    }
+    let mut out = Vec::new();
+    let mut p = head;
+    while !p.is_null() {
+        // SAFETY: `p` walks the list getifaddrs returned; each node is valid until freed.
+        let ifa = unsafe { &*p };
+        p = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_flags & libc::IFF_LOOPBACK as u32 != 0 {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points to a sockaddr.
+        if i32::from(unsafe { (*ifa.ifa_addr).sa_family }) != libc::AF_INET {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
+            .to_string_lossy()
+            .into_owned();
+        let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
+            .ok()
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "00:00:00:00:00:00".to_string());
+        out.push((name, mac));
+    }
+    // SAFETY: `head` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
+fn hw_macaddr(_: &AgentCtx, req: &Request) -> KeyResult {
+    let full = match req.param(1) {
+        "" | "full" => true,
+        "short" => false,
+        _ => return Err(NotSupported::invalid_param(1)),
+    };
+    // A name expression the engine refuses matches nothing, as in zabbix_agentd.
+    let re = match req.param(0) {
+        "" => None,
+        r => Some(regex::Regex::new(r).ok()),
+    };
+    let pairs: Vec<(String, String)> = ipv4_interfaces()?
+        .into_iter()
+        .filter(|(name, _)| match &re {
+            None => true,
+            Some(Some(re)) => re.is_match(name),
+            Some(None) => false,
+        })
+        .collect();
+    Ok(Value::Str(macaddr_text(&pairs, full)))
+}
+
+// ---- commands: devices and packages -------------------------------------------------------
+
+fn hw_devices(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
+    Box::pin(async move {
+        let command = if req.param(0) == "usb" {
+            "lsusb"
+        } else {
+            "lspci"
+        };
+        super::user::run_command(&ctx, command, None, req.timeout).await
+    })
+}
+
+/// A package manager system.sw.packages knows: how to tell it is there, how to list.
+struct PackageManager {
+    name: &'static str,
+    test: &'static str,
+    list: &'static str,
+    /// `dpkg --get-selections` lines need the `install` state picked out.
+    dpkg: bool,
+}
+
+const PACKAGE_MANAGERS: &[PackageManager] = &[
+    PackageManager {
+        name: "dpkg",
+        test: "dpkg --version 2> /dev/null",
+        list: "dpkg --get-selections",
+        dpkg: true,
+    },
+    PackageManager {
+        name: "pkgtools",
+        test: "[ -d /var/log/packages ] && echo true",
+        list: "ls /var/log/packages",
+        dpkg: false,
+    },
+    PackageManager {
+        name: "rpm",
+        test: "rpm --version 2> /dev/null",
+        list: "rpm -qa",
+        dpkg: false,
+    },
+    PackageManager {
+        name: "pacman",
+        test: "pacman --version 2> /dev/null",
+        list: "pacman -Q",
+        dpkg: false,
+    },
+];
+
+/// Largest system.sw.packages answer (zabbix_agentd's buffer).
+const MAX_PACKAGES_TEXT: usize = 64 * 1024 - 1;
+
+/// The package names of one manager's list output, filtered by `re` (`Some(None)`: an
+/// expression the engine refuses, which matches nothing).
+pub fn package_names(output: &str, dpkg: bool, re: Option<&Option<regex::Regex>>) -> Vec<String> {
+    output
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            if !dpkg {
+                return Some(l.to_string());
+            }
+            let mut f = l.split_whitespace();
+            let (name, state) = (f.next()?, f.next()?);
+            (state == "install").then(|| name.to_string())
+        })
+        .filter(|name| match re {
+            None => true,
+            Some(Some(re)) => re.is_match(name),
+            Some(None) => false,
+        })
+        .collect()
+}
+
+/// `[manager] a, b, c` (or just `a, b, c` without a manager), names sorted.
+pub fn package_line(manager: Option<&str>, mut names: Vec<String>) -> String {
+    names.sort();
+    let list = names.join(", ");
+    match manager {
+        Some(m) if list.is_empty() => format!("[{m}]"),
+        Some(m) => format!("[{m}] {list}"),
+        None => list,
+    }
+}
+
+fn sw_packages(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
+    Box::pin(async move {
+        let show_manager = match req.param(2) {
+            "" | "full" => true,
+            "short" => false,
+            _ => return Err(NotSupported::invalid_param(2)),
+        };
+        let re = match req.param(0) {
+            "" | "all" => None,
+            r => Some(regex::Regex::new(r).ok()),
+        };
+        let only = match req.param(1) {
+            "" | "all" => None,
+            m => Some(m.to_string()),
+        };
+        let deadline = Instant::now() + req.timeout;
+        let run = |cmd: &'static str| {
+            let ctx = Arc::clone(&ctx);
+            async move {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match ctx
+                    .user
+                    .runner
+                    .run(cmd, None, left.max(Duration::from_millis(1)))
+                    .await
+                {
+                    Ok(out) => out.verdict().ok().map(|b| crate::exec::c_string(&b)),
+                    Err(_) => None,
+                }
+            }
+        };
+        let mut found = false;
+        let mut lines: Vec<String> = Vec::new();
+        let mut all: Vec<String> = Vec::new();
+        for pm in PACKAGE_MANAGERS {
+            if only.as_deref().is_some_and(|m| m != pm.name) {
+                continue;
+            }
+            let present = run(pm.test).await.is_some_and(|o| !o.is_empty());
+            if !present {
+                continue;
+            }
+            let Some(list) = run(pm.list).await else {
+                continue;
+            };
+            found = true;
+            let names = package_names(&list, pm.dpkg, re.as_ref());
+            if show_manager {
+                lines.push(package_line(Some(pm.name), names));
+            } else {
+                all.extend(names);
+            }
+        }
+        if !found {
+            return Err(NotSupported::new("Cannot obtain package information."));
+        }
+        let mut text = if show_manager {
+            lines.join("\n")
+        } else {
+            package_line(None, all)
+        };
+        if text.len() > MAX_PACKAGES_TEXT {
+            let mut end = MAX_PACKAGES_TEXT;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        Ok(Value::Text(text))
+    })
+}
+
 // ---- time ----------------------------------------------------------------------------
 
 fn uptime(_: &AgentCtx, _: &Request) -> KeyResult {
@@ -399,6 +898,68 @@ fn cpu_num(_: &AgentCtx, req: &Request) -> KeyResult {
     cpu_count(name).map(Value::Uint)
 }
 
+/// The `/proc/stat` state index of a system.cpu.util type (empty = user).
+pub fn cpu_state_index(kind: &str) -> Option<usize> {
+    Some(match kind {
+        "" | "user" => 0,
+        "nice" => 1,
+        "system" => 2,
+        "idle" => 3,
+        "iowait" => 4,
+        "interrupt" => 5,
+        "softirq" => 6,
+        "steal" => 7,
+        "guest" => 8,
+        "guest_nice" => 9,
+        _ => return None,
+    })
+}
+
+fn cpu_util(_: &AgentCtx, req: &Request) -> KeyResult {
+    let cpu = match req.param(0) {
+        "" | "all" => None,
+        n => match n.parse::<u32>() {
+            Ok(n) if n <= i32::MAX as u32 => Some(n as usize),
+            _ => return Err(NotSupported::invalid_param(0)),
+        },
+    };
+    let state = cpu_state_index(req.param(1)).ok_or_else(|| NotSupported::invalid_param(1))?;
+    let secs = match req.param(2) {
+        "" | "avg1" => 60,
+        "avg5" => 300,
+        "avg15" => 900,
+        _ => return Err(NotSupported::invalid_param(2)),
+    };
+    let not_started = || NotSupported::new(cpustat::CpuError::NotStarted.to_string());
+    let history = cpustat::collector().ok_or_else(not_started)?;
+    let h = history.lock().map_err(|_| not_started())?;
+    h.util(cpu, state, secs)
+        .map(Value::Float)
+        .map_err(|e| NotSupported::new(e.to_string()))
+}
+
+/// system.cpu.discovery JSON from the collector's online flags.
+pub fn cpu_discovery_json(online: &[bool]) -> String {
+    let rows: Vec<String> = online
+        .iter()
+        .enumerate()
+        .map(|(i, on)| {
+            format!(
+                "{{\"{{#CPU.NUMBER}}\":{i},\"{{#CPU.STATUS}}\":\"{}\"}}",
+                if *on { "online" } else { "offline" }
+            )
+        })
+        .collect();
+    format!("[{}]", rows.join(","))
+}
+
+fn cpu_discovery(_: &AgentCtx, _: &Request) -> KeyResult {
+    let not_started = || NotSupported::new(cpustat::CpuError::NotStarted.to_string());
+    let history = cpustat::collector().ok_or_else(not_started)?;
+    let online = history.lock().map_err(|_| not_started())?.online();
+    Ok(Value::Str(cpu_discovery_json(&online)))
+}
+
 // ---- swap and memory ----------------------------------------------------------------
 
 /// `system.swap.size` from `/proc/meminfo` text and a mode.
@@ -431,6 +992,94 @@ pub fn swap_value(meminfo: &str, mode: &str) -> KeyResult {
 
 fn swap_size(_: &AgentCtx, req: &Request) -> KeyResult {
     swap_value(&read_proc("meminfo")?, req.param(1))
+}
+
+/// `pswpin` and `pswpout` of a `/proc/vmstat` text.
+pub fn vmstat_swap_pages(vmstat: &str) -> Option<(u64, u64)> {
+    let get = |label: &str| {
+        vmstat.lines().find_map(|l| {
+            l.strip_prefix(label)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+    };
+    Some((get("pswpin ")?, get("pswpout ")?))
+}
+
+/// Swap devices listed in a `/proc/swaps` text (the header line skipped).
+pub fn swap_devices(swaps: &str) -> Vec<String> {
+    swaps
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
+/// Whether the swap device `listed` (from /proc/swaps) is the one asked for: written
+/// with or without its `/dev/` prefix.
+fn swap_device_matches(listed: &str, asked: &str) -> bool {
+    if asked.starts_with("/dev/") {
+        listed == asked
+    } else {
+        listed.strip_prefix("/dev/") == Some(asked)
+    }
+}
+
+fn swap_io(req: &Request, write: bool) -> KeyResult {
+    let device = match req.param(0) {
+        "" => "all",
+        d => d,
+    };
+    let no_info = || NotSupported::new("Cannot obtain swap information.");
+    let root = ProcRoot::system();
+    let mut ok = false;
+    let mut pages = (0, 0);
+    if device == "all" {
+        if let Some(p) = root.read("vmstat").ok().and_then(|t| vmstat_swap_pages(&t)) {
+            pages = p;
+            ok = true;
+        }
+    }
+    let swaps = root.read("swaps").map_err(|_| no_info())?;
+    let stats = procfs::parse_diskstats(&root.read("diskstats").unwrap_or_default());
+    let mut io = [0u64; 4];
+    for dev in swap_devices(&swaps) {
+        if device != "all" && !swap_device_matches(&dev, device) {
+            continue;
+        }
+        let Ok(m) = std::fs::metadata(&dev) else {
+            continue;
+        };
+        use std::os::unix::fs::MetadataExt;
+        let (major, minor) = super::vfs_dev::dev_major_minor(m.rdev());
+        if let Some(d) = stats.iter().find(|d| (d.major, d.minor) == (major, minor)) {
+            for (a, c) in io.iter_mut().zip(d.counters) {
+                *a = a.wrapping_add(c);
+            }
+            ok = true;
+        }
+    }
+    if !ok {
+        return Err(no_info());
+    }
+    let (count, sectors) = if write {
+        (io[2], io[3])
+    } else {
+        (io[0], io[1])
+    };
+    match req.param(1) {
+        "" | "pages" if device == "all" => Ok(Value::Uint(if write { pages.1 } else { pages.0 })),
+        "sectors" => Ok(Value::Uint(sectors)),
+        "count" => Ok(Value::Uint(count)),
+        _ => Err(NotSupported::invalid_param(1)),
+    }
+}
+
+fn swap_in(_: &AgentCtx, req: &Request) -> KeyResult {
+    swap_io(req, false)
+}
+
+fn swap_out(_: &AgentCtx, req: &Request) -> KeyResult {
+    swap_io(req, true)
 }
 
 /// `vm.memory.size` from `/proc/meminfo` text and a mode (already validated).
@@ -586,6 +1235,126 @@ mod tests {
             Some("Linux version 6")
         );
         assert_eq!(first_line(""), None);
+    }
+
+    #[test]
+    fn utmp_users() {
+        let rec = |kind: i16, pid: i32, user: &str| {
+            let mut r = vec![0u8; UTMP_RECORD];
+            r[..2].copy_from_slice(&kind.to_ne_bytes());
+            r[4..8].copy_from_slice(&pid.to_ne_bytes());
+            r[44..44 + user.len()].copy_from_slice(user.as_bytes());
+            r
+        };
+        let mut f = Vec::new();
+        f.extend(rec(2, 0, "reboot")); // BOOT_TIME
+        f.extend(rec(7, 100, "alice"));
+        f.extend(rec(7, 200, "bob")); // process gone
+        f.extend(rec(7, 300, "")); // no user
+        f.extend(rec(8, 400, "carol")); // DEAD_PROCESS
+        f.extend(vec![0u8; 10]); // torn record at the end
+        assert_eq!(count_utmp_users(&f, |pid| pid != 200), 1);
+        assert_eq!(count_utmp_users(&f, |_| true), 2);
+        assert_eq!(count_utmp_users(&[], |_| true), 0);
+    }
+
+    #[test]
+    fn cpu_discovery_shape_and_states() {
+        assert_eq!(
+            cpu_discovery_json(&[true, false]),
+            r#"[{"{#CPU.NUMBER}":0,"{#CPU.STATUS}":"online"},{"{#CPU.NUMBER}":1,"{#CPU.STATUS}":"offline"}]"#
+        );
+        assert_eq!(cpu_state_index(""), Some(0));
+        assert_eq!(cpu_state_index("guest_nice"), Some(9));
+        assert_eq!(cpu_state_index("x"), None);
+    }
+
+    const CPUINFO: &str = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 17\n\
+        model name\t: AMD EPYC\ncpu MHz\t\t: 2596.132\npower management:\n\n\
+        processor\t: 1\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2400.5\n";
+
+    #[test]
+    fn hw_cpu_like_agentd() {
+        let none = |_| None;
+        assert_eq!(
+            hw_cpu_text(CPUINFO, None, CpuInfo::Full, none).as_deref(),
+            Some("processor 0: AuthenticAMD AMD EPYC working at 2596MHz\nprocessor 1: AuthenticAMD AMD EPYC working at 2400MHz")
+        );
+        assert_eq!(
+            hw_cpu_text(CPUINFO, Some(1), CpuInfo::Vendor, none).as_deref(),
+            Some("AuthenticAMD")
+        );
+        assert_eq!(
+            hw_cpu_text(CPUINFO, Some(0), CpuInfo::CurFreq, none).as_deref(),
+            Some("2596000000")
+        );
+        assert_eq!(
+            hw_cpu_text(CPUINFO, None, CpuInfo::Model, none).as_deref(),
+            Some("processor 0: AMD EPYC\nprocessor 1: AMD EPYC")
+        );
+        assert_eq!(hw_cpu_text(CPUINFO, None, CpuInfo::MaxFreq, none), None);
+        assert_eq!(
+            hw_cpu_text(CPUINFO, Some(0), CpuInfo::Full, |_| Some(3_500_000)).as_deref(),
+            Some("processor 0: AuthenticAMD AMD EPYC working at 2596MHz (maximum 3500MHz)")
+        );
+        assert_eq!(hw_cpu_text(CPUINFO, Some(5), CpuInfo::Full, none), None);
+    }
+
+    #[test]
+    fn macaddr_formats() {
+        let p = |n: &str, m: &str| (n.to_string(), m.to_string());
+        let pairs = [
+            p("eth1", "02:00:00:00:00:02"),
+            p("eth0", "02:00:00:00:00:01"),
+            p("eth0", "02:00:00:00:00:01"),
+        ];
+        assert_eq!(
+            macaddr_text(&pairs, true),
+            "[eth0] 02:00:00:00:00:01, [eth0] 02:00:00:00:00:01, [eth1] 02:00:00:00:00:02"
+        );
+        assert_eq!(
+            macaddr_text(&pairs, false),
+            "02:00:00:00:00:01, 02:00:00:00:00:02"
+        );
+        assert_eq!(macaddr_text(&[], true), "");
+    }
+
+    #[test]
+    fn swap_sources() {
+        assert_eq!(
+            vmstat_swap_pages("nr_free_pages 1\npswpin 12\npswpout 34\n"),
+            Some((12, 34))
+        );
+        assert_eq!(vmstat_swap_pages("pswpin 1\n"), None);
+        let swaps = "Filename\tType\tSize\tUsed\tPriority\n/dev/sda2 partition 100 0 -2\n/swapfile file 10 0 -3\n";
+        assert_eq!(swap_devices(swaps), ["/dev/sda2", "/swapfile"]);
+        assert!(swap_device_matches("/dev/sda2", "sda2"));
+        assert!(swap_device_matches("/dev/sda2", "/dev/sda2"));
+        assert!(!swap_device_matches("/swapfile", "swapfile"));
+    }
+
+    #[test]
+    fn packages_like_agentd() {
+        let dpkg = "zlib1g:amd64\t\t\t\tinstall\nadduser\t\t\t\t\tinstall\nold\t\tdeinstall\n\n";
+        let names = package_names(dpkg, true, None);
+        assert_eq!(
+            package_line(Some("dpkg"), names),
+            "[dpkg] adduser, zlib1g:amd64"
+        );
+        let re = Some(regex::Regex::new("^z").ok());
+        assert_eq!(
+            package_line(None, package_names(dpkg, true, re.as_ref())),
+            "zlib1g:amd64"
+        );
+        let bad = Some(None);
+        assert_eq!(
+            package_line(Some("dpkg"), package_names(dpkg, true, bad.as_ref())),
+            "[dpkg]"
+        );
+        assert_eq!(
+            package_names("a-1.0\nb-2.0\n", false, None),
+            ["a-1.0", "b-2.0"]
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `vfs.fs.*` and `vfs.file.*` keys: file-system space and inodes, mount discovery, and
-//! file existence, size, times, contents, regexp scans and checksums — as zabbix_agentd
-//! 6.0 answers them on Linux (same parameter order of checks, same reason texts).
+//! file existence, size, times, owner, contents, regexp scans and checksums — as
+//! zabbix_agentd 6.0 answers them on Linux (same parameter order of checks, same reason
+//! texts). Directory trees are in [`super::vfs_dir`], block devices in [`super::vfs_dev`].
 //!
 //! Everything that touches a user path runs on the blocking pool (statvfs on a hung NFS
 //! mount, a read of a slow file); the pure parts (sums, text handling) are separate
@@ -28,13 +29,6 @@ const FILE_MODE: &[ParamDef] = &[ParamDef::req("file"), ParamDef::opt("mode")];
 
 /// The `vfs.*` family.
 pub const KEYS: &[KeyDef] = &[
-    KeyDef {
-        name: "vfs.dev.discovery",
-        description: "List of block devices with their type (LLD JSON).",
-        params: Params::None,
-        test_key: "vfs.dev.discovery",
-        handler: Handler::Blocking(dev_discovery),
-    },
     KeyDef {
         name: "vfs.file.cksum",
         description: "File checksum: crc32 (POSIX cksum), md5 or sha256.",
@@ -179,9 +173,26 @@ fn check_time(start: Instant, req: &Request) -> Result<(), NotSupported> {
     }
 }
 
+/// Opens a file for reading without waiting for a FIFO's writer (a FIFO nobody writes to
+/// then reads as empty instead of holding a blocking thread); reads block as usual.
 fn open_file(path: &str) -> Result<File, NotSupported> {
-    File::open(path)
-        .map_err(|e| NotSupported::new(format!("Cannot open file: {}", zbx_strerror(&e))))
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| NotSupported::new(format!("Cannot open file: {}", zbx_strerror(&e))))?;
+    let fd = f.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function owns; failure leaves it non-blocking,
+    // which only makes reads of a FIFO return early.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(f)
 }
 
 fn file_info_err(e: &io::Error) -> NotSupported {
@@ -210,8 +221,56 @@ pub struct FsStat {
     pub ffree: u64,
 }
 
-/// Calls `statvfs(path)`.
+/// `statvfs` calls under way: id, path, start. A path with a call older than
+/// [`STATVFS_STUCK`] (a dead NFS mount) is refused at once instead of tying up one more
+/// blocking thread; concurrent calls on a healthy path are not affected.
+static STATVFS_IN_FLIGHT: std::sync::Mutex<Vec<(u64, String, Instant)>> =
+    std::sync::Mutex::new(Vec::new());
+static STATVFS_NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// How long a `statvfs` may run before the path counts as hung.
+const STATVFS_STUCK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One `statvfs` call under way; removed from [`STATVFS_IN_FLIGHT`] when it returns.
+struct InFlight(u64);
+
+impl InFlight {
+    /// Registers a call on `path`, or `None` when an earlier one on it is stuck.
+    fn enter(path: &str) -> Option<InFlight> {
+        let mut v = STATVFS_IN_FLIGHT.lock().ok()?;
+        if v.iter()
+            .any(|(_, p, t)| p == path && t.elapsed() > STATVFS_STUCK)
+        {
+            return None;
+        }
+        let id = STATVFS_NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        v.push((id, path.to_string(), Instant::now()));
+        Some(InFlight(id))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut v) = STATVFS_IN_FLIGHT.lock() {
+            v.retain(|(id, _, _)| *id != self.0);
+        }
+    }
+}
+
+/// Calls `statvfs(path)`; refuses while an earlier call on the same path hangs.
 pub fn statvfs(path: &str) -> Result<FsStat, NotSupported> {
+    let Some(_guard) = InFlight::enter(path) else {
+        tracing::warn!(
+            path,
+            "statvfs of an earlier check still hangs; not started again"
+        );
+        return Err(NotSupported::new(
+            "Cannot obtain filesystem information: an earlier check of this file system has not returned yet.",
+        ));
+    };
+    statvfs_now(path)
+}
+
+fn statvfs_now(path: &str) -> Result<FsStat, NotSupported> {
     let fs_err = |e: &io::Error| {
         NotSupported::new(format!(
             "Cannot obtain filesystem information: {}",
@@ -353,51 +412,6 @@ fn fs_discovery(_: &AgentCtx, _: &Request) -> KeyResult {
     Ok(Value::Str(fs_discovery_json(&text)))
 }
 
-// ---- block devices -------------------------------------------------------------------
-
-/// Major and minor number of a Linux `dev_t` (glibc's encoding).
-pub fn dev_major_minor(dev: u64) -> (u64, u64) {
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-    (major, minor)
-}
-
-/// The `DEVTYPE=` value of a sysfs `uevent` text.
-pub fn uevent_devtype(text: &str) -> Option<String> {
-    text.lines()
-        .find_map(|l| l.strip_prefix("DEVTYPE="))
-        .map(str::to_string)
-}
-
-fn dev_discovery(_: &AgentCtx, _: &Request) -> KeyResult {
-    let rd = fs::read_dir("/dev").map_err(|_| {
-        NotSupported::new("Cannot obtain device list: failed to open /dev/ directory.")
-    })?;
-    let sysfs = fs::metadata("/sys/dev/block/").is_ok_and(|m| m.is_dir());
-    let mut rows = Vec::new();
-    for entry in rd.flatten() {
-        // stat, not lstat: a link to a block device (/dev/cdrom) is listed under its name.
-        let Ok(m) = fs::metadata(entry.path()) else {
-            continue;
-        };
-        if !m.file_type().is_block_device() {
-            continue;
-        }
-        let (major, minor) = dev_major_minor(m.rdev());
-        let devtype = if sysfs {
-            fs::read_to_string(format!("/sys/dev/block/{major}:{minor}/uevent"))
-                .ok()
-                .and_then(|t| uevent_devtype(&t))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        rows.push(serde_json::json!({ "{#DEVNAME}": name, "{#DEVTYPE}": devtype }));
-    }
-    Ok(Value::Str(serde_json::Value::Array(rows).to_string()))
-}
-
 // ---- vfs.file.exists -----------------------------------------------------------------
 
 /// File-type bits of vfs.file.exists.
@@ -462,7 +476,7 @@ pub fn default_incl(incl: u32, excl: u32) -> u32 {
     }
 }
 
-fn type_bits(t: fs::FileType) -> u32 {
+pub(crate) fn type_bits(t: fs::FileType) -> u32 {
     if t.is_file() {
         ft::FILE
     } else if t.is_dir() {
@@ -621,7 +635,7 @@ pub fn split_path(pathname: &str) -> (String, String) {
     }
 }
 
-fn type_name(t: fs::FileType) -> &'static str {
+pub(crate) fn type_name(t: fs::FileType) -> &'static str {
     if t.is_symlink() {
         "sym"
     } else if t.is_file() {
@@ -1147,13 +1161,33 @@ mod tests {
     }
 
     #[test]
-    fn block_device_numbers_and_uevent() {
-        // makedev(254, 0) and makedev(259, 65536) in glibc's encoding.
-        assert_eq!(dev_major_minor(0xfe00), (254, 0));
-        assert_eq!(dev_major_minor(0x1001_0300), (259, 65536));
-        let ue = "MAJOR=254\nMINOR=0\nDEVNAME=vda\nDEVTYPE=disk\nDISKSEQ=9\n";
-        assert_eq!(uevent_devtype(ue).as_deref(), Some("disk"));
-        assert_eq!(uevent_devtype("MAJOR=1\n"), None);
+    fn fifo_without_writer_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let fifo = dir.path().join("fifo");
+        let c = CString::new(fifo.to_string_lossy().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        // SAFETY: mkfifo with a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let mut f = open_file(&fifo.to_string_lossy()).unwrap_or_else(|e| panic!("{e}"));
+        let mut buf = Vec::new();
+        assert_eq!(f.read_to_end(&mut buf).ok(), Some(0));
+    }
+
+    #[test]
+    fn statvfs_in_flight_is_refused() {
+        // Two calls at once on a healthy path are fine.
+        let a = InFlight::enter("/zt-held").unwrap_or_else(|| panic!("first enter"));
+        let b = InFlight::enter("/zt-held").unwrap_or_else(|| panic!("second enter"));
+        drop(b);
+        // One that has run past the limit makes the path count as hung.
+        if let Ok(mut v) = STATVFS_IN_FLIGHT.lock() {
+            for e in v.iter_mut().filter(|e| e.1 == "/zt-held") {
+                e.2 = Instant::now() - STATVFS_STUCK - std::time::Duration::from_secs(1);
+            }
+        }
+        assert!(statvfs("/zt-held").is_err_and(|e| e.0.contains("has not returned yet")));
+        drop(a);
+        assert!(InFlight::enter("/zt-held").is_some());
+        assert!(statvfs("/").is_ok());
     }
 
     #[test]

@@ -86,6 +86,7 @@ pub fn describe(list: &[ServerPeer]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

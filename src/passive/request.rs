@@ -184,9 +184,10 @@ mod tests {
     }
 
     fn ctx() -> Arc<AgentCtx> {
-        let mut c = crate::config::Config::default();
-        c.hostnames = vec!["h".into()];
-        AgentCtx::new(Arc::new(c))
+        AgentCtx::new(Arc::new(crate::config::Config {
+            hostnames: vec!["h".into()],
+            ..Default::default()
+        }))
     }
 
     #[tokio::test]

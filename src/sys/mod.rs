@@ -1,9 +1,13 @@
 //! Linux readers. Each reader is split into a fetch (I/O) and a pure parse tested on
 //! fixtures; the `/proc` root is overridable for tests.
 
+pub mod cpustat;
+pub mod dirwalk;
+pub mod diskstat;
 pub mod iconv;
 pub mod net_proc;
 pub mod net_snmp;
 pub mod oserror;
 pub mod procfs;
+pub mod procstat;
 pub mod sock_diag;

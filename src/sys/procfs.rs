@@ -162,6 +162,50 @@ pub fn parse_net_dev(text: &str) -> Vec<NetDev> {
     out
 }
 
+/// Interface names of `/proc/net/dev`: every line with a colon, left-trimmed, whatever
+/// follows (as zabbix_agentd's net.if.discovery lists them).
+pub fn net_dev_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, _)| name.trim_start_matches(' ').to_string())
+        .collect()
+}
+
+/// One line of `/proc/diskstats`: the counters vfs.dev.read/write use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskStat {
+    /// Major device number.
+    pub major: u64,
+    /// Minor device number.
+    pub minor: u64,
+    /// Kernel device name.
+    pub name: String,
+    /// Reads completed, sectors read, writes completed, sectors written.
+    pub counters: [u64; 4],
+}
+
+/// Parses `/proc/diskstats` (the 14-or-more-field format, and the 7-field one old
+/// kernels used for partitions); other lines are skipped.
+pub fn parse_diskstats(text: &str) -> Vec<DiskStat> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let idx: [usize; 4] = match f.len() {
+                n if n >= 14 => [3, 5, 7, 9],
+                7 => [3, 4, 5, 6],
+                _ => return None,
+            };
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+            Some(DiskStat {
+                major: num(0)?,
+                minor: num(1)?,
+                name: f.get(2)?.to_string(),
+                counters: [num(idx[0])?, num(idx[1])?, num(idx[2])?, num(idx[3])?],
+            })
+        })
+        .collect()
+}
+
 /// One line of `/proc/mounts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -276,6 +320,23 @@ mod tests {
         let eth0 = &devs[3];
         assert_eq!(eth0.rx, [63562061, 2240, 1, 2, 3, 4, 5, 6]);
         assert_eq!(eth0.tx, [104323, 1098, 7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            net_dev_names(&fixture("net/dev")),
+            ["lo", "ifb0", "ifb1", "eth0"]
+        );
+        assert_eq!(net_dev_names("  odd: 1 2\n"), ["odd"]);
+    }
+
+    #[test]
+    fn diskstats_both_formats() {
+        let text = " 254       0 vda 142844 9029 9268778 2810904 59202 107810 36906264 433547 0 132104 3313811 36156 85 17359992 66387 6216 2972\n   8       1 sda1 10 20 30 40\n   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0\n bad line\n";
+        let d = parse_diskstats(text);
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[0].name, "vda");
+        assert_eq!((d[0].major, d[0].minor), (254, 0));
+        assert_eq!(d[0].counters, [142844, 9268778, 59202, 36906264]);
+        assert_eq!(d[1].counters, [10, 20, 30, 40]);
+        assert_eq!(d[2].counters, [0, 0, 0, 0]);
     }
 
     #[test]

@@ -9,19 +9,21 @@
 //! the start, a space escaped at the end, control characters as `\XX`, and UTF-8 left
 //! as it is. The comparison is exact (case and spaces matter), like zabbix_agentd's.
 //!
-//! Known differences from OpenSSL's printer, both rare in certificates: an RDN with
-//! several values (`CN=a+UID=b` in one set) is printed as separate RDNs joined by `,`
-//! (the openssl crate does not expose the set index), and a value that is not a string
-//! (or an attribute OpenSSL has no name for) is printed as `#` and the hex of its content
-//! bytes, where OpenSSL dumps its whole DER encoding. Zabbix's GnuTLS builds (Debian's
-//! own packages) name `emailAddress` `EMAIL` and print only the first value of a
-//! multi-valued RDN; for everything else the three agree (tests/tls_cert.rs checks ours
-//! against `openssl x509 -nameopt RFC2253,-esc_msb` and against zabbix_get/zabbix_agentd).
+//! The values of a multi-valued RDN (one SET: `OU=x+O=y`) are joined by `+`.
+//!
+//! Known difference from OpenSSL's printer, rare in certificates: a value that is not a
+//! string (or an attribute OpenSSL has no name for) is printed as `#` and the hex of its
+//! content bytes, where OpenSSL dumps its whole DER encoding. Zabbix's GnuTLS builds
+//! (Debian's own packages) name `emailAddress` `EMAIL` and print only the first value
+//! of a multi-valued RDN; for everything else the three agree (tests/tls_cert.rs checks
+//! ours against `openssl x509 -nameopt RFC2253,-esc_msb` and against
+//! zabbix_get/zabbix_agentd).
 //!
 //! It must not decide whether a certificate is trusted; OpenSSL's verification does.
 
+use foreign_types::ForeignTypeRef;
 use openssl::nid::Nid;
-use openssl::x509::X509NameRef;
+use openssl::x509::{X509NameEntryRef, X509NameRef};
 
 /// One attribute of a name: its short name and its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,9 @@ pub struct Attribute {
     pub name: String,
     /// The value as text, or the hex-encoded DER (`#…`) for values that are not text.
     pub value: Value,
+    /// The RDN (SET) it belongs to: attributes with the same `set` next to each other
+    /// form one multi-valued RDN.
+    pub set: i32,
 }
 
 /// An attribute value.
@@ -44,10 +49,14 @@ pub enum Value {
 /// Formats attributes given in certificate order (most significant first, as stored).
 pub fn format(attrs: &[Attribute]) -> String {
     let mut out = String::new();
-    for (i, a) in attrs.iter().rev().enumerate() {
-        if i > 0 {
-            out.push(',');
+    let mut prev: Option<i32> = None;
+    for a in attrs.iter().rev() {
+        match prev {
+            None => {}
+            Some(set) if set == a.set => out.push('+'),
+            Some(_) => out.push(','),
         }
+        prev = Some(a.set);
         out.push_str(&a.name);
         out.push('=');
         match &a.value {
@@ -81,10 +90,22 @@ fn escape_into(value: &str, out: &mut String) {
     }
 }
 
+extern "C" {
+    // Part of libcrypto's stable API (OpenSSL 1.1.0+); the openssl crates do not bind it.
+    fn X509_NAME_ENTRY_set(ne: *const openssl_sys::X509_NAME_ENTRY) -> std::os::raw::c_int;
+}
+
+/// The index of the RDN (SET) an entry belongs to.
+fn set_of(entry: &X509NameEntryRef) -> i32 {
+    // SAFETY: a read-only accessor on a live entry borrowed from its X509_NAME.
+    unsafe { X509_NAME_ENTRY_set(entry.as_ptr()) }
+}
+
 /// The attributes of an X.509 name, in certificate order.
 pub fn attributes(name: &X509NameRef) -> Vec<Attribute> {
     name.entries()
         .map(|e| {
+            let set = set_of(e);
             let obj = e.object();
             let nid = obj.nid();
             let short = if nid == Nid::UNDEF {
@@ -97,10 +118,12 @@ pub fn attributes(name: &X509NameRef) -> Vec<Attribute> {
                 (Some(name), Ok(text)) => Attribute {
                     name,
                     value: Value::Text(text),
+                    set,
                 },
                 (name, _) => Attribute {
                     name: name.unwrap_or_else(|| obj.to_string()),
                     value: Value::Dump(data.as_slice().to_vec()),
+                    set,
                 },
             }
         })
@@ -118,25 +141,51 @@ mod tests {
     use super::*;
 
     fn text(name: &str, v: &str) -> Attribute {
+        text_in(name, v, -1)
+    }
+
+    /// `set` -1: a set of its own (numbered by position in `own_sets`).
+    fn text_in(name: &str, v: &str, set: i32) -> Attribute {
         Attribute {
             name: name.to_string(),
             value: Value::Text(v.to_string()),
+            set,
         }
+    }
+
+    fn own_sets(mut attrs: Vec<Attribute>) -> Vec<Attribute> {
+        for (i, a) in attrs.iter_mut().enumerate() {
+            if a.set < 0 {
+                a.set = 1000 + i32::try_from(i).unwrap();
+            }
+        }
+        attrs
     }
 
     #[test]
     fn reverse_order_comma_separated() {
-        let attrs = [
+        let attrs = own_sets(vec![
             text("DC", "com"),
             text("DC", "zabbix"),
             text("O", "Zabbix SIA"),
             text("OU", "Development group"),
             text("CN", "Zabbix agent"),
-        ];
+        ]);
         assert_eq!(
             format(&attrs),
             "CN=Zabbix agent,OU=Development group,O=Zabbix SIA,DC=zabbix,DC=com"
         );
+    }
+
+    #[test]
+    fn multi_valued_rdn_joined_by_plus() {
+        let attrs = vec![
+            text_in("DC", "com", 0),
+            text_in("OU", "x", 1),
+            text_in("O", "Acme", 1),
+            text_in("CN", "y", 2),
+        ];
+        assert_eq!(format(&attrs), "CN=y,O=Acme+OU=x,DC=com");
     }
 
     #[test]
@@ -164,6 +213,7 @@ mod tests {
         let a = Attribute {
             name: "1.2.3.4".to_string(),
             value: Value::Dump(vec![0x0c, 0x02, 0x61, 0xff]),
+            set: 0,
         };
         assert_eq!(format(&[a]), "1.2.3.4=#0C0261FF");
     }

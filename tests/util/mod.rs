@@ -1,5 +1,6 @@
 //! Shared test support: free ports, a `zagent run` child, a real `zabbix_agentd` child,
 //! and running the real `zabbix_get`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::io::{Read, Write};

@@ -406,7 +406,20 @@ async fn full_buffer_keeps_every_log_line_and_drops_old_values() {
         );
     }
     accepting.store(true, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Until every line has arrived (bounded), plus a little for any duplicate to show.
+    for _ in 0..60 {
+        let n = accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r["itemid"] == 2 && r.get("value").is_some())
+            .count();
+        if n >= lines.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(6), task)
         .await

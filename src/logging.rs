@@ -1,5 +1,6 @@
-//! Logging: tracing to the console or to `LogFile`, with `DebugLevel` mapped onto tracing
-//! levels and `LogFileSize` rotation (one `.old` file, as zabbix_agentd does).
+//! Logging: tracing to the console, to `LogFile` (with `LogFileSize` rotation to one `.old`
+//! file, as zabbix_agentd does) or to syslog (`LogType=system`), with `DebugLevel` mapped
+//! onto tracing levels.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -33,6 +34,12 @@ pub fn init(config: &Config) -> io::Result<()> {
                 RotatingFile::open(path.clone(), u64::from(config.log_file_size) * 1024 * 1024)?;
             builder.with_ansi(false).with_writer(writer).try_init()
         }
+        (LogType::System, _) => builder
+            .with_ansi(false)
+            .without_time()
+            .with_level(false)
+            .with_writer(Syslog::open())
+            .try_init(),
         _ => builder.with_writer(io::stderr).try_init(),
     };
     // A second init (tests) keeps the first subscriber.
@@ -113,5 +120,69 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RotatingFile {
 
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+/// Writes each formatted event as one syslog message (facility daemon, ident `zagent`).
+/// The level is carried by the syslog priority, so the text leaves it and the time out.
+#[derive(Debug, Clone, Copy)]
+pub struct Syslog;
+
+impl Syslog {
+    /// Opens the connection to the system logger (once per process).
+    pub fn open() -> Syslog {
+        static IDENT: &[u8] = b"zagent\0";
+        // SAFETY: openlog keeps the ident pointer; IDENT is a static NUL-terminated string.
+        unsafe {
+            libc::openlog(
+                IDENT.as_ptr().cast(),
+                libc::LOG_PID | libc::LOG_NDELAY,
+                libc::LOG_DAEMON,
+            )
+        };
+        Syslog
+    }
+}
+
+/// One event's writer: remembers the level for the syslog priority.
+#[derive(Debug)]
+pub struct SyslogEvent {
+    priority: libc::c_int,
+}
+
+impl Write for SyslogEvent {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            // Interior NULs would cut the message; replace them.
+            let c = std::ffi::CString::new(line.replace('\0', " ")).map_err(io::Error::other)?;
+            // SAFETY: "%s" with one valid NUL-terminated string argument.
+            unsafe { libc::syslog(self.priority, c"%s".as_ptr(), c.as_ptr()) };
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Syslog {
+    type Writer = SyslogEvent;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        SyslogEvent {
+            priority: libc::LOG_INFO,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        let priority = match *meta.level() {
+            tracing::Level::ERROR => libc::LOG_ERR,
+            tracing::Level::WARN => libc::LOG_WARNING,
+            tracing::Level::INFO => libc::LOG_INFO,
+            _ => libc::LOG_DEBUG,
+        };
+        SyslogEvent { priority }
     }
 }

@@ -195,6 +195,17 @@ fn open_file(path: &str) -> Result<File, NotSupported> {
     Ok(f)
 }
 
+/// Registers a check on the request's file; refused at once while an earlier check of the
+/// same file is still stuck past its timeout (a dead NFS mount), so such a file ties up one
+/// blocking thread, not one per poll.
+pub(crate) fn file_guard(req: &Request) -> Result<crate::sys::inflight::InFlight, NotSupported> {
+    crate::sys::inflight::enter(&format!("file:{}", req.param(0)), req.timeout).ok_or_else(|| {
+        NotSupported::new(
+            "Cannot obtain file information: an earlier check of this file has not returned yet.",
+        )
+    })
+}
+
 fn file_info_err(e: &io::Error) -> NotSupported {
     NotSupported::new(format!(
         "Cannot obtain file information: {}",
@@ -221,44 +232,13 @@ pub struct FsStat {
     pub ffree: u64,
 }
 
-/// `statvfs` calls under way: id, path, start. A path with a call older than
-/// [`STATVFS_STUCK`] (a dead NFS mount) is refused at once instead of tying up one more
-/// blocking thread; concurrent calls on a healthy path are not affected.
-static STATVFS_IN_FLIGHT: std::sync::Mutex<Vec<(u64, String, Instant)>> =
-    std::sync::Mutex::new(Vec::new());
-static STATVFS_NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-/// How long a `statvfs` may run before the path counts as hung.
+/// How long a `statvfs` may run before its path counts as hung (dead NFS mount).
 const STATVFS_STUCK: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// One `statvfs` call under way; removed from [`STATVFS_IN_FLIGHT`] when it returns.
-struct InFlight(u64);
-
-impl InFlight {
-    /// Registers a call on `path`, or `None` when an earlier one on it is stuck.
-    fn enter(path: &str) -> Option<InFlight> {
-        let mut v = STATVFS_IN_FLIGHT.lock().ok()?;
-        if v.iter()
-            .any(|(_, p, t)| p == path && t.elapsed() > STATVFS_STUCK)
-        {
-            return None;
-        }
-        let id = STATVFS_NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        v.push((id, path.to_string(), Instant::now()));
-        Some(InFlight(id))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Ok(mut v) = STATVFS_IN_FLIGHT.lock() {
-            v.retain(|(id, _, _)| *id != self.0);
-        }
-    }
-}
 
 /// Calls `statvfs(path)`; refuses while an earlier call on the same path hangs.
 pub fn statvfs(path: &str) -> Result<FsStat, NotSupported> {
-    let Some(_guard) = InFlight::enter(path) else {
+    let Some(_guard) = crate::sys::inflight::enter(&format!("statvfs:{path}"), STATVFS_STUCK)
+    else {
         tracing::warn!(
             path,
             "statvfs of an earlier check still hangs; not started again"
@@ -495,6 +475,7 @@ pub(crate) fn type_bits(t: fs::FileType) -> u32 {
 }
 
 fn file_exists(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     let path = req.param(0);
     let incl = types_to_mask(req.param(1))?;
     let excl = types_to_mask(req.param(2))?;
@@ -518,6 +499,7 @@ fn file_exists(_: &AgentCtx, req: &Request) -> KeyResult {
 // ---- size, time ----------------------------------------------------------------------
 
 fn file_size(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     let path = req.param(0);
     match req.key.param(1) {
         Some("lines") => {
@@ -545,6 +527,7 @@ fn file_size(_: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 fn file_time(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     let m = fs::metadata(req.param(0)).map_err(|e| file_info_err(&e))?;
     let secs = |t: i64| Value::Uint(u64::try_from(t).unwrap_or(0));
     match req.param(1) {
@@ -569,6 +552,7 @@ pub fn permissions_text(mode: u32) -> String {
 }
 
 fn file_permissions(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     let m = fs::metadata(req.param(0)).map_err(|e| file_info_err(&e))?;
     Ok(Value::Str(permissions_text(m.mode())))
 }
@@ -604,6 +588,7 @@ pub fn owner_name(id: u32, group: bool) -> Option<String> {
 }
 
 fn file_owner(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     // lstat first: a missing file is reported before a bad parameter, as the C agent does.
     let m = fs::symlink_metadata(req.param(0)).map_err(|e| file_info_err(&e))?;
     let group = match req.param(1) {
@@ -744,6 +729,7 @@ pub fn resolve_pathname(path: &str) -> io::Result<std::path::PathBuf> {
 }
 
 fn file_get(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     let path = req.param(0);
     let m = fs::symlink_metadata(path).map_err(|e| file_info_err(&e))?;
     let pathname = resolve_pathname(path)
@@ -781,6 +767,7 @@ pub fn contents_text(data: &[u8], encoding: &str) -> String {
 }
 
 fn file_contents(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     let start = Instant::now();
     let f = open_file(req.param(0))?;
     let meta = f.metadata().map_err(|e| file_info_err(&e))?;
@@ -891,6 +878,7 @@ fn scan_lines(
 }
 
 fn file_regexp(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     if req.param(1).is_empty() {
         return Err(NotSupported::invalid_param(1));
     }
@@ -909,6 +897,7 @@ fn file_regexp(_: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 fn file_regmatch(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     if req.param(1).is_empty() {
         return Err(NotSupported::invalid_param(1));
     }
@@ -1015,10 +1004,12 @@ fn digest_hex(req: &Request, md: openssl::hash::MessageDigest) -> KeyResult {
 }
 
 fn file_md5sum(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     digest_hex(req, openssl::hash::MessageDigest::md5())
 }
 
 fn file_cksum(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = file_guard(req)?;
     match req.param(1) {
         "md5" => digest_hex(req, openssl::hash::MessageDigest::md5()),
         "sha256" => digest_hex(req, openssl::hash::MessageDigest::sha256()),
@@ -1173,20 +1164,13 @@ mod tests {
     }
 
     #[test]
-    fn statvfs_in_flight_is_refused() {
-        // Two calls at once on a healthy path are fine.
-        let a = InFlight::enter("/zt-held").unwrap_or_else(|| panic!("first enter"));
-        let b = InFlight::enter("/zt-held").unwrap_or_else(|| panic!("second enter"));
-        drop(b);
-        // One that has run past the limit makes the path count as hung.
-        if let Ok(mut v) = STATVFS_IN_FLIGHT.lock() {
-            for e in v.iter_mut().filter(|e| e.1 == "/zt-held") {
-                e.2 = Instant::now() - STATVFS_STUCK - std::time::Duration::from_secs(1);
-            }
-        }
+    fn statvfs_refused_while_an_earlier_call_hangs() {
+        // A registered call that is already past its limit stands for a hung statvfs.
+        let hung = crate::sys::inflight::enter("statvfs:/zt-held", std::time::Duration::ZERO)
+            .unwrap_or_else(|| panic!("enter"));
+        std::thread::sleep(std::time::Duration::from_millis(5));
         assert!(statvfs("/zt-held").is_err_and(|e| e.0.contains("has not returned yet")));
-        drop(a);
-        assert!(InFlight::enter("/zt-held").is_some());
+        drop(hung);
         assert!(statvfs("/").is_ok());
     }
 

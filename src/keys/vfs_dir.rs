@@ -288,6 +288,7 @@ impl DirSelect {
 }
 
 fn dir_count(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = super::vfs::file_guard(req)?;
     let select = DirSelect::from_request(req)?;
     let mut count = 0u64;
     select.walk(req, |_| count += 1)?;
@@ -295,6 +296,7 @@ fn dir_count(_: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 fn dir_get(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = super::vfs::file_guard(req)?;
     let select = DirSelect::from_request(req)?;
     let mut rows = Vec::new();
     select.walk(req, |e| {
@@ -321,6 +323,7 @@ fn dir_get(_: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 fn dir_size(_: &AgentCtx, req: &Request) -> KeyResult {
+    let _guard = super::vfs::file_guard(req)?;
     let incl = dir_regex(req, 1)?;
     let excl = dir_regex(req, 2)?;
     let disk = match req.param(3) {

@@ -5,6 +5,7 @@ pub mod cpustat;
 pub mod dirwalk;
 pub mod diskstat;
 pub mod iconv;
+pub mod inflight;
 pub mod net_proc;
 pub mod net_snmp;
 pub mod oserror;

@@ -630,3 +630,35 @@ async fn upload_disabled_holds_values_until_allowed() {
     let ids = ids(&rows);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_buffer_does_not_slow_log_items_down() {
+    // BufferSize=4 holds 2 log values; a 10 s log item with 10 new lines still delivers
+    // them all in its first check (the buffer is flushed between rounds of reading).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("burst.log");
+    let lines: Vec<String> = (1..=10).map(|i| format!("burst {i}")).collect();
+    std::fs::write(
+        &path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let key = format!("log[{}]", path.display());
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":key,"itemid":61,"delay":"10s","lastlogsize":0,"mtime":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.buffer_size = 4;
+    run_for(cfg, 3).await;
+    let got: Vec<String> = m
+        .rows()
+        .iter()
+        .filter(|r| r["itemid"] == 61)
+        .map(|r| r["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, lines);
+}

@@ -17,7 +17,7 @@ use zbx_proto::key::ItemKey;
 
 use super::buffer::{Buffer, NewValue, Pushed};
 use super::interval::{self, Interval};
-use super::log::{LogItem, LogKind, LogSpec};
+use super::log::{Batch, LogItem, LogKind, LogLine, LogSpec};
 use super::proto::{
     self, ActiveChecksReply, ActiveChecksRequest, ActiveItem, CommandResult, Delay, GlobalRegexp,
     ItemRef, Redirect, RemoteCommand, Sender,
@@ -713,108 +713,51 @@ impl Worker {
             .as_ref()
             .map(|i| u64::from(i.current_delay(&Local::now()).max(1)))
             .unwrap_or(1);
-        if self.buffer.persistent_is_full() {
-            // Wait for a flush before reading more: nothing is read that cannot be kept.
-            if let Some(Kind::Log(slot)) = self.items.get_mut(r).map(|s| &mut s.kind) {
-                *slot = Some(log);
-            }
-            return;
-        }
-        let room = self.buffer.persistent_room() as u64; // lines sent (not for *.count)
-        let joined = tokio::task::spawn_blocking(move || {
-            let res = log.check_at_most(seconds, room);
-            (log, res)
-        })
-        .await;
-        let Ok((mut log, res)) = joined else {
-            warn!(item = ?r, "Log reader task failed");
-            return;
-        };
-        match res {
-            Err(NotSupported(reason)) => {
-                // Like zabbix_agentd, two failures in a row (a file briefly missing
-                // during rotation) are only logged at debug level; the third is reported.
-                let errors = self.items.get_mut(r).map_or(LOG_ERRORS_SUPPRESSED, |s| {
-                    s.log_errors += 1;
-                    s.log_errors
-                });
-                if errors <= LOG_ERRORS_SUPPRESSED {
-                    debug!(key = ?r, errors, reason = %reason, "Suppressing a log processing error");
-                } else {
-                    // Reported; the count starts again (so every third failure is sent).
-                    if let Some(s) = self.items.get_mut(r) {
-                        s.log_errors = 0;
-                    }
-                    self.push_unsupported(r, reason);
+        let count = log.spec.count;
+        // Lines this check may send (maxlines per second × the interval). They are read
+        // in rounds no bigger than the buffer's free room for log values, flushing in
+        // between, as the official agent sends its buffer while reading.
+        let mut remaining = log.spec.maxlines.saturating_mul(seconds.max(1));
+        loop {
+            if !count && self.buffer.persistent_is_full() {
+                self.flush_if_due().await;
+                if self.buffer.persistent_is_full() {
+                    // Nothing is read that cannot be kept; the next check tries again.
+                    break;
                 }
             }
-            Ok(batch) if log.spec.count => {
-                if let Some(s) = self.items.get_mut(r) {
-                    s.unsupported = None;
-                    s.log_errors = 0;
+            let room = if count {
+                u64::MAX
+            } else {
+                (self.buffer.persistent_room() as u64).min(remaining)
+            };
+            let joined = tokio::task::spawn_blocking(move || {
+                let res = log.check_at_most(seconds, room);
+                (log, res)
+            })
+            .await;
+            let res;
+            (log, res) = match joined {
+                Ok(v) => v,
+                Err(e) => {
+                    // The reader panicked: the item starts afresh from the server's
+                    // position at its next check.
+                    warn!(item = ?r, error = %e, "Log reader task failed");
+                    return;
                 }
-                let (clock, ns) = wall_clock();
-                // One value per check: the number of matching lines analysed.
-                self.push_value(NewValue {
-                    item: r.clone(),
-                    value: Some(batch.lines.len().to_string()),
-                    unsupported: false,
-                    lastlogsize: Some(batch.lastlogsize),
-                    mtime: is_logrt.then_some(batch.mtime),
-                    clock,
-                    ns,
-                    persistent: true,
-                });
-            }
-            Ok(batch) => {
-                if let Some(s) = self.items.get_mut(r) {
-                    s.unsupported = None;
-                    s.log_errors = 0;
+            };
+            match res {
+                Err(NotSupported(reason)) => {
+                    self.log_error(r, reason);
+                    break;
                 }
-                let (clock, ns) = wall_clock();
-                let mut stored = 0;
-                for line in &batch.lines {
-                    let pushed = self.push_value(NewValue {
-                        item: r.clone(),
-                        value: Some(line.value.clone()),
-                        unsupported: false,
-                        lastlogsize: Some(line.lastlogsize),
-                        mtime: is_logrt.then_some(line.mtime),
-                        clock,
-                        ns,
-                        persistent: true,
-                    });
-                    if pushed == Pushed::PersistentFull {
-                        // Try to make room once, then give up for this check.
-                        self.flush().await;
-                        if self.push_value(NewValue {
-                            item: r.clone(),
-                            value: Some(line.value.clone()),
-                            unsupported: false,
-                            lastlogsize: Some(line.lastlogsize),
-                            mtime: is_logrt.then_some(line.mtime),
-                            clock,
-                            ns,
-                            persistent: true,
-                        }) == Pushed::PersistentFull
-                        {
-                            break;
-                        }
-                    }
-                    stored += 1;
-                }
-                if stored < batch.lines.len() {
-                    if !self.persistent_full_logged {
-                        warn!(host = %self.host, key = ?r, "Buffer is full, cannot store persistent value: log reading paused until it drains");
-                        self.persistent_full_logged = true;
-                    }
-                    log.rewind(&batch, stored);
-                } else if batch.lines.is_empty() && batch.advanced {
-                    // Lines were read but none matched: tell the server where we are so a
-                    // restart does not analyse them again.
+                Ok(batch) if count => {
+                    self.log_ok(r);
+                    let (clock, ns) = wall_clock();
+                    // One value per check: the number of matching lines analysed.
                     self.push_value(NewValue {
                         item: r.clone(),
-                        value: None,
+                        value: Some(batch.lines.len().to_string()),
                         unsupported: false,
                         lastlogsize: Some(batch.lastlogsize),
                         mtime: is_logrt.then_some(batch.mtime),
@@ -822,11 +765,110 @@ impl Worker {
                         ns,
                         persistent: true,
                     });
+                    break;
+                }
+                Ok(batch) => {
+                    self.log_ok(r);
+                    let read = batch.lines.len();
+                    let stored = self.store_lines(r, &batch, is_logrt).await;
+                    if stored < read {
+                        if !self.persistent_full_logged {
+                            warn!(host = %self.host, key = ?r, "Buffer is full, cannot store persistent value: log reading paused until it drains");
+                            self.persistent_full_logged = true;
+                        }
+                        log.rewind(&batch, stored);
+                        break;
+                    }
+                    remaining = remaining.saturating_sub(stored as u64);
+                    // Fewer lines than asked: the file is read (or the analysis budget is
+                    // spent). Otherwise the buffer's room was the limit: another round.
+                    if (read as u64) < room || remaining == 0 {
+                        break;
+                    }
                 }
             }
         }
         if let Some(Kind::Log(slot)) = self.items.get_mut(r).map(|s| &mut s.kind) {
             *slot = Some(log);
+        }
+    }
+
+    /// A log check failed. Like zabbix_agentd, two failures in a row (a file briefly
+    /// missing during rotation) are only logged at debug level; the third is reported and
+    /// the count starts again.
+    fn log_error(&mut self, r: &ItemRef, reason: String) {
+        let errors = self
+            .items
+            .get_mut(r)
+            .map_or(LOG_ERRORS_SUPPRESSED + 1, |s| {
+                s.log_errors += 1;
+                s.log_errors
+            });
+        if errors <= LOG_ERRORS_SUPPRESSED {
+            debug!(key = ?r, errors, reason = %reason, "Suppressing a log processing error");
+        } else {
+            if let Some(s) = self.items.get_mut(r) {
+                s.log_errors = 0;
+            }
+            self.push_unsupported(r, reason);
+        }
+    }
+
+    fn log_ok(&mut self, r: &ItemRef) {
+        if let Some(s) = self.items.get_mut(r) {
+            s.unsupported = None;
+            s.log_errors = 0;
+        }
+    }
+
+    /// Stores a batch of log lines; returns how many fitted (after one flush to make
+    /// room). Lines read but all filtered out still report the new position.
+    async fn store_lines(&mut self, r: &ItemRef, batch: &Batch, is_logrt: bool) -> usize {
+        let (clock, ns) = wall_clock();
+        let value = |line: &LogLine| NewValue {
+            item: r.clone(),
+            value: Some(line.value.clone()),
+            unsupported: false,
+            lastlogsize: Some(line.lastlogsize),
+            mtime: is_logrt.then_some(line.mtime),
+            clock,
+            ns,
+            persistent: true,
+        };
+        let mut stored = 0;
+        for line in &batch.lines {
+            if self.push_value(value(line)) == Pushed::PersistentFull {
+                self.flush_if_due().await;
+                if self.push_value(value(line)) == Pushed::PersistentFull {
+                    break;
+                }
+            }
+            stored += 1;
+        }
+        if batch.lines.is_empty() && batch.advanced {
+            // Lines were read but none matched: tell the server where we are so a
+            // restart does not analyse them again.
+            self.push_value(NewValue {
+                item: r.clone(),
+                value: None,
+                unsupported: false,
+                lastlogsize: Some(batch.lastlogsize),
+                mtime: is_logrt.then_some(batch.mtime),
+                clock,
+                ns,
+                persistent: true,
+            });
+        }
+        stored
+    }
+
+    /// Flushes unless a failed send asked to wait (the backoff holds for log items too).
+    async fn flush_if_due(&mut self) {
+        if self
+            .buffer
+            .flush_due(Instant::now(), self.ctx.config.buffer_send)
+        {
+            self.flush().await;
         }
     }
 

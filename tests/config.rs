@@ -657,3 +657,36 @@ fn run_user_must_exist_when_root_without_allow_root() {
     cfg.allow_root = true;
     assert!(config::check_run_user(&cfg).is_ok());
 }
+
+/// `check-config` performs all of `zagent run`'s start-up checks, not only the file's:
+/// TLS files are read, and unusable key rules are refused.
+#[test]
+fn check_config_reads_tls_files_like_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("tls.conf");
+    let missing = dir.path().join("missing.psk");
+    std::fs::write(
+        &conf,
+        format!(
+            "Server=127.0.0.1\nTLSAccept=psk\nTLSPSKIdentity=zt\nTLSPSKFile={}\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .args(["check-config", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.psk"), "{err}");
+
+    std::fs::write(&missing, "1f87b595725ac58dd977beef14b97461\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .args(["check-config", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}

@@ -5,6 +5,8 @@
 //! a value, which must land in the server's history; a plain request is refused.
 //! Passive: the server's poller connects with PSK to zagent's listener for
 //! `zt-tls-passive`, and the polled values land in history.
+//! End to end: `zagent run -c FILE` with `TLSConnect=psk` lands its active values for
+//! `zt-tls-run-active`, a host that accepts PSK only.
 //!
 //! This drives the protocol through `transport::exchange` with PSK, the seam the
 //! active-check client uses; the end-to-end run of the active-check client itself with
@@ -157,6 +159,7 @@ async fn active_checks_and_agent_data_over_psk_land_in_the_lab_server() {
     assert!(ok, "value in history: {text}");
     let (_, history) = lab(&["history", HOST, "agent.ping", "--since", &since.to_string()]);
     assert!(history.lines().any(|l| l.ends_with(" 1")), "{history}");
+    let _ = lab(&["reset", HOST]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,4 +226,80 @@ async fn lab_server_polls_zagent_passively_over_psk() {
         util::logs()
     );
     drop(agent);
+    // The poller would keep knocking on a closed port.
+    let _ = lab(&["reset", PASSIVE_HOST]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zagent_run_sends_active_checks_over_psk() {
+    const RUN_HOST: &str = "zt-tls-run-active";
+    const RUN_ID: &str = "zt-tls-run-active-psk";
+    let (ok, text) = lab(&["up"]);
+    assert!(ok, "zabbix-lab up: {text}");
+    let (ok, text) = lab(&["reset", RUN_HOST]);
+    assert!(ok, "zabbix-lab reset: {text}");
+    let (ok, text) = lab(&["host", RUN_HOST, "--replace", "agent.ping:2s"]);
+    assert!(ok, "zabbix-lab host: {text}");
+    let psk = random_hex(32);
+    let sql = format!(
+        "update hosts set tls_connect=2, tls_accept=2, tls_psk_identity='{RUN_ID}', \
+         tls_psk='{psk}' where host='{RUN_HOST}'"
+    );
+    let (ok, text) = lab(&["psql", "-c", &sql]);
+    assert!(ok && text.contains("UPDATE 1"), "psql: {text}");
+    let (ok, text) = lab(&["reload"]);
+    assert!(ok, "zabbix-lab reload: {text}");
+
+    let dir = util::tempdir();
+    let key = util::write_file(dir.path(), "host.psk", &psk, 0o600);
+    let (ip, port) = lab_addr();
+    let log = dir.path().join("zagent.log");
+    let conf = util::write_file(
+        dir.path(),
+        "zagent.conf",
+        &format!(
+            "LogType=file\nLogFile={}\nAllowRoot=1\nStartAgents=0\nServerActive={ip}:{port}\n\
+             Hostname={RUN_HOST}\nRefreshActiveChecks=60\nBufferSend=1\nTimeout=5\n\
+             TLSConnect=psk\nTLSPSKIdentity={RUN_ID}\nTLSPSKFile={}\n",
+            log.display(),
+            key.display()
+        ),
+        0o600,
+    );
+    let since = now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .args(["run", "-c"])
+        .arg(&conf)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("zagent run starts");
+    let waited = tokio::task::spawn_blocking(move || {
+        lab(&[
+            "wait",
+            RUN_HOST,
+            "agent.ping",
+            "--since",
+            &since.to_string(),
+            "--timeout",
+            "60",
+        ])
+    })
+    .await
+    .expect("lab wait");
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: signalling our own child by its pid.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let agent_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        waited.0,
+        "value over PSK in history: {}\nzagent log:\n{agent_log}",
+        waited.1
+    );
+    let _ = lab(&["reset", RUN_HOST]);
 }

@@ -18,6 +18,32 @@ pub fn run(config: Option<&Path>) -> ExitCode {
     };
     let result = loaded.and_then(|cfg| config::check_run_user(&cfg).map(|()| cfg));
     let mut err = std::io::stderr().lock();
+    // The rest of `zagent run`'s start-up checks: UserParameters, rules and aliases that
+    // cannot be used, and every TLS file read and checked.
+    let result = result.and_then(|cfg| {
+        let startup = crate::keys::AgentCtx::try_new(std::sync::Arc::new(cfg.clone()))
+            .map(drop)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                crate::tls::build(&cfg.tls, crate::tls::Program::agent(&cfg))
+                    .map_err(|e| e.to_string())
+            });
+        match startup {
+            Ok(tls) => {
+                for w in &tls.warnings {
+                    let _ = writeln!(err, "zagent: warning: {w}");
+                }
+                Ok(cfg)
+            }
+            Err(message) => Err(config::ConfigErrors::from(vec![ConfigError::new(
+                &Origin {
+                    file: cfg.source.clone().unwrap_or_default(),
+                    line: 0,
+                },
+                message,
+            )])),
+        }
+    });
     match result {
         Ok(cfg) => {
             for (message, origin) in notes(&cfg) {

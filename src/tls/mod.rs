@@ -845,9 +845,12 @@ pub enum Rejected {
     /// The peer closed before sending anything.
     #[error("connection closed by peer before sending anything")]
     Closed,
-    /// Reading the first byte failed or did not finish within `Timeout`.
+    /// Reading the first byte failed.
     #[error("reading first byte from connection failed: {0}")]
     Read(String),
+    /// Nothing arrived, or the handshake did not finish, within `Timeout`.
+    #[error("no request and no completed TLS handshake within Timeout ({0}s)")]
+    Timeout(u64),
     /// The TLS handshake failed.
     #[error("TLS handshake failed: {0}")]
     Handshake(String),
@@ -901,10 +904,7 @@ impl TlsServer {
     pub async fn accept(&self, tcp: TcpStream, timeout: Duration) -> Result<Stream, Rejected> {
         match tokio::time::timeout(timeout, self.accept_inner(tcp)).await {
             Ok(r) => r,
-            Err(_) => Err(Rejected::Read(format!(
-                "no TLS handshake or request within Timeout ({}s)",
-                timeout.as_secs()
-            ))),
+            Err(_) => Err(Rejected::Timeout(timeout.as_secs())),
         }
     }
 

@@ -125,6 +125,10 @@ fn active_items_reach_the_real_server() {
     lab.fresh_host(host, &items);
     // A listening socket, so that the listen count is at least 1.
     let _listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let server_log = lab.run_ok(&["log"]).unwrap().trim().to_string();
+    let log_start = log_len(&server_log);
+    // HeartbeatFrequency stays at its default (60 s, first one right after the item
+    // list): a 6.0 server answers without config_revision, so none may be sent.
     let agent = Agent::start(config(host, lab.port));
 
     // Within two refresh cycles (2 s each) plus the server's history syncer (1 s).
@@ -176,6 +180,11 @@ fn active_items_reach_the_real_server() {
 
     let took = agent.stop();
     assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    let log = log_since(&server_log, log_start);
+    assert!(
+        !log.contains("[active check heartbeat]"),
+        "a heartbeat reached the 6.0 server:\n{log}"
+    );
     lab.run_ok(&["reset", host]).unwrap();
 }
 

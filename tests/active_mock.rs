@@ -406,7 +406,20 @@ async fn full_buffer_keeps_every_log_line_and_drops_old_values() {
         );
     }
     accepting.store(true, Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Until every line has arrived (bounded), plus a little for any duplicate to show.
+    for _ in 0..60 {
+        let n = accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r["itemid"] == 2 && r.get("value").is_some())
+            .count();
+        if n >= lines.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(6), task)
         .await
@@ -526,4 +539,126 @@ async fn log_count_eventlog_and_missing_files() {
             && reason.ends_with("\": [2] No such file or directory"),
         "{reason}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_commands_of_7_0_run_once_and_report_back() {
+    let handler: Arc<Handler> = Arc::new(|req: &Value| match req["request"].as_str() {
+        // The server repeats queued commands until it has their results.
+        Some("active checks") => Some(json!({"response":"success","config_revision":1,"data":[],
+            "commands":[{"command":"echo hi","id":7,"wait":1},{"command":"true","id":8,"wait":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    });
+    let results = |m: &Mock| -> Vec<Value> {
+        m.requests("agent data")
+            .iter()
+            .flat_map(|r| r["commands"].as_array().cloned().unwrap_or_default())
+            .collect()
+    };
+    // Allowed by AllowKey=system.run[*]: run once each, results sent back.
+    let m = Mock::start(Arc::clone(&handler)).await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.key_rules = vec![zagent::config::KeyRule {
+        allow: true,
+        pattern: "system.run[*]".into(),
+        origin: Default::default(),
+    }];
+    run_for(cfg, 3).await;
+    assert!(
+        m.requests("active checks").len() >= 2,
+        "the list was refreshed"
+    );
+    let r = results(&m);
+    assert_eq!(r.len(), 2, "each command once: {r:?}");
+    assert_eq!(r[0]["id"], 7);
+    assert_eq!(r[0]["value"], "hi");
+    assert_eq!(r[1]["id"], 8);
+    assert!(r[1].get("error").is_none(), "{r:?}");
+    // Denied by default, like zabbix_agentd: the error goes back instead.
+    let m = Mock::start(handler).await;
+    run_for(config(vec![m.addr()]), 2).await;
+    let r = results(&m);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(r
+        .iter()
+        .all(|c| c["error"] == "Unsupported item key." && c.get("value").is_none()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_disabled_holds_values_until_allowed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let disabled = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&disabled);
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => {
+            let mut r = json!({"response":"success","config_revision":1,"data":[
+                {"key":"agent.ping","itemid":51,"delay":"1s","lastlogsize":0,"mtime":0}]});
+            if flag.load(Ordering::SeqCst) {
+                r["upload"] = json!("disabled");
+            }
+            Some(r)
+        }
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let stop = CancellationToken::new();
+    let cfg = config(vec![m.addr()]);
+    let task = tokio::spawn(zagent::active::run(
+        AgentCtx::new(Arc::new(cfg)),
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        m.requests("agent data").is_empty(),
+        "nothing is sent while uploads are disabled"
+    );
+    disabled.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(6), task)
+        .await
+        .unwrap()
+        .unwrap();
+    let rows = m.rows();
+    let pings: Vec<i64> = rows.iter().map(|r| r["clock"].as_i64().unwrap()).collect();
+    assert!(
+        pings.len() >= 4,
+        "the held values and the new ones arrive: {rows:?}"
+    );
+    let ids = ids(&rows);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_buffer_does_not_slow_log_items_down() {
+    // BufferSize=4 holds 2 log values; a 10 s log item with 10 new lines still delivers
+    // them all in its first check (the buffer is flushed between rounds of reading).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("burst.log");
+    let lines: Vec<String> = (1..=10).map(|i| format!("burst {i}")).collect();
+    std::fs::write(
+        &path,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let key = format!("log[{}]", path.display());
+    let m = Mock::start(Arc::new(move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":key,"itemid":61,"delay":"10s","lastlogsize":0,"mtime":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.buffer_size = 4;
+    run_for(cfg, 3).await;
+    let got: Vec<String> = m
+        .rows()
+        .iter()
+        .filter(|r| r["itemid"] == 61)
+        .map(|r| r["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, lines);
 }

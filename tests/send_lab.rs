@@ -295,6 +295,26 @@ fn unreachable_server_and_bad_options_exit_1() {
         err.ends_with("too few or mutually exclusive options used\n"),
         "{err}"
     );
+    // -c without Hostname and no -s: a warning (with -v) and "Sending failed".
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nohost.conf");
+    std::fs::write(&conf, "ServerActive=127.0.0.1:10051\n").unwrap();
+    let (code, out, err) = send(SendArgs {
+        config: Some(conf),
+        key: Some("k".into()),
+        value: Some("v".into()),
+        verbose: 1,
+        ..SendArgs::default()
+    });
+    assert_eq!(code, 1);
+    assert!(
+        err.ends_with("Warning: 'Hostname' parameter required\n"),
+        "{err}"
+    );
+    assert_eq!(
+        out,
+        "Sending failed. Use option -vv for more detailed output.\n"
+    );
 }
 
 #[test]

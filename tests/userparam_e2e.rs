@@ -148,10 +148,13 @@ fn seed_tcp_status_script_answers_like_zabbix_agentd() {
         .spawn()
         .unwrap(),
     );
+    // The command mounts a tmpfs over /tmp (the seed script writes /tmp/tcp_status.txt),
+    // which would hide a binary built under /tmp: run a copy from the bind-mounted dir.
+    std::fs::copy(zagent_bin(), etc.path().join("zagent")).unwrap();
     let _zagent = Killed(
         ns.command(
             etc.path(),
-            &[zagent_bin(), "run", "-c", "/etc/zabbix/zagent.conf"],
+            &["/etc/zabbix/zagent", "run", "-c", "/etc/zabbix/zagent.conf"],
         )
         .stdin(Stdio::null())
         .stdout(Stdio::null())

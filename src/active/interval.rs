@@ -9,8 +9,9 @@ use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, TimeZone
 /// The text the official agent reports for an item whose interval it cannot use.
 pub const INCORRECT_INTERVAL: &str = "Incorrect update interval.";
 
-/// Longest simple or flexible delay accepted (Zabbix caps item intervals at one day).
-pub const MAX_DELAY_SECS: u32 = 86_400;
+/// Longest simple or flexible delay accepted: what fits a C `int`, as the official
+/// parser takes it (the frontend allows at most a day, but the agent does not check).
+pub const MAX_DELAY_SECS: u32 = i32::MAX as u32;
 
 /// How far ahead the scheduler looks for a matching time before giving up (a filter
 /// like `md31wd1` may match rarely; after this many days the item is not scheduled).
@@ -498,8 +499,20 @@ mod tests {
         assert_eq!(Interval::parse("1m").unwrap().delay, 60);
         assert_eq!(Interval::parse("1h").unwrap().delay, 3600);
         assert_eq!(Interval::parse("1d").unwrap().delay, 86_400);
+        assert_eq!(Interval::parse("1w").unwrap().delay, 604_800);
         assert_eq!(parse_time_suffix("1w"), Some(604_800));
-        for bad in ["", "s", "1x", "-1", "1.5", "2d", "1w", " 5", "5 ", "0"] {
+        for bad in [
+            "",
+            "s",
+            "1x",
+            "-1",
+            "1.5",
+            "99999999999",
+            "4000w",
+            " 5",
+            "5 ",
+            "0",
+        ] {
             assert!(Interval::parse(bad).is_err(), "{bad:?} must be rejected");
         }
     }

@@ -5,8 +5,9 @@
 //! list, schedule, buffer, session token and value ids) and their shutdown. It speaks the
 //! itemid dialect of `docs/zabbix-protocol.md` §3.6 (`version`, `variant`, `session`,
 //! `config_revision`) and falls back to legacy rows when a server answers in the legacy
-//! format. It must not parse keys' meaning (the registry does) nor open sockets other
-//! than through [`crate::transport`].
+//! format. It must not parse keys' meaning (the registry does; only `log`, `logrt` and
+//! their `.count` forms are run here, by [`log`]) nor open sockets other than through
+//! [`crate::transport`].
 //!
 //! Heartbeats (`active check heartbeat`) are sent every `HeartbeatFrequency` seconds
 //! (0 = never), and only to servers whose item list carried `config_revision` (6.4+):
@@ -21,9 +22,13 @@
 //!   `min(RefreshActiveChecks, 60 s)` ([`worker::REFRESH_RETRY`]); at most
 //!   [`worker::MAX_REDIRECTS`] redirections in a row.
 //! - Every exchange: `Timeout` for connect, write and read each ([`crate::transport`]).
-//! - Log items: `maxlines` (or `MaxLinesPerSecond`) × interval lines sent per check, and
-//!   never more than the buffer can take; four times that many analysed; lines longer
-//!   than [`log::MAX_LINE`] are cut. File reading runs on the blocking pool.
+//! - Log items: `maxlines` (or `MaxLinesPerSecond`) × interval lines sent per check, read
+//!   in rounds no bigger than the buffer's free room for log values (flushing between
+//!   rounds); four times that many analysed; lines longer than [`log::MAX_LINE`] are cut.
+//!   File reading runs on the blocking pool.
+//! - 7.0 extras: `upload: "disabled"` holds values until an item list omits it; remote
+//!   `commands` run once each as `system.run[...]` (AllowKey/DenyKey decide; at most
+//!   [`worker::MAX_COMMANDS`] per list) and their results go back in agent data.
 //! - Shutdown: one final flush per worker, bounded by [`SHUTDOWN_FLUSH_DEADLINE`].
 
 pub mod buffer;

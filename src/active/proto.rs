@@ -20,6 +20,10 @@ pub const HEARTBEAT: &str = msg::ACTIVE_CHECK_HEARTBEAT;
 
 /// A global regular expression of the item list (`regexp`).
 pub type GlobalRegexp = msg::Regexp;
+/// A 7.0 remote command of the item list (`commands`).
+pub type RemoteCommand = msg::RemoteCommand;
+/// The result of a remote command, sent back in agent data.
+pub type CommandResult = msg::CommandResult;
 
 /// What we tell the server about ourselves in "active checks".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +76,10 @@ pub enum ActiveChecksReply {
         regexps: Vec<GlobalRegexp>,
         /// `config_revision`, present from 6.4 on (absent from 6.0 servers).
         config_revision: Option<u64>,
+        /// 7.0 remote commands queued for the host.
+        commands: Vec<RemoteCommand>,
+        /// 7.0 `upload: "disabled"`: send no values until a later list omits it.
+        upload_disabled: bool,
     },
     /// A 7.0 proxy group asks the agent to go elsewhere.
     Redirect(Redirect),
@@ -176,6 +184,8 @@ pub fn parse_active_checks(payload: &[u8]) -> Result<ActiveChecksReply, ReplyErr
         items,
         regexps: r.regexp.unwrap_or_default(),
         config_revision: r.config_revision,
+        commands: r.commands.unwrap_or_default(),
+        upload_disabled: r.upload.as_deref() == Some("disabled"),
     })
 }
 
@@ -226,6 +236,17 @@ pub struct Sender<'a> {
 /// level (without them a server ignores the rows); legacy rows carry `host` and the
 /// original key per row and no `version` (which would make the server look for itemids).
 pub fn agent_data(sender: Sender<'_>, rows: &[Row], clock: i64, ns: u32) -> Vec<u8> {
+    agent_data_with(sender, rows, &[], clock, ns)
+}
+
+/// [`agent_data`] with 7.0 remote-command results (`commands`, omitted when empty).
+pub fn agent_data_with(
+    sender: Sender<'_>,
+    rows: &[Row],
+    commands: &[CommandResult],
+    clock: i64,
+    ns: u32,
+) -> Vec<u8> {
     let legacy = rows.iter().any(|r| matches!(r.item, ItemRef::Key(_)));
     let data = rows
         .iter()
@@ -250,6 +271,7 @@ pub fn agent_data(sender: Sender<'_>, rows: &[Row], clock: i64, ns: u32) -> Vec<
         })
         .collect();
     let mut out = AgentDataRequest::new(sender.session, data);
+    out.commands = (!commands.is_empty()).then(|| commands.to_vec());
     if !legacy {
         out.version = Some(sender.version.to_string());
         out.variant = Some(sender.variant);
@@ -320,6 +342,7 @@ mod tests {
             items: Some(items),
             config_revision,
             regexps,
+            ..
         } = r
         else {
             panic!("{r:?}")
@@ -368,7 +391,9 @@ mod tests {
             ActiveChecksReply::Success {
                 items: None,
                 regexps: vec![],
-                config_revision: Some(12)
+                config_revision: Some(12),
+                commands: vec![],
+                upload_disabled: false,
             }
         );
         let r = parse_active_checks(
@@ -380,6 +405,7 @@ mod tests {
             items: Some(items),
             regexps,
             config_revision: Some(3),
+            ..
         } = r
         else {
             panic!()

@@ -17,10 +17,10 @@ use zbx_proto::key::ItemKey;
 
 use super::buffer::{Buffer, NewValue, Pushed};
 use super::interval::{self, Interval};
-use super::log::{LogItem, LogKind, LogSpec};
+use super::log::{Batch, LogItem, LogKind, LogLine, LogSpec};
 use super::proto::{
-    self, ActiveChecksReply, ActiveChecksRequest, ActiveItem, Delay, GlobalRegexp, ItemRef,
-    Redirect, Sender,
+    self, ActiveChecksReply, ActiveChecksRequest, ActiveItem, CommandResult, Delay, GlobalRegexp,
+    ItemRef, Redirect, RemoteCommand, Sender,
 };
 use crate::config::{ActiveAddr, ActiveServer, DEFAULT_ACTIVE_PORT, DEFAULT_LISTEN_PORT};
 use crate::keys::agent::{AGENT_VARIANT, AGENT_VERSION};
@@ -33,6 +33,10 @@ use crate::transport::{self, ClientOptions, TransportError};
 pub const REFRESH_RETRY: Duration = Duration::from_secs(60);
 /// Longest wait between retries of a failed send.
 pub const MAX_SEND_BACKOFF: Duration = Duration::from_secs(30);
+/// Remote-command ids remembered to avoid running a repeated command twice.
+pub const MAX_COMMAND_IDS: usize = 1024;
+/// Remote commands taken from one item list (more are dropped with a warning).
+pub const MAX_COMMANDS: usize = 100;
 /// Redirections followed one after the other before waiting for the next refresh.
 pub const MAX_REDIRECTS: u32 = 3;
 /// `host_metadata` / `interface` length limit (6.0), in characters.
@@ -140,6 +144,17 @@ pub struct Worker {
     last_ts: (i64, u32),
     /// Redirections followed since the last item list.
     redirects_in_row: u32,
+    /// 7.0 remote commands received and not run yet.
+    commands: Vec<RemoteCommand>,
+    /// Results of remote commands not yet accepted by the server.
+    command_results: Vec<CommandResult>,
+    /// Ids of remote commands already run (the server may repeat a command until it has
+    /// the result), most recent last, at most [`MAX_COMMAND_IDS`].
+    commands_done: std::collections::VecDeque<u64>,
+    /// When pending command results may be sent again after a failed send.
+    results_retry_at: Instant,
+    /// 7.0 `upload: "disabled"`: no values are sent until an item list omits it.
+    upload_disabled: bool,
 }
 
 impl Worker {
@@ -173,6 +188,11 @@ impl Worker {
             persistent_full_logged: false,
             last_ts: (0, 0),
             redirects_in_row: 0,
+            commands: Vec::new(),
+            command_results: Vec::new(),
+            commands_done: std::collections::VecDeque::new(),
+            results_retry_at: now,
+            upload_disabled: false,
         }
     }
 
@@ -302,7 +322,18 @@ impl Worker {
                 items,
                 regexps,
                 config_revision,
+                commands,
+                upload_disabled,
             }) => {
+                self.queue_commands(commands);
+                if upload_disabled != self.upload_disabled {
+                    if upload_disabled {
+                        warn!(host = %self.host, "Server disabled uploads; values stay in the buffer until it allows them");
+                    } else {
+                        info!(host = %self.host, "Server allows uploads again");
+                    }
+                    self.upload_disabled = upload_disabled;
+                }
                 self.redirects_in_row = 0;
                 if self.refresh_failing.take().is_some() {
                     info!(host = %self.host, server = %self.addr_label(), "Active check configuration update is working again");
@@ -395,6 +426,63 @@ impl Worker {
                 Ok(spec) => log.spec = spec,
                 Err(_) => *slot = None,
             }
+        }
+    }
+
+    /// Takes the 7.0 remote commands of an item list (each id once).
+    fn queue_commands(&mut self, commands: Vec<RemoteCommand>) {
+        let total = commands.len();
+        for c in commands.into_iter().take(MAX_COMMANDS) {
+            let known = self.commands_done.contains(&c.id)
+                || self.commands.iter().any(|q| q.id == c.id)
+                || self.command_results.iter().any(|r| r.id == c.id);
+            if !known {
+                self.commands.push(c);
+            }
+        }
+        if total > MAX_COMMANDS {
+            warn!(host = %self.host, received = total, limit = MAX_COMMANDS, "Too many remote commands; the rest waits for the next item list");
+        }
+    }
+
+    /// Runs queued remote commands as `system.run[<command>,wait|nowait]`, so that
+    /// AllowKey/DenyKey decide (denied by default, like zabbix_agentd); results go back
+    /// with the next agent data.
+    async fn run_commands(&mut self) {
+        for c in std::mem::take(&mut self.commands) {
+            let mut key = String::from("system.run[");
+            zbx_proto::key::write_param(&mut key, &c.command);
+            key.push_str(if c.wait != 0 { ",wait]" } else { ",nowait]" });
+            if self.ctx.config.log_remote_commands {
+                info!(host = %self.host, id = c.id, command = %c.command, "Executing remote command");
+            }
+            let timeout = c
+                .timeout
+                .as_ref()
+                .and_then(|t| match t {
+                    zbx_proto::message::Interval::Seconds(n) => Some(*n),
+                    zbx_proto::message::Interval::Text(t) => interval::parse_time_suffix(t),
+                })
+                .filter(|t| (1..=600).contains(t))
+                .map(Duration::from_secs)
+                .unwrap_or(self.ctx.config.timeout);
+            let result = match self.ctx.execute_with_timeout(&key, timeout).await {
+                Ok(v) => CommandResult {
+                    id: c.id,
+                    value: Some(v.to_wire()),
+                    error: None,
+                },
+                Err(NotSupported(e)) => CommandResult {
+                    id: c.id,
+                    value: None,
+                    error: Some(e),
+                },
+            };
+            self.commands_done.push_back(c.id);
+            while self.commands_done.len() > MAX_COMMAND_IDS {
+                self.commands_done.pop_front();
+            }
+            self.command_results.push(result);
         }
     }
 
@@ -625,108 +713,51 @@ impl Worker {
             .as_ref()
             .map(|i| u64::from(i.current_delay(&Local::now()).max(1)))
             .unwrap_or(1);
-        if self.buffer.persistent_is_full() {
-            // Wait for a flush before reading more: nothing is read that cannot be kept.
-            if let Some(Kind::Log(slot)) = self.items.get_mut(r).map(|s| &mut s.kind) {
-                *slot = Some(log);
-            }
-            return;
-        }
-        let room = self.buffer.persistent_room() as u64; // lines sent (not for *.count)
-        let joined = tokio::task::spawn_blocking(move || {
-            let res = log.check_at_most(seconds, room);
-            (log, res)
-        })
-        .await;
-        let Ok((mut log, res)) = joined else {
-            warn!(item = ?r, "Log reader task failed");
-            return;
-        };
-        match res {
-            Err(NotSupported(reason)) => {
-                // Like zabbix_agentd, two failures in a row (a file briefly missing
-                // during rotation) are only logged at debug level; the third is reported.
-                let errors = self.items.get_mut(r).map_or(LOG_ERRORS_SUPPRESSED, |s| {
-                    s.log_errors += 1;
-                    s.log_errors
-                });
-                if errors <= LOG_ERRORS_SUPPRESSED {
-                    debug!(key = ?r, errors, reason = %reason, "Suppressing a log processing error");
-                } else {
-                    // Reported; the count starts again (so every third failure is sent).
-                    if let Some(s) = self.items.get_mut(r) {
-                        s.log_errors = 0;
-                    }
-                    self.push_unsupported(r, reason);
+        let count = log.spec.count;
+        // Lines this check may send (maxlines per second × the interval). They are read
+        // in rounds no bigger than the buffer's free room for log values, flushing in
+        // between, as the official agent sends its buffer while reading.
+        let mut remaining = log.spec.maxlines.saturating_mul(seconds.max(1));
+        loop {
+            if !count && self.buffer.persistent_is_full() {
+                self.flush_if_due().await;
+                if self.buffer.persistent_is_full() {
+                    // Nothing is read that cannot be kept; the next check tries again.
+                    break;
                 }
             }
-            Ok(batch) if log.spec.count => {
-                if let Some(s) = self.items.get_mut(r) {
-                    s.unsupported = None;
-                    s.log_errors = 0;
+            let room = if count {
+                u64::MAX
+            } else {
+                (self.buffer.persistent_room() as u64).min(remaining)
+            };
+            let joined = tokio::task::spawn_blocking(move || {
+                let res = log.check_at_most(seconds, room);
+                (log, res)
+            })
+            .await;
+            let res;
+            (log, res) = match joined {
+                Ok(v) => v,
+                Err(e) => {
+                    // The reader panicked: the item starts afresh from the server's
+                    // position at its next check.
+                    warn!(item = ?r, error = %e, "Log reader task failed");
+                    return;
                 }
-                let (clock, ns) = wall_clock();
-                // One value per check: the number of matching lines analysed.
-                self.push_value(NewValue {
-                    item: r.clone(),
-                    value: Some(batch.lines.len().to_string()),
-                    unsupported: false,
-                    lastlogsize: Some(batch.lastlogsize),
-                    mtime: is_logrt.then_some(batch.mtime),
-                    clock,
-                    ns,
-                    persistent: true,
-                });
-            }
-            Ok(batch) => {
-                if let Some(s) = self.items.get_mut(r) {
-                    s.unsupported = None;
-                    s.log_errors = 0;
+            };
+            match res {
+                Err(NotSupported(reason)) => {
+                    self.log_error(r, reason);
+                    break;
                 }
-                let (clock, ns) = wall_clock();
-                let mut stored = 0;
-                for line in &batch.lines {
-                    let pushed = self.push_value(NewValue {
-                        item: r.clone(),
-                        value: Some(line.value.clone()),
-                        unsupported: false,
-                        lastlogsize: Some(line.lastlogsize),
-                        mtime: is_logrt.then_some(line.mtime),
-                        clock,
-                        ns,
-                        persistent: true,
-                    });
-                    if pushed == Pushed::PersistentFull {
-                        // Try to make room once, then give up for this check.
-                        self.flush().await;
-                        if self.push_value(NewValue {
-                            item: r.clone(),
-                            value: Some(line.value.clone()),
-                            unsupported: false,
-                            lastlogsize: Some(line.lastlogsize),
-                            mtime: is_logrt.then_some(line.mtime),
-                            clock,
-                            ns,
-                            persistent: true,
-                        }) == Pushed::PersistentFull
-                        {
-                            break;
-                        }
-                    }
-                    stored += 1;
-                }
-                if stored < batch.lines.len() {
-                    if !self.persistent_full_logged {
-                        warn!(host = %self.host, key = ?r, "Buffer is full, cannot store persistent value: log reading paused until it drains");
-                        self.persistent_full_logged = true;
-                    }
-                    log.rewind(&batch, stored);
-                } else if batch.lines.is_empty() && batch.advanced {
-                    // Lines were read but none matched: tell the server where we are so a
-                    // restart does not analyse them again.
+                Ok(batch) if count => {
+                    self.log_ok(r);
+                    let (clock, ns) = wall_clock();
+                    // One value per check: the number of matching lines analysed.
                     self.push_value(NewValue {
                         item: r.clone(),
-                        value: None,
+                        value: Some(batch.lines.len().to_string()),
                         unsupported: false,
                         lastlogsize: Some(batch.lastlogsize),
                         mtime: is_logrt.then_some(batch.mtime),
@@ -734,6 +765,26 @@ impl Worker {
                         ns,
                         persistent: true,
                     });
+                    break;
+                }
+                Ok(batch) => {
+                    self.log_ok(r);
+                    let read = batch.lines.len();
+                    let stored = self.store_lines(r, &batch, is_logrt).await;
+                    if stored < read {
+                        if !self.persistent_full_logged {
+                            warn!(host = %self.host, key = ?r, "Buffer is full, cannot store persistent value: log reading paused until it drains");
+                            self.persistent_full_logged = true;
+                        }
+                        log.rewind(&batch, stored);
+                        break;
+                    }
+                    remaining = remaining.saturating_sub(stored as u64);
+                    // Fewer lines than asked: the file is read (or the analysis budget is
+                    // spent). Otherwise the buffer's room was the limit: another round.
+                    if (read as u64) < room || remaining == 0 {
+                        break;
+                    }
                 }
             }
         }
@@ -742,14 +793,98 @@ impl Worker {
         }
     }
 
+    /// A log check failed. Like zabbix_agentd, two failures in a row (a file briefly
+    /// missing during rotation) are only logged at debug level; the third is reported and
+    /// the count starts again.
+    fn log_error(&mut self, r: &ItemRef, reason: String) {
+        let errors = self
+            .items
+            .get_mut(r)
+            .map_or(LOG_ERRORS_SUPPRESSED + 1, |s| {
+                s.log_errors += 1;
+                s.log_errors
+            });
+        if errors <= LOG_ERRORS_SUPPRESSED {
+            debug!(key = ?r, errors, reason = %reason, "Suppressing a log processing error");
+        } else {
+            if let Some(s) = self.items.get_mut(r) {
+                s.log_errors = 0;
+            }
+            self.push_unsupported(r, reason);
+        }
+    }
+
+    fn log_ok(&mut self, r: &ItemRef) {
+        if let Some(s) = self.items.get_mut(r) {
+            s.unsupported = None;
+            s.log_errors = 0;
+        }
+    }
+
+    /// Stores a batch of log lines; returns how many fitted (after one flush to make
+    /// room). Lines read but all filtered out still report the new position.
+    async fn store_lines(&mut self, r: &ItemRef, batch: &Batch, is_logrt: bool) -> usize {
+        let (clock, ns) = wall_clock();
+        let value = |line: &LogLine| NewValue {
+            item: r.clone(),
+            value: Some(line.value.clone()),
+            unsupported: false,
+            lastlogsize: Some(line.lastlogsize),
+            mtime: is_logrt.then_some(line.mtime),
+            clock,
+            ns,
+            persistent: true,
+        };
+        let mut stored = 0;
+        for line in &batch.lines {
+            if self.push_value(value(line)) == Pushed::PersistentFull {
+                self.flush_if_due().await;
+                if self.push_value(value(line)) == Pushed::PersistentFull {
+                    break;
+                }
+            }
+            stored += 1;
+        }
+        if batch.lines.is_empty() && batch.advanced {
+            // Lines were read but none matched: tell the server where we are so a
+            // restart does not analyse them again.
+            self.push_value(NewValue {
+                item: r.clone(),
+                value: None,
+                unsupported: false,
+                lastlogsize: Some(batch.lastlogsize),
+                mtime: is_logrt.then_some(batch.mtime),
+                clock,
+                ns,
+                persistent: true,
+            });
+        }
+        stored
+    }
+
+    /// Flushes unless a failed send asked to wait (the backoff holds for log items too).
+    async fn flush_if_due(&mut self) {
+        if self
+            .buffer
+            .flush_due(Instant::now(), self.ctx.config.buffer_send)
+        {
+            self.flush().await;
+        }
+    }
+
     /// Sends the buffer (one connection). Failure keeps every value for a retry.
     async fn flush(&mut self) {
+        if self.upload_disabled {
+            return;
+        }
         let rows = self.buffer.rows();
-        if rows.is_empty() {
+        if rows.is_empty() && self.command_results.is_empty() {
             return;
         }
         // Never mix legacy and itemid rows in one message.
-        let legacy = matches!(rows[0].item, ItemRef::Key(_));
+        let legacy = rows
+            .first()
+            .is_some_and(|r| matches!(r.item, ItemRef::Key(_)));
         let n = rows
             .iter()
             .take_while(|r| matches!(r.item, ItemRef::Key(_)) == legacy)
@@ -761,12 +896,14 @@ impl Worker {
             variant: AGENT_VARIANT,
             session: &self.session,
         };
-        let payload = proto::agent_data(sender, &rows[..n], clock, ns);
+        let results = self.command_results.len();
+        let payload = proto::agent_data_with(sender, &rows[..n], &self.command_results, clock, ns);
         let outcome = match self.exchange(&payload).await {
             Ok(f) => match proto::parse_data_reply(&f.payload) {
                 // 7.0: "upload":"disabled" (history cache full) — keep the values and retry
                 // later; the server drops any it did take as duplicates of session+id.
                 Ok(r) if r.upload_disabled => {
+                    self.upload_disabled = true;
                     Err("server disabled uploads (its history cache is full)".to_string())
                 }
                 Ok(r) if r.success => Ok(r.info),
@@ -787,6 +924,7 @@ impl Worker {
                     self.send_failing = false;
                 }
                 self.buffer.sent(n, now);
+                self.command_results.drain(..results);
                 if self.evicted_in_burst > 0 {
                     warn!(host = %self.host, dropped = self.evicted_in_burst,
                         "Values were dropped while the buffer was full");
@@ -797,6 +935,7 @@ impl Worker {
             Err(e) => {
                 let cap = self.ctx.config.refresh_active_checks.min(MAX_SEND_BACKOFF);
                 let wait = self.buffer.failed(now, self.ctx.config.buffer_send, cap);
+                self.results_retry_at = now + wait;
                 if !self.send_failing {
                     warn!(host = %self.host, server = %self.addr_label(), error = %e, buffered = self.buffer.len(),
                         "Cannot send values; keeping them and retrying with backoff");
@@ -826,11 +965,17 @@ impl Worker {
     fn next_wake(&self) -> Instant {
         let now = Instant::now();
         let mut wake = self.next_refresh;
-        if let Some(f) = self.buffer.next_flush(self.ctx.config.buffer_send) {
-            wake = wake.min(f);
+        // While uploads are disabled nothing is sent: only the refresh can change that.
+        if !self.upload_disabled {
+            if let Some(f) = self.buffer.next_flush(self.ctx.config.buffer_send) {
+                wake = wake.min(f);
+            }
         }
         if let Some(h) = self.next_heartbeat {
             wake = wake.min(h);
+        }
+        if !self.command_results.is_empty() && !self.upload_disabled {
+            wake = wake.min(self.results_retry_at);
         }
         let (secs, nanos) = wall_clock();
         if let Some(n) = self.items.values().filter_map(|s| s.next).min() {
@@ -851,7 +996,14 @@ impl Worker {
             if Instant::now() >= self.next_refresh {
                 self.refresh().await;
             }
+            if !self.commands.is_empty() {
+                self.run_commands().await;
+            }
             self.run_due().await;
+            if !self.command_results.is_empty() && Instant::now() >= self.results_retry_at {
+                // Results go back at once (not only with the next values).
+                self.flush().await;
+            }
             if self
                 .buffer
                 .flush_due(Instant::now(), self.ctx.config.buffer_send)

@@ -306,6 +306,15 @@ impl Target {
     }
 }
 
+/// zabbix_sender's last line when nothing could be sent.
+fn failed_line(verbose: u8) -> &'static str {
+    if verbose >= 2 {
+        "Sending failed."
+    } else {
+        "Sending failed. Use option -vv for more detailed output."
+    }
+}
+
 fn usage_error(io: &mut Io<'_>) -> anyhow::Result<u8> {
     io.err(format_args!(
         "{}: too few or mutually exclusive options used",
@@ -383,7 +392,18 @@ pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
                 .and_then(|c| c.hostnames.first().cloned())
         });
     if single_mode && default_host.is_none() {
-        return usage_error(io);
+        if cfg.is_none() {
+            return usage_error(io);
+        }
+        // With -c but no Hostname there and no -s (zabbix_sender's answer).
+        if args.verbose >= 1 {
+            io.err(format_args!(
+                "{}: Warning: 'Hostname' parameter required",
+                prog()
+            ));
+        }
+        io.out(format_args!("{}", failed_line(args.verbose)));
+        return Ok(1);
     }
     // -z replaces the ServerActive list; -p sets the port of -z or of the first entry.
     let destinations: Vec<Vec<ActiveAddr>> = match (&args.zabbix_server, &cfg) {
@@ -484,13 +504,7 @@ pub fn run_with(args: SendArgs, io: &mut Io<'_>) -> anyhow::Result<u8> {
                     totals.sent, totals.total
                 ));
             }
-            if args.verbose >= 2 {
-                io.out(format_args!("Sending failed."));
-            } else {
-                io.out(format_args!(
-                    "Sending failed. Use option -vv for more detailed output."
-                ));
-            }
+            io.out(format_args!("{}", failed_line(args.verbose)));
             Ok(1)
         }
     }

@@ -120,8 +120,19 @@ impl ProcFilter {
 
 /// Counts the processes under `root` that match; entries that vanish are skipped.
 pub fn count_processes(root: &ProcRoot, filter: &ProcFilter) -> Result<u64, NotSupported> {
-    let pids = root.pids().map_err(|e| NotSupported::new(e.to_string()))?;
     let mut n = 0;
+    for_each_match(root, filter, |_| n += 1)?;
+    Ok(n)
+}
+
+/// Calls `visit` with the `/proc/PID/status` text of every process under `root` that
+/// matches `filter`. Processes that vanish mid-walk are skipped, not errors.
+fn for_each_match(
+    root: &ProcRoot,
+    filter: &ProcFilter,
+    mut visit: impl FnMut(&str),
+) -> Result<(), NotSupported> {
+    let pids = root.pids().map_err(|e| NotSupported::new(e.to_string()))?;
     for pid in pids {
         let Ok(text) = root.read(&format!("{pid}/status")) else {
             continue;
@@ -136,10 +147,10 @@ pub fn count_processes(root: &ProcRoot, filter: &ProcFilter) -> Result<u64, NotS
             Vec::new()
         };
         if filter.matches(&status, &cmdline) {
-            n += 1;
+            visit(&text);
         }
     }
-    Ok(n)
+    Ok(())
 }
 
 /// The uid of user `name`: `Ok(None)` when there is no such user (the count is then 0).
@@ -260,33 +271,17 @@ pub fn proc_mem_value(
     total_memory: u64,
 ) -> KeyResult {
     let labels = mem_labels(memtype);
-    let pids = root.pids().map_err(|e| NotSupported::new(e.to_string()))?;
     let mut bytes: Vec<u64> = Vec::new();
     let mut matched = false;
     let mut missing = labels[0];
-    for pid in pids {
-        let Ok(text) = root.read(&format!("{pid}/status")) else {
-            continue;
-        };
-        let status = procfs::parse_pid_status(&text);
-        let cmdline = if filter.needs_cmdline(&status) {
-            match root.read_bytes(&format!("{pid}/cmdline")) {
-                Ok(c) => c,
-                Err(_) => continue,
-            }
-        } else {
-            Vec::new()
-        };
-        if !filter.matches(&status, &cmdline) {
-            continue;
-        }
+    for_each_match(root, filter, |text| {
         matched = true;
-        match status_bytes(&text, labels) {
+        match status_bytes(text, labels) {
             Ok(v) => bytes.push(v),
             // Kernel threads have no Vm* lines: skipped, as zabbix_agentd does.
             Err(label) => missing = label,
         }
-    }
+    })?;
     if matched && bytes.is_empty() {
         return Err(NotSupported::new(format!(
             "Cannot get amount of \"{}\" memory.",

@@ -15,23 +15,26 @@ use super::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params
 use crate::sys::oserror::zbx_strerror;
 
 /// The `vfs.dir.*` family.
+/// The parameters vfs.dir.count and vfs.dir.get share.
+const DIR_FILTER_PARAMS: &[ParamDef] = &[
+    ParamDef::req("dir"),
+    ParamDef::opt("regex_incl"),
+    ParamDef::opt("regex_excl"),
+    ParamDef::opt("types_incl"),
+    ParamDef::opt("types_excl"),
+    ParamDef::opt("max_depth"),
+    ParamDef::opt("min_size"),
+    ParamDef::opt("max_size"),
+    ParamDef::opt("min_age"),
+    ParamDef::opt("max_age"),
+    ParamDef::opt("regex_excl_dir"),
+];
+
 pub const KEYS: &[KeyDef] = &[
     KeyDef {
         name: "vfs.dir.count",
         description: "Number of directory entries, filtered by name, type, size, age, depth.",
-        params: Params::List(&[
-            ParamDef::req("dir"),
-            ParamDef::opt("regex_incl"),
-            ParamDef::opt("regex_excl"),
-            ParamDef::opt("types_incl"),
-            ParamDef::opt("types_excl"),
-            ParamDef::opt("max_depth"),
-            ParamDef::opt("min_size"),
-            ParamDef::opt("max_size"),
-            ParamDef::opt("min_age"),
-            ParamDef::opt("max_age"),
-            ParamDef::opt("regex_excl_dir"),
-        ]),
+        params: Params::List(DIR_FILTER_PARAMS),
         test_key: "vfs.dir.count[/var/log]",
         handler: Handler::Blocking(dir_count),
     },
@@ -39,19 +42,7 @@ pub const KEYS: &[KeyDef] = &[
         name: "vfs.dir.get",
         description:
             "Directory entries with their file information (JSON), filtered as vfs.dir.count.",
-        params: Params::List(&[
-            ParamDef::req("dir"),
-            ParamDef::opt("regex_incl"),
-            ParamDef::opt("regex_excl"),
-            ParamDef::opt("types_incl"),
-            ParamDef::opt("types_excl"),
-            ParamDef::opt("max_depth"),
-            ParamDef::opt("min_size"),
-            ParamDef::opt("max_size"),
-            ParamDef::opt("min_age"),
-            ParamDef::opt("max_age"),
-            ParamDef::opt("regex_excl_dir"),
-        ]),
+        params: Params::List(DIR_FILTER_PARAMS),
         test_key: "vfs.dir.get[/var/log]",
         handler: Handler::Blocking(dir_get),
     },

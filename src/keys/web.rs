@@ -15,7 +15,8 @@
 //!
 //! Limits: the whole exchange is bounded by the request's timeout (less
 //! [`limits::MARGIN`]); the header block may be [`limits::MAX_HEADER`] bytes; the body
-//! (after decoding) [`limits::MAX_BODY`] bytes, beyond which it is cut.
+//! (after decoding) [`limits::MAX_BODY`] bytes, beyond which it is cut (a chunked body
+//! longer than [`limits::MAX_CHUNKED_RAW`] fails).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -74,6 +75,9 @@ pub mod limits {
     pub const MAX_HEADER: usize = 256 * 1024;
     /// Largest body kept (decoded); the rest is dropped.
     pub const MAX_BODY: usize = 16 * 1024 * 1024;
+    /// Most chunked-encoded bytes read; a longer chunked body fails with libcurl's
+    /// receive error text.
+    pub const MAX_CHUNKED_RAW: usize = 2 * MAX_BODY;
     /// Time kept back from the request's timeout to answer libcurl's timeout text
     /// before the dispatcher gives up.
     pub const MARGIN: std::time::Duration = std::time::Duration::from_millis(100);
@@ -390,7 +394,10 @@ pub fn dechunk(data: &[u8]) -> Result<Option<Vec<u8>>, WebError> {
                 }
             }
         }
-        if data.len() < i + size + 1 {
+        let Some(chunk_end) = i.checked_add(size).filter(|&e| e < usize::MAX) else {
+            return Err(WebError::Recv);
+        };
+        if data.len() < chunk_end + 1 {
             return Ok(None);
         }
         if out.len() < limits::MAX_BODY {
@@ -512,6 +519,9 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         Framing::Chunked => loop {
             if let Some(body) = dechunk(&buf)? {
                 break body;
+            }
+            if buf.len() > limits::MAX_CHUNKED_RAW {
+                return Err(WebError::Recv);
             }
             if read_more(&mut s, &mut buf).await? == 0 {
                 return Err(WebError::Partial);
@@ -747,6 +757,7 @@ mod tests {
         assert_eq!(dechunk(b"5\r\nhel").unwrap(), None);
         assert_eq!(dechunk(b"5\r\nhello\r\n0\r\n").unwrap(), None);
         assert_eq!(dechunk(b"zz\r\n").unwrap_err(), WebError::Recv);
+        assert_eq!(dechunk(b"ffffffffffffffff\r\nab").unwrap_err(), WebError::Recv);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, b"packed").unwrap();
         let packed = gz.finish().unwrap();

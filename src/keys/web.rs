@@ -757,7 +757,10 @@ mod tests {
         assert_eq!(dechunk(b"5\r\nhel").unwrap(), None);
         assert_eq!(dechunk(b"5\r\nhello\r\n0\r\n").unwrap(), None);
         assert_eq!(dechunk(b"zz\r\n").unwrap_err(), WebError::Recv);
-        assert_eq!(dechunk(b"ffffffffffffffff\r\nab").unwrap_err(), WebError::Recv);
+        assert_eq!(
+            dechunk(b"ffffffffffffffff\r\nab").unwrap_err(),
+            WebError::Recv
+        );
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         std::io::Write::write_all(&mut gz, b"packed").unwrap();
         let packed = gz.finish().unwrap();

@@ -431,7 +431,8 @@ pub fn build(cfg: &TlsConfig, program: Program) -> Result<TlsContext, TlsError> 
     validate(cfg, program)?;
     // Nothing to encrypt and no TLS material named: OpenSSL is never initialised, which
     // keeps libcrypto's pages (about 3 MB of RSS) out of a plain agent.
-    let plain_accept = !program.accepts() || AcceptModes::from(&cfg.accept) == AcceptModes::UNENCRYPTED;
+    let plain_accept =
+        !program.accepts() || AcceptModes::from(&cfg.accept) == AcceptModes::UNENCRYPTED;
     let plain_connect = !program.connects() || cfg.connect == TlsMode::Unencrypted;
     let no_material = cfg.psk_identity.is_none()
         && cfg.psk_file.is_none()

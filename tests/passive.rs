@@ -220,3 +220,32 @@ fn sigterm_stops_the_agent_cleanly() {
         .expect("zagent did not stop on SIGTERM");
     assert!(status.success(), "exit status {status:?}");
 }
+
+/// The per-CPU listener group (SO_REUSEPORT) must not let a second agent share the port:
+/// it fails to start with a bind error, as zabbix_agentd does.
+#[test]
+fn second_agent_on_the_same_port_refuses_to_start() {
+    let first = start_zagent("Server=127.0.0.1\n");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("second.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Server=127.0.0.1\nListenIP=127.0.0.1\nListenPort={}\n",
+            first.port
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(zagent_bin())
+        .args(["run", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot bind to [127.0.0.1]"), "{err}");
+    // The first one still answers every request.
+    for _ in 0..20 {
+        assert_eq!(stdout(&zabbix_get(first.port, "agent.ping", &[])), "1");
+    }
+}

@@ -402,7 +402,12 @@ impl AgentCtx {
     /// any handler runs); `None` when it must go through [`Self::execute_with_timeout`].
     /// The passive fast path uses it; dispatch decisions are the same as `execute`'s.
     pub fn execute_inline(&self, key: &str) -> Option<KeyResult> {
-        match self.prepare(key, self.config.timeout) {
+        self.execute_inline_with_timeout(key, self.config.timeout)
+    }
+
+    /// [`Self::execute_inline`] with the request's own timeout (7.0 JSON requests).
+    pub fn execute_inline_with_timeout(&self, key: &str, timeout: Duration) -> Option<KeyResult> {
+        match self.prepare(key, timeout) {
             Err(e) => Some(Err(e)),
             Ok(Prepared::Builtin(Handler::Inline(f), req)) => Some(f(self, &req)),
             Ok(_) => None,

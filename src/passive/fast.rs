@@ -3,9 +3,10 @@
 //! epoll registration, no wakeup beyond the accept itself.
 //!
 //! It applies only when the whole request is already there (the listener uses
-//! `TCP_DEFER_ACCEPT`), the peer passes `Server=` by address, the request is a plain key
-//! and the key's handler is [`Handler::Inline`](crate::keys::Handler). Everything else is
-//! handed to the async path with the bytes read so far. It must never block.
+//! `TCP_DEFER_ACCEPT`), the peer passes `Server=` by address, and the key — plain, or in a
+//! 7.0 JSON request — has a [`Handler::Inline`](crate::keys::Handler) (or fails before any
+//! handler runs). Everything else is handed to the async path with the bytes read so far.
+//! It must never block.
 //!
 //! The three raw socket calls (`recv`/`send` with `MSG_DONTWAIT`, `setsockopt`) are the
 //! only `unsafe` of the listener; each is a plain syscall on a descriptor we own.
@@ -133,14 +134,9 @@ pub fn try_answer(ctx: &AgentCtx, stream: &TcpStream, peer: SocketAddr) -> Outco
             }
         }
     };
-    if payload.first() == Some(&b'{') {
-        return Outcome::Async(buf[..n].to_vec());
-    }
-    let key = request::plain_key(&payload);
-    let Some(result) = ctx.execute_inline(&key) else {
+    let Some(reply) = request::answer_inline(ctx, &payload) else {
         return Outcome::Async(buf[..n].to_vec());
     };
-    let reply = request::plain_reply(&result);
     let mut bytes = frame::header_for(reply.len());
     bytes.extend_from_slice(&reply);
     match send_nowait(stream, &bytes) {

@@ -73,64 +73,94 @@ fn json_reply(data: Option<Vec<PassiveResult>>, error: Option<String>) -> Vec<u8
     serde_json::to_vec(&resp).unwrap_or_default()
 }
 
+/// What a JSON request asks for: an answer already decided (a malformed request, a bad
+/// timeout), or one key to run with its timeout.
+enum JsonCheck {
+    Reply(Vec<u8>),
+    Run { key: String, timeout: Duration },
+}
+
+fn json_error(message: impl Into<String>) -> JsonCheck {
+    JsonCheck::Reply(json_reply(None, Some(message.into())))
+}
+
+fn parse_json(obj: serde_json::Map<String, serde_json::Value>) -> (JsonCheck, Option<String>) {
+    let req: PassiveRequest = match serde_json::from_value(serde_json::Value::Object(obj)) {
+        Ok(r) => r,
+        Err(e) => return (json_error(format!("cannot parse request: {e}")), None),
+    };
+    match req.request.as_deref() {
+        Some(PASSIVE_CHECKS) => {}
+        Some(other) => return (json_error(format!("unknown request \"{other}\"")), None),
+        None => return (json_error("cannot find the \"request\" tag"), None),
+    }
+    let Some(check) = req.data.as_ref().and_then(|d| d.first()) else {
+        return (json_error("cannot find the \"data\" tag"), None);
+    };
+    let Some(key) = check.key.clone() else {
+        return (json_error("cannot find the \"key\" tag"), None);
+    };
+    let Some(timeout) = check.timeout.as_ref() else {
+        return (json_error("cannot find the \"timeout\" tag"), Some(key));
+    };
+    match parse_timeout(timeout) {
+        Some(timeout) => (
+            JsonCheck::Run {
+                key: key.clone(),
+                timeout,
+            },
+            Some(key),
+        ),
+        None => {
+            let error = PassiveResult::Error {
+                error: "Unsupported timeout value.".into(),
+            };
+            (
+                JsonCheck::Reply(json_reply(Some(vec![error]), None)),
+                Some(key),
+            )
+        }
+    }
+}
+
+fn json_result_reply(result: KeyResult) -> Vec<u8> {
+    let r = match result {
+        Ok(v) => PassiveResult::Value {
+            value: Some(v.to_wire()),
+        },
+        Err(ns) => PassiveResult::Error { error: ns.0 },
+    };
+    json_reply(Some(vec![r]), None)
+}
+
 async fn answer_json(
     ctx: &Arc<AgentCtx>,
     obj: serde_json::Map<String, serde_json::Value>,
 ) -> (Vec<u8>, Option<String>) {
-    let req: PassiveRequest = match serde_json::from_value(serde_json::Value::Object(obj)) {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                json_reply(None, Some(format!("cannot parse request: {e}"))),
-                None,
-            )
-        }
-    };
-    match req.request.as_deref() {
-        Some(PASSIVE_CHECKS) => {}
-        Some(other) => {
-            return (
-                json_reply(None, Some(format!("unknown request \"{other}\""))),
-                None,
-            );
-        }
-        None => {
-            return (
-                json_reply(None, Some("cannot find the \"request\" tag".into())),
-                None,
-            )
+    match parse_json(obj) {
+        (JsonCheck::Reply(r), key) => (r, key),
+        (JsonCheck::Run { key, timeout }, _) => {
+            let result = ctx.execute_with_timeout(&key, timeout).await;
+            (json_result_reply(result), Some(key))
         }
     }
-    let Some(check) = req.data.as_ref().and_then(|d| d.first()) else {
-        return (
-            json_reply(None, Some("cannot find the \"data\" tag".into())),
-            None,
-        );
-    };
-    let Some(key) = check.key.clone() else {
-        return (
-            json_reply(None, Some("cannot find the \"key\" tag".into())),
-            None,
-        );
-    };
-    let Some(timeout) = check.timeout.as_ref() else {
-        return (
-            json_reply(None, Some("cannot find the \"timeout\" tag".into())),
-            Some(key),
-        );
-    };
-    let result = match parse_timeout(timeout) {
-        Some(t) => match ctx.execute_with_timeout(&key, t).await {
-            Ok(v) => PassiveResult::Value {
-                value: Some(v.to_wire()),
-            },
-            Err(ns) => PassiveResult::Error { error: ns.0 },
+}
+
+/// Answers a request (plain key or 7.0 JSON) right here when nothing in it waits: the key's
+/// handler is inline, or the request fails before any handler runs. `None` when it must go
+/// through [`answer`]. The passive fast path uses it.
+pub fn answer_inline(ctx: &AgentCtx, payload: &[u8]) -> Option<Vec<u8>> {
+    match as_json_object(payload) {
+        Some(obj) => match parse_json(obj) {
+            (JsonCheck::Reply(r), _) => Some(r),
+            (JsonCheck::Run { key, timeout }, _) => ctx
+                .execute_inline_with_timeout(&key, timeout)
+                .map(json_result_reply),
         },
-        None => PassiveResult::Error {
-            error: "Unsupported timeout value.".into(),
-        },
-    };
-    (json_reply(Some(vec![result]), None), Some(key))
+        None => ctx
+            .execute_inline(&plain_key(payload))
+            .map(|r| plain_reply(&r)),
+    }
 }
 
 /// A 7.0 item timeout: a JSON integer of seconds, or a string with an optional `s`, `m`
@@ -188,6 +218,34 @@ mod tests {
             hostnames: vec!["h".into()],
             ..Default::default()
         }))
+    }
+
+    #[tokio::test]
+    async fn inline_answers_equal_async_answers() {
+        let ctx = ctx();
+        for req in [
+            &b"agent.ping"[..],
+            b"agent.ping[x]",
+            b"no.such.key",
+            b"{broken",
+            br#"{"request":"passive checks","data":[{"key":"agent.ping","timeout":3}]}"#,
+            br#"{"request":"passive checks","data":[{"key":"agent.version","timeout":"3s"}]}"#,
+            br#"{"request":"passive checks","data":[{"key":"nope","timeout":3}]}"#,
+            br#"{"request":"passive checks","data":[{"key":"agent.ping","timeout":0}]}"#,
+            br#"{"request":"foo"}"#,
+        ] {
+            let inline = answer_inline(&ctx, req).expect("answered inline");
+            assert_eq!(
+                inline,
+                answer(&ctx, req).await.0,
+                "{}",
+                String::from_utf8_lossy(req)
+            );
+        }
+        // A key that may block is left to the async path, in both protocols.
+        assert_eq!(answer_inline(&ctx, b"vfs.file.size[/etc/hostname]"), None);
+        let json = br#"{"request":"passive checks","data":[{"key":"vfs.file.size[/etc/hostname]","timeout":3}]}"#;
+        assert_eq!(answer_inline(&ctx, json), None);
     }
 
     #[tokio::test]

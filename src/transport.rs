@@ -260,6 +260,9 @@ async fn connect_one(addr: SocketAddr, source: Option<IpAddr>) -> io::Result<Tcp
     Ok(stream)
 }
 
+/// Largest single read into a frame buffer.
+const READ_CHUNK: usize = 16 * 1024;
+
 /// Reads one frame by length. Returns `Ok(None)` when the peer closed before sending a
 /// single byte (what the official agent treats as an empty request).
 pub async fn read_frame<S: AsyncRead + Unpin>(
@@ -305,26 +308,28 @@ pub async fn read_frame_after<S: AsyncRead + Unpin>(
         size: header.data_len,
         max: limits.max_data_len,
     })?;
-    let mut data = vec![0u8; data_len];
     // Bytes past the header: from `head`, then from the rest of `prefix`.
-    let mut pending: Vec<u8> = head[header.header_len..got].to_vec();
+    let mut data: Vec<u8> = head[header.header_len..got].to_vec();
     if prefix.len() > got {
-        pending.extend_from_slice(&prefix[got..]);
+        data.extend_from_slice(&prefix[got..]);
     }
-    if pending.len() > data_len {
+    if data.len() > data_len {
         return Err(TransportError::TooLong { expected: data_len });
     }
-    data[..pending.len()].copy_from_slice(&pending);
-    let mut filled = pending.len();
-    while filled < data_len {
-        let n = stream.read(&mut data[filled..]).await?;
+    // The buffer grows with the bytes that actually arrive: a header announcing a large
+    // frame costs nothing until the peer sends it.
+    data.reserve(data_len.min(READ_CHUNK));
+    let mut chunk = [0u8; READ_CHUNK];
+    while data.len() < data_len {
+        let want = (data_len - data.len()).min(READ_CHUNK);
+        let n = stream.read(&mut chunk[..want]).await?;
         if n == 0 {
             return Err(TransportError::Truncated {
-                got: filled,
+                got: data.len(),
                 expected: data_len,
             });
         }
-        filled += n;
+        data.extend_from_slice(&chunk[..n]);
     }
     Ok(Some(frame::finish(&header, &data)?))
 }

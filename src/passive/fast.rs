@@ -145,16 +145,18 @@ pub fn try_answer(ctx: &AgentCtx, stream: &TcpStream, peer: SocketAddr) -> Outco
             // The socket buffer is full (a large value): finish on the async path, which
             // re-runs nothing; it only writes.
             debug!(peer = %peer, sent, total = bytes.len(), "Passive reply continues asynchronously");
-            return finish_async(stream, bytes.split_off(sent));
+            return finish_async(stream, bytes.split_off(sent), ctx.config.timeout);
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return finish_async(stream, bytes),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            return finish_async(stream, bytes, ctx.config.timeout)
+        }
         Err(e) => debug!(peer = %peer, error = %e, "Cannot send passive reply"),
     }
     Outcome::Done
 }
 
-/// Writes the rest of a reply from a task, bounded by `Timeout`.
-fn finish_async(stream: &TcpStream, rest: Vec<u8>) -> Outcome {
+/// Writes the rest of a reply from a task, bounded by `Timeout` like any reply.
+fn finish_async(stream: &TcpStream, rest: Vec<u8>, timeout: std::time::Duration) -> Outcome {
     let Ok(clone) = stream.try_clone() else {
         return Outcome::Done;
     };
@@ -165,11 +167,7 @@ fn finish_async(stream: &TcpStream, rest: Vec<u8>) -> Outcome {
         let Ok(mut s) = tokio::net::TcpStream::from_std(clone) else {
             return;
         };
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            crate::transport::write_all(&mut s, &rest),
-        )
-        .await;
+        let _ = tokio::time::timeout(timeout, crate::transport::write_all(&mut s, &rest)).await;
     });
     Outcome::Done
 }

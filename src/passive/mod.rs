@@ -209,9 +209,11 @@ pub async fn serve_with_tls(
             let _ = t.join();
         }
     });
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, joined).await;
+    // One deadline for both waits: accept threads, then in-flight requests.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    let _ = tokio::time::timeout_at(deadline, joined).await;
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+    if tokio::time::timeout_at(deadline, tracker.wait())
         .await
         .is_err()
     {
@@ -260,6 +262,7 @@ impl Accepter {
                     fast::Outcome::Done => continue,
                     fast::Outcome::Denied => {
                         deny(&self.ctx, peer);
+                        close_without_reply(&stream);
                         continue;
                     }
                     fast::Outcome::Async(prefix) => prefix,
@@ -292,6 +295,12 @@ impl Accepter {
             });
         }
     }
+}
+
+/// Closes like zabbix_agentd does when it will not answer: FIN first (the client reads a
+/// clean end of stream), then the kernel resets if the request is still unread.
+fn close_without_reply<S: std::os::fd::AsFd>(stream: &S) {
+    let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Both);
 }
 
 fn deny(ctx: &AgentCtx, peer: SocketAddr) {
@@ -329,9 +338,18 @@ async fn handle_after(
     peer: SocketAddr,
     prefix: Vec<u8>,
 ) {
-    if !access::allowed(&ctx.config.server, peer.ip()).await {
+    // DNS names in Server= are resolved per connection; a resolver that does not answer
+    // within Timeout denies, so unanswered lookups cannot hold connection slots longer
+    // than a stalled client can.
+    let allowed = tokio::time::timeout(
+        ctx.config.timeout,
+        access::allowed(&ctx.config.server, peer.ip()),
+    )
+    .await
+    .unwrap_or(false);
+    if !allowed {
         deny(ctx, peer);
-        // Dropping the socket closes it without a reply (RST if the request arrived).
+        close_without_reply(&stream);
         return;
     }
     let timeout = ctx.config.timeout;

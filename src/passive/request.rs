@@ -189,6 +189,7 @@ pub fn parse_timeout(v: &serde_json::Value) -> Option<Duration> {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -46,11 +46,11 @@ pub struct Limits {
 
 impl Limits {
     /// Limits for a passive-check request: a key or a small JSON object. zabbix_agentd
-    /// accepts up to 1 GiB here; no legitimate request comes near 16 MiB, and a lower cap
-    /// keeps a hostile header from making the agent reserve memory.
+    /// accepts up to 1 GiB here; item keys are a few KiB at most, so 1 MiB is ample, and
+    /// a lower cap bounds what a peer can make the agent hold per connection.
     pub const PASSIVE_REQUEST: Limits = Limits {
-        max_data_len: 16 * MIB,
-        max_uncompressed_len: 16 * MIB,
+        max_data_len: MIB,
+        max_uncompressed_len: MIB,
         allow_large: false,
     };
 

@@ -321,7 +321,7 @@ fn a_200_mb_header_is_refused_from_the_header_alone() {
     h.extend_from_slice(&0u32.to_le_bytes());
     let want = FrameError::TooLarge {
         size: 200 * MIB,
-        max: 16 * MIB,
+        max: MIB,
     };
     assert_eq!(
         parse_header(&h, &Limits::PASSIVE_REQUEST),

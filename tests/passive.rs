@@ -253,3 +253,35 @@ fn second_agent_on_the_same_port_refuses_to_start() {
         assert_eq!(stdout(&zabbix_get(first.port, "agent.ping", &[])), "1");
     }
 }
+
+/// Bytes past the announced length are refused like zabbix_agentd does ("longer than
+/// expected"), also when the header arrives on its own first (the async path).
+#[test]
+fn request_longer_than_its_header_is_not_answered() {
+    let agent = start_zagent("Server=127.0.0.1\n");
+    let req = frame(b"agent.ping");
+    let mut s = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    s.write_all(&req[..13]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut rest = req[13..].to_vec();
+    rest.extend_from_slice(b"JUNK");
+    s.write_all(&rest).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(got.is_empty(), "answered: {got:?}");
+    // All in one segment: the fast path refuses it too.
+    let mut both = req.clone();
+    both.extend_from_slice(b"JUNK");
+    let got = raw_exchange(agent.port, &both, Duration::from_secs(5)).unwrap();
+    assert!(got.is_empty(), "answered: {got:?}");
+    // The same request without the extra bytes is answered on both paths.
+    let mut s = TcpStream::connect(("127.0.0.1", agent.port)).unwrap();
+    s.write_all(&req[..13]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    s.write_all(&req[13..]).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert_eq!(got, frame(b"1"));
+}

@@ -374,7 +374,19 @@ async fn handle_after(
     )
     .await
     {
-        Ok(Ok(Some(frame))) => frame.payload,
+        Ok(Ok(Some(frame))) => {
+            // Bytes past the announced length: zabbix_agentd drops such a request
+            // ("longer than expected") rather than answering it.
+            if let Stream::Plain(tcp) = &stream {
+                let mut extra = [0u8; 1];
+                if matches!(tcp.try_read(&mut extra), Ok(n) if n > 0) {
+                    warn!(peer = %peer, "Passive request longer than its header says; closing without reply");
+                    close_without_reply(tcp);
+                    return;
+                }
+            }
+            frame.payload
+        }
         // Closed before sending anything: zabbix_agentd treats it as an empty key.
         Ok(Ok(None)) => Vec::new(),
         Ok(Err(e)) => {

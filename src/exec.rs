@@ -23,6 +23,8 @@
 //! are not waited for) and are reaped by a background task.
 
 use std::io;
+
+pub use crate::sys::oserror::zbx_strerror;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -112,19 +114,6 @@ pub fn c_string(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// `zbx_strerror`: `[errno] text`, as zabbix_agentd words system errors.
-pub fn zbx_strerror(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            let text = e.to_string();
-            let suffix = format!(" (os error {code})");
-            let text = text.strip_suffix(&suffix).unwrap_or(&text);
-            format!("[{code}] {text}")
-        }
-        None => e.to_string(),
-    }
 }
 
 /// Runs shell commands for one agent, at most [`MAX_CONCURRENT`] at a time.

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::sys::oserror::zbx_strerror;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
@@ -94,7 +95,7 @@ pub enum TransportError {
         source: io::Error,
     },
     /// TCP connect failed.
-    #[error("cannot connect to [[{host}]:{port}]: {}", os_error_text(source))]
+    #[error("cannot connect to [[{host}]:{port}]: {}", zbx_strerror(source))]
     Connect {
         /// Host as given.
         host: String,
@@ -104,7 +105,7 @@ pub enum TransportError {
         source: io::Error,
     },
     /// Reading or writing failed.
-    #[error("{0}")]
+    #[error("{}", zbx_strerror(.0))]
     Io(#[from] io::Error),
     /// Connect, write or read did not finish in time.
     #[error("timed out after {0:?}")]
@@ -139,18 +140,6 @@ pub enum TransportError {
         /// What failed: OpenSSL's reason, a certificate problem, an issuer mismatch.
         reason: String,
     },
-}
-
-/// An OS error as the C components print it: `[111] Connection refused`.
-pub fn os_error_text(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            let text = e.to_string();
-            let suffix = format!(" (os error {code})");
-            format!("[{code}] {}", text.strip_suffix(&suffix).unwrap_or(&text))
-        }
-        None => e.to_string(),
-    }
 }
 
 /// Options for an outgoing connection.

@@ -520,10 +520,9 @@ fn signature(f: &mut File, len: usize) -> std::io::Result<(u64, usize)> {
 
 /// `strerror` text of an I/O error, as the official agent prints it.
 fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.rfind(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
+    match e.raw_os_error() {
+        Some(code) => crate::sys::oserror::strerror(code),
+        None => e.to_string(),
     }
 }
 

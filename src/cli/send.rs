@@ -525,12 +525,11 @@ fn send_file(
         match std::fs::File::open(path) {
             Ok(f) => Box::new(std::io::BufReader::new(f)),
             Err(e) => {
-                let msg = e.to_string();
-                let msg = msg.split(" (os error").next().unwrap_or(&msg).to_string();
+                let code = e.raw_os_error().unwrap_or(0);
                 io.err(format_args!(
-                    "{}: ERROR: cannot open [{path}]: [{}] {msg}",
+                    "{}: ERROR: cannot open [{path}]: [{code}] {}",
                     prog(),
-                    e.raw_os_error().unwrap_or(0)
+                    crate::sys::oserror::strerror(code)
                 ));
                 return Err(String::new());
             }

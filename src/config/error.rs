@@ -73,15 +73,5 @@ impl From<Vec<ConfigError>> for ConfigErrors {
 
 /// `[errno] text` as zabbix prints an OS error (`[2] No such file or directory`).
 pub(crate) fn os_error(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            let text = std::io::Error::from_raw_os_error(code).to_string();
-            let text = match text.find(" (os error") {
-                Some(cut) => text[..cut].to_string(),
-                None => text,
-            };
-            format!("[{code}] {text}")
-        }
-        None => e.to_string(),
-    }
+    crate::sys::oserror::zbx_strerror(e)
 }

@@ -48,6 +48,7 @@ use tokio_openssl::SslStream;
 use tracing::{debug, warn};
 
 use crate::config::{Config, TlsConfig, TlsMode};
+use crate::sys::oserror::zbx_strerror;
 use crate::transport::Stream;
 
 use psk::Psk;
@@ -572,21 +573,6 @@ fn read_capped(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     f.take(cap).read_to_end(&mut out)?;
     Ok(out)
-}
-
-/// `[2] No such file or directory`, as zabbix_agentd prints an OS error.
-fn zbx_strerror(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            let text = io::Error::from_raw_os_error(code).to_string();
-            let text = text
-                .strip_suffix(&format!(" (os error {code})"))
-                .unwrap_or(&text)
-                .to_string();
-            format!("[{code}] {text}")
-        }
-        None => e.to_string(),
-    }
 }
 
 /// A warning when `path` is accessible to "others" (see the module comment).

@@ -4,7 +4,8 @@
 
 #[path = "interop/lab.rs"]
 mod lab;
-mod util;
+
+use lab::util;
 
 use std::time::{Duration, Instant};
 

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-#[path = "tls_util.rs"]
+#[path = "tls_util/mod.rs"]
 mod util;
 
 use zagent::config::{TlsConfig, TlsMode};

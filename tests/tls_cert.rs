@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "tls_util.rs"]
+#[path = "tls_util/mod.rs"]
 mod util;
 
 use std::path::{Path, PathBuf};

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+#[path = "../util/mod.rs"]
+pub mod util;
+
 /// The lab script in this repository.
 pub fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/zabbix-lab")
@@ -135,15 +138,10 @@ impl Lab {
 
 /// A free loopback TCP port (bound then released).
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    util::free_port()
 }
 
 /// A free loopback port that zabbix_server accepts as ListenPort (1024–32767).
 pub fn free_server_port() -> u16 {
-    let start = 20_000 + (std::process::id() % 10_000) as u16;
-    (0..500u16)
-        .map(|i| 20_000 + (start - 20_000 + i * 7) % 12_000)
-        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .expect("no free port in 20000-31999")
+    util::free_port()
 }

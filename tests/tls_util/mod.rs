@@ -15,6 +15,9 @@ use zagent::config::{Config, TlsConfig};
 use zagent::keys::AgentCtx;
 use zagent::passive;
 
+#[path = "../util/mod.rs"]
+mod common;
+
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// Log lines written by the code under test (all tests of one binary share it).
@@ -123,15 +126,7 @@ pub fn random_psk_hex() -> String {
 
 /// A port nobody listens on right now, in zabbix_agentd's ListenPort range (1024–32767).
 pub fn free_port() -> u16 {
-    for _ in 0..500 {
-        let mut b = [0u8; 2];
-        openssl::rand::rand_bytes(&mut b).expect("rand");
-        let port = 20000 + u16::from_le_bytes(b) % 12000;
-        if std::net::TcpListener::bind((LOCALHOST, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in 20000..32000");
+    common::free_port()
 }
 
 /// Runs the real zabbix_get against 127.0.0.1:`port` with extra arguments.

@@ -186,3 +186,33 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Syslog {
         SyslogEvent { priority }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_levels_map_like_zabbix() {
+        assert_eq!(level_for(0), LevelFilter::ERROR);
+        assert_eq!(level_for(2), LevelFilter::ERROR);
+        assert_eq!(level_for(3), LevelFilter::INFO);
+        assert_eq!(level_for(4), LevelFilter::DEBUG);
+        assert_eq!(level_for(5), LevelFilter::TRACE);
+    }
+
+    #[test]
+    fn log_file_rotates_to_old_past_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zagent.log");
+        let mut f = RotatingFile::open(path.clone(), 100).unwrap();
+        f.write_all(&[b'a'; 60]).unwrap();
+        f.write_all(&[b'b'; 60]).unwrap();
+        f.write_all(&[b'c'; 10]).unwrap();
+        let old = std::fs::read(dir.path().join("zagent.log.old")).unwrap();
+        assert_eq!(old, vec![b'a'; 60]);
+        let mut cur = vec![b'b'; 60];
+        cur.extend_from_slice(&[b'c'; 10]);
+        assert_eq!(std::fs::read(&path).unwrap(), cur);
+    }
+}

@@ -27,6 +27,20 @@ fn log_file_receives_start_and_stop() {
     assert!(!text.contains('\u{1b}'), "no colour codes in a log file");
 }
 
+#[test]
+fn debug_level_2_leaves_out_information_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("zagent.log");
+    let mut agent = start_zagent(&format!(
+        "Server=127.0.0.1\nLogFile={}\nDebugLevel=2\n",
+        log.display()
+    ));
+    assert_eq!(stdout(&zabbix_get(agent.port, "agent.ping", &[])), "1");
+    agent.terminate(Duration::from_secs(15)).expect("stopped");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("Starting zagent"), "{text}");
+}
+
 /// syslog(3) sends to /dev/log. The test listens there itself: directly when nothing
 /// does (as on CI), or in a private mount namespace bound over the real one.
 #[test]

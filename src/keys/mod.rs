@@ -123,6 +123,8 @@ pub mod reason {
     pub const TOO_MANY: &str = "Too many parameters.";
     /// Broken key syntax.
     pub const INVALID_FORMAT: &str = "Invalid item key format.";
+    /// A check (other than a command) that ran past its timeout.
+    pub const TIMEOUT: &str = "Timeout while processing item.";
 }
 
 /// "first", "second", … as zabbix_agentd words its parameter errors (0-based index).
@@ -141,6 +143,10 @@ pub struct Request {
     pub key: ItemKey,
     /// Timeout for this check (global `Timeout`, or the 7.0 per-item timeout).
     pub timeout: Duration,
+    /// When the check must have answered: its start plus `timeout`. Work on the blocking
+    /// pool stops here by itself (reads check it), so a check that timed out does not
+    /// go on holding a thread or a file.
+    pub deadline: Instant,
 }
 
 impl Request {
@@ -442,6 +448,7 @@ impl AgentCtx {
         let req = Request {
             key: parsed,
             timeout,
+            deadline: Instant::now() + timeout,
         };
         def.validate(&req)?;
         Ok(Prepared::Builtin(def.handler, req))
@@ -449,7 +456,14 @@ impl AgentCtx {
 
     async fn run(self: &Arc<Self>, handler: Handler, req: Request) -> KeyResult {
         let timeout = req.timeout;
-        let timed_out = || NotSupported::new("Timeout while executing a shell script.");
+        // A command (system.run) words its timeout as zabbix_agentd does for scripts;
+        // everything else as zabbix_agentd words a check that ran out of time.
+        let text = if req.key.name == "system.run" {
+            crate::exec::TIMEOUT_TEXT
+        } else {
+            reason::TIMEOUT
+        };
+        let timed_out = || NotSupported::new(text);
         match handler {
             Handler::Inline(f) => f(self, &req),
             Handler::Blocking(f) => {

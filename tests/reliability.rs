@@ -1,0 +1,156 @@
+//! Reliability end to end (issue 12): what one allowed peer, a hostile file or a lying
+//! server can make `zagent run` hold — memory, threads, connection slots — and the answers
+//! it gives meanwhile, checked against the real zabbix_agentd where it answers at all.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod util;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use util::*;
+
+/// A field of /proc/PID/status in KiB (`VmHWM`, `VmRSS`, `Threads`).
+fn status(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// One passive request (plain key) and its payload after the header.
+fn ask(port: u16, key: &str, limit: Duration) -> (Duration, String) {
+    let t0 = Instant::now();
+    let out = raw_exchange(port, &frame(key.as_bytes()), limit).unwrap();
+    assert!(out.len() >= 13, "short reply {out:?} to {key}");
+    (
+        t0.elapsed(),
+        String::from_utf8_lossy(&out[13..]).replace('\0', "|"),
+    )
+}
+
+/// The value `zabbix_agentd -t KEY` (the real 6.0 agent) prints, and zagent's for the
+/// same key through `zagent test`, with the same Timeout.
+fn both_test(key: &str, dir: &Path) -> (String, String) {
+    let conf = dir.join("agentd.conf");
+    std::fs::write(&conf, "LogType=console\nTimeout=3\n").unwrap();
+    let run = |cmd: &mut Command| {
+        let o = cmd.output().unwrap();
+        let s = String::from_utf8_lossy(&o.stdout).into_owned();
+        let i = s
+            .find(" [")
+            .unwrap_or_else(|| panic!("no value in {s:?} for {key}"));
+        s[i..].trim().to_string()
+    };
+    (
+        run(Command::new("zabbix_agentd")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-t", key])),
+        run(Command::new(zagent_bin())
+            .args(["test", "-c"])
+            .arg(&conf)
+            .arg(key)),
+    )
+}
+
+#[test]
+fn regexp_of_dev_zero_answers_timeout_with_bounded_memory() {
+    let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nTimeout=2\n");
+    let pid = agent.child.id();
+    let (_, warm) = ask(
+        agent.port,
+        "vfs.file.regmatch[/etc/passwd,root]",
+        Duration::from_secs(5),
+    );
+    assert_eq!(warm, "1");
+    let before = status(pid, "VmHWM");
+    for key in [
+        "vfs.file.regexp[/dev/zero,x]",
+        "vfs.file.regmatch[/dev/zero,x]",
+        "vfs.file.cksum[/dev/zero]",
+        "vfs.file.size[/dev/zero,lines]",
+    ] {
+        let (took, answer) = ask(agent.port, key, Duration::from_secs(10));
+        assert_eq!(
+            answer, "ZBX_NOTSUPPORTED|Timeout while processing item.",
+            "{key}"
+        );
+        assert!(took < Duration::from_secs(5), "{key} took {took:?}");
+    }
+    // A 256 MiB sparse file: 4096 lines of 64 KiB zeros, no match.
+    let sparse = agent.path("sparse");
+    std::fs::File::create(&sparse)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let (_, answer) = ask(
+        agent.port,
+        &format!("vfs.file.regmatch[{},x]", sparse.display()),
+        Duration::from_secs(10),
+    );
+    assert!(
+        answer == "0" || answer == "ZBX_NOTSUPPORTED|Timeout while processing item.",
+        "{answer}"
+    );
+    let grown = status(pid, "VmHWM").saturating_sub(before);
+    assert!(grown < 16 * 1024, "peak RSS grew by {grown} KiB");
+    // The timed-out checks stopped their work: the same file answers again at once.
+    let (took, answer) = ask(
+        agent.port,
+        "vfs.file.regexp[/dev/zero,x,,1,1]",
+        Duration::from_secs(10),
+    );
+    assert_eq!(answer, "", "{took:?}");
+}
+
+#[test]
+fn lines_split_and_cut_like_zabbix_agentd() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut long = vec![b'x'; 70_000];
+    long.extend_from_slice(b"END\n");
+    long.extend(std::iter::repeat(b'y').take(65_535));
+    long.extend_from_slice(b"\rZ\n");
+    let files: &[(&str, &[u8])] = &[
+        ("cr", b"a\rb\r\nc\nd"),
+        ("cr2", b"a\r\r\nb\n\n\nc\r\n"),
+        ("edge", &[&[b'q'; 65_535][..], b"\r\nW\n"].concat()),
+        ("long", &long),
+        ("utf16", b"a\0\r\0b\0\r\0\n\0c\0"),
+    ];
+    let mut keys = Vec::new();
+    for (name, data) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, data).unwrap();
+        let p = path.display();
+        let enc = if *name == "utf16" { "UTF-16LE" } else { "" };
+        for n in 1..=6 {
+            keys.push(format!(
+                "vfs.file.regexp[{p},\"^(.{{0,12}}).*?(.{{0,4}})$\",{enc},{n},{n},<\\1|\\2>]"
+            ));
+        }
+        keys.push(format!("vfs.file.regmatch[{p},^x{{65535}}x$,{enc}]"));
+        keys.push(format!("vfs.file.regmatch[{p},^x{{4464}}END$,{enc}]"));
+    }
+    for key in keys {
+        let (official, ours) = both_test(&key, dir.path());
+        assert_eq!(ours, official, "{key}");
+    }
+}
+
+#[test]
+fn zagent_test_stops_at_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = Instant::now();
+    let (official, ours) = both_test("vfs.file.md5sum[/dev/zero]", dir.path());
+    assert_eq!(ours, official);
+    assert_eq!(
+        ours,
+        "[m|ZBX_NOTSUPPORTED] [Timeout while processing item.]"
+    );
+    // Both ran to their 3 s Timeout, neither much past it.
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+}

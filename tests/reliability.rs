@@ -154,3 +154,79 @@ fn zagent_test_stops_at_timeout() {
     // Both ran to their 3 s Timeout, neither much past it.
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
 }
+
+/// Makes a FIFO at `path` and opens it for reading and for writing (a writer that never
+/// writes), without blocking; the descriptors keep it that way while held.
+fn silent_fifo(path: &Path) -> (std::fs::File, std::fs::File) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success());
+    let open = |write: bool| {
+        std::fs::OpenOptions::new()
+            .read(!write)
+            .write(write)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .unwrap()
+    };
+    let r = open(false);
+    (r, open(true))
+}
+
+#[test]
+fn a_silent_fifo_holds_two_threads_and_other_keys_keep_answering() {
+    let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nTimeout=3\n");
+    let pid = agent.child.id();
+    let fifo = agent.path("fifo");
+    let _ends = silent_fifo(&fifo);
+    let port = agent.port;
+    let dir = agent.dir.path().display().to_string();
+    let askers: Vec<_> = (0..600)
+        .map(|i| {
+            // Half of them spell the path differently: the limit is per object.
+            let path = if i % 2 == 0 {
+                format!("{dir}/fifo")
+            } else {
+                format!("{dir}//./fifo")
+            };
+            std::thread::spawn(move || {
+                ask(
+                    port,
+                    &format!("vfs.file.cksum[{path}]"),
+                    Duration::from_secs(30),
+                )
+                .1
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let threads = status(pid, "Threads");
+    let (took, size) = ask(port, "vfs.file.size[/etc/passwd]", Duration::from_secs(10));
+    let want = std::fs::metadata("/etc/passwd").unwrap().len().to_string();
+    assert_eq!(size, want);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let answers: Vec<String> = askers.into_iter().map(|t| t.join().unwrap()).collect();
+    let timeouts = answers
+        .iter()
+        .filter(|a| *a == "ZBX_NOTSUPPORTED|Timeout while processing item.")
+        .count();
+    let busy = answers
+        .iter()
+        .filter(|a| a.contains("earlier checks of this object are still waiting"))
+        .count();
+    assert_eq!(timeouts + busy, 600, "{:?}", &answers[..3]);
+    assert!(timeouts <= 2 * 10, "{timeouts} checks waited on the FIFO");
+    // Refusals run briefly on the blocking pool too; what stays bounded is the file
+    // checks' share of it (128), far from the 512 the other keys need (main: 271).
+    assert!(
+        threads < 150,
+        "{threads} threads while 600 checks of one FIFO ran"
+    );
+    // Nothing stays stuck: the FIFO is checked again (and times out) like the first time.
+    let (_, again) = ask(
+        port,
+        &format!("vfs.file.cksum[{dir}/fifo]"),
+        Duration::from_secs(10),
+    );
+    assert_eq!(again, "ZBX_NOTSUPPORTED|Timeout while processing item.");
+}

@@ -166,6 +166,12 @@ impl Request {
     }
 }
 
+/// Most [`Handler::BlockingFile`] checks running at once (of tokio's 512 blocking
+/// threads); more wait for a slot until their deadline.
+pub const FILE_CHECKS: usize = 128;
+
+static FILE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FILE_CHECKS);
+
 /// A future returned by an async handler.
 pub type BoxFuture = Pin<Box<dyn Future<Output = KeyResult> + Send + 'static>>;
 
@@ -181,6 +187,10 @@ pub enum Handler {
     Inline(SyncFn),
     /// May block (file reads, big netlink dumps): run on tokio's blocking pool.
     Blocking(SyncFn),
+    /// May wait on a file system object the peer names (a FIFO, a device, a dead NFS
+    /// mount): run on the blocking pool, at most [`FILE_CHECKS`] at once, so that the
+    /// other blocking keys always keep a reserve of threads.
+    BlockingFile(SyncFn),
     /// Waits on something (a child process, a connect): awaited, bounded by the timeout.
     Async(AsyncFn),
 }
@@ -190,6 +200,7 @@ impl fmt::Debug for Handler {
         f.write_str(match self {
             Handler::Inline(_) => "Inline",
             Handler::Blocking(_) => "Blocking",
+            Handler::BlockingFile(_) => "BlockingFile",
             Handler::Async(_) => "Async",
         })
     }
@@ -470,6 +481,23 @@ impl AgentCtx {
                 let ctx = Arc::clone(self);
                 let task = tokio::task::spawn_blocking(move || f(&ctx, &req));
                 match tokio::time::timeout(timeout, task).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => Err(NotSupported::new(format!("Check failed: {e}"))),
+                    Err(_) => Err(timed_out()),
+                }
+            }
+            Handler::BlockingFile(f) => {
+                let deadline = tokio::time::Instant::from_std(req.deadline);
+                let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, FILE_SLOTS.acquire()).await
+                else {
+                    return Err(timed_out());
+                };
+                let ctx = Arc::clone(self);
+                let task = tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
+                    f(&ctx, &req)
+                });
+                match tokio::time::timeout_at(deadline, task).await {
                     Ok(Ok(r)) => r,
                     Ok(Err(e)) => Err(NotSupported::new(format!("Check failed: {e}"))),
                     Err(_) => Err(timed_out()),

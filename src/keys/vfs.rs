@@ -38,14 +38,14 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::one_of("mode", &["crc32", "md5", "sha256"]),
         ]),
         test_key: "vfs.file.cksum[/etc/passwd]",
-        handler: Handler::Blocking(file_cksum),
+        handler: Handler::BlockingFile(file_cksum),
     },
     KeyDef {
         name: "vfs.file.contents",
         description: "Contents of a file (at most 64 KB), converted to UTF-8.",
         params: Params::List(&[ParamDef::req("file"), ParamDef::opt("encoding")]),
         test_key: "vfs.file.contents[/etc/passwd]",
-        handler: Handler::Blocking(file_contents),
+        handler: Handler::BlockingFile(file_contents),
     },
     KeyDef {
         name: "vfs.file.exists",
@@ -56,7 +56,7 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("types_excl"),
         ]),
         test_key: "vfs.file.exists[/etc/passwd]",
-        handler: Handler::Blocking(file_exists),
+        handler: Handler::BlockingFile(file_exists),
     },
     KeyDef {
         name: "vfs.file.get",
@@ -64,14 +64,14 @@ pub const KEYS: &[KeyDef] = &[
             "Information about a file (JSON): names, type, owner, permissions, size, times.",
         params: Params::List(&[ParamDef::req("file")]),
         test_key: "vfs.file.get[/etc/passwd]",
-        handler: Handler::Blocking(file_get),
+        handler: Handler::BlockingFile(file_get),
     },
     KeyDef {
         name: "vfs.file.md5sum",
         description: "MD5 checksum of a file.",
         params: Params::List(&[ParamDef::req("file")]),
         test_key: "vfs.file.md5sum[/etc/passwd]",
-        handler: Handler::Blocking(file_md5sum),
+        handler: Handler::BlockingFile(file_md5sum),
     },
     KeyDef {
         name: "vfs.file.owner",
@@ -82,14 +82,14 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("resulttype"),
         ]),
         test_key: "vfs.file.owner[/etc/passwd,user,name]",
-        handler: Handler::Blocking(file_owner),
+        handler: Handler::BlockingFile(file_owner),
     },
     KeyDef {
         name: "vfs.file.permissions",
         description: "File permissions as four octal digits.",
         params: Params::List(&[ParamDef::req("file")]),
         test_key: "vfs.file.permissions[/etc/passwd]",
-        handler: Handler::Blocking(file_permissions),
+        handler: Handler::BlockingFile(file_permissions),
     },
     KeyDef {
         name: "vfs.file.regexp",
@@ -103,7 +103,7 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("output"),
         ]),
         test_key: "vfs.file.regexp[/etc/passwd,zabbix]",
-        handler: Handler::Blocking(file_regexp),
+        handler: Handler::BlockingFile(file_regexp),
     },
     KeyDef {
         name: "vfs.file.regmatch",
@@ -116,21 +116,21 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("end line"),
         ]),
         test_key: "vfs.file.regmatch[/etc/passwd,root]",
-        handler: Handler::Blocking(file_regmatch),
+        handler: Handler::BlockingFile(file_regmatch),
     },
     KeyDef {
         name: "vfs.file.size",
         description: "File size in bytes or lines.",
         params: Params::List(FILE_MODE),
         test_key: "vfs.file.size[/etc/passwd]",
-        handler: Handler::Blocking(file_size),
+        handler: Handler::BlockingFile(file_size),
     },
     KeyDef {
         name: "vfs.file.time",
         description: "File modify, access or change time (unix seconds).",
         params: Params::List(FILE_MODE),
         test_key: "vfs.file.time[/etc/passwd,modify]",
-        handler: Handler::Blocking(file_time),
+        handler: Handler::BlockingFile(file_time),
     },
     KeyDef {
         name: "vfs.fs.discovery",
@@ -144,21 +144,21 @@ pub const KEYS: &[KeyDef] = &[
         description: "Every mounted file system with its space and inode figures (JSON).",
         params: Params::None,
         test_key: "vfs.fs.get",
-        handler: Handler::Blocking(fs_get),
+        handler: Handler::BlockingFile(fs_get),
     },
     KeyDef {
         name: "vfs.fs.inode",
         description: "Number or percentage of inodes: total, free, used, pfree, pused.",
         params: Params::List(INODE_PARAMS),
         test_key: "vfs.fs.inode[/,pfree]",
-        handler: Handler::Blocking(fs_inode),
+        handler: Handler::BlockingFile(fs_inode),
     },
     KeyDef {
         name: "vfs.fs.size",
         description: "File system space in bytes or percent: total, free, used, pfree, pused.",
         params: Params::List(FS_PARAMS),
         test_key: "vfs.fs.size[/,free]",
-        handler: Handler::Blocking(fs_size),
+        handler: Handler::BlockingFile(fs_size),
     },
 ];
 
@@ -202,12 +202,32 @@ fn read_err(e: ReadError, read_text: impl FnOnce(&io::Error) -> String) -> NotSu
 /// Registers a check on the request's file; refused at once while an earlier check of the
 /// same file is still stuck past its timeout (a dead NFS mount), so such a file ties up one
 /// blocking thread, not one per poll.
+///
+/// The path is compared in its lexical normal form (`dir//x`, `dir/./x` and `dir/x/` are
+/// `dir/x`; symbolic links are not resolved, which could itself hang). A check counts as
+/// stuck only a second after its deadline: reads stop at the deadline by themselves.
 pub(crate) fn file_guard(req: &Request) -> Result<crate::sys::inflight::InFlight, NotSupported> {
-    crate::sys::inflight::enter(&format!("file:{}", req.param(0)), req.timeout).ok_or_else(|| {
+    let key = format!("file:{}", normal_path(req.param(0)));
+    let stuck_after = req.timeout + std::time::Duration::from_secs(1);
+    crate::sys::inflight::enter(&key, stuck_after).ok_or_else(|| {
         NotSupported::new(
             "Cannot obtain file information: an earlier check of this file has not returned yet.",
         )
     })
+}
+
+/// `path` without empty and `.` components (`a//b/./c/` → `a/b/c`), keeping a leading `/`.
+pub fn normal_path(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let body = parts.join("/");
+    match (path.starts_with('/'), body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".to_string(),
+        (false, false) => body,
+    }
 }
 
 fn file_info_err(e: &io::Error) -> NotSupported {
@@ -1174,6 +1194,20 @@ mod tests {
         assert!(statvfs("/zt-held").is_err_and(|e| e.0.contains("has not returned yet")));
         drop(hung);
         assert!(statvfs("/").is_ok());
+    }
+
+    #[test]
+    fn paths_compare_in_normal_form() {
+        assert_eq!(normal_path("/tmp//x"), "/tmp/x");
+        assert_eq!(normal_path("/tmp/./x/"), "/tmp/x");
+        assert_eq!(normal_path("//"), "/");
+        assert_eq!(normal_path("a/./b"), "a/b");
+        assert_eq!(normal_path("./"), ".");
+        assert_eq!(
+            normal_path("/a/../b"),
+            "/a/../b",
+            "'..' is left: a link may sit before it"
+        );
     }
 
     #[test]

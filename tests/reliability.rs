@@ -230,3 +230,44 @@ fn a_silent_fifo_holds_two_threads_and_other_keys_keep_answering() {
     );
     assert_eq!(again, "ZBX_NOTSUPPORTED|Timeout while processing item.");
 }
+
+#[test]
+fn unframed_request_of_the_seed_is_answered_on_both_paths() {
+    let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nTimeout=3\n");
+    let port = agent.port;
+    // The seed's exact bytes: "sends agent.ping\n", the agent answers <HEADER><DATALEN>1.
+    let got = raw_exchange(port, b"agent.ping\n", Duration::from_secs(5)).unwrap();
+    assert_eq!(got, frame(b"1"));
+    // A blocking key (async path), CR LF, and bytes after the LF ignored.
+    let got = raw_exchange(
+        port,
+        b"vfs.file.size[/etc/passwd]\r\nrest",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let size = std::fs::metadata("/etc/passwd").unwrap().len().to_string();
+    assert_eq!(got, frame(size.as_bytes()));
+    // Sent in pieces: the async path reads on to the LF.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"agent.").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        s.write_all(b"ping\n").unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).unwrap();
+        assert_eq!(out, frame(b"1"));
+    }
+    // The same limits: more than 1 MiB without an LF is closed without a reply.
+    let long = vec![b'a'; (1 << 20) + 10];
+    let got = raw_exchange(port, &long, Duration::from_secs(5)).unwrap_or_default();
+    assert!(got.is_empty(), "{} bytes answered", got.len());
+    // A damaged header (starts with Z) is still no key.
+    let got = raw_exchange(port, b"ZBXE\x01agent.ping\n", Duration::from_secs(5)).unwrap();
+    assert!(got.is_empty());
+    // The same Server= list: a peer not in it gets nothing.
+    let other = start_zagent("Server=127.0.0.2\nAllowRoot=1\n");
+    let got = raw_exchange(other.port, b"agent.ping\n", Duration::from_secs(5)).unwrap_or_default();
+    assert!(got.is_empty());
+}

@@ -271,3 +271,42 @@ fn unframed_request_of_the_seed_is_answered_on_both_paths() {
     let got = raw_exchange(other.port, b"agent.ping\n", Duration::from_secs(5)).unwrap_or_default();
     assert!(got.is_empty());
 }
+
+#[test]
+fn comma_keys_are_bounded_before_they_are_parsed() {
+    let up = "UserParameter=rel.up[*],sleep 1; echo \"$1|$2|$9\"\n";
+    let agent = start_zagent(&format!("Server=127.0.0.1\nAllowRoot=1\nTimeout=10\n{up}"));
+    let pid = agent.child.id();
+    let port = agent.port;
+    let (_, warm) = ask(port, "rel.up[a,b]", Duration::from_secs(15));
+    assert_eq!(warm, "a|b|");
+    let before = status(pid, "VmHWM");
+    let run16 = |key: String| {
+        let key = std::sync::Arc::new(key);
+        let askers: Vec<_> = (0..16)
+            .map(|_| {
+                let key = std::sync::Arc::clone(&key);
+                std::thread::spawn(move || ask(port, &key, Duration::from_secs(30)).1)
+            })
+            .collect();
+        askers
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect::<Vec<_>>()
+    };
+    // 1 MiB of commas: refused before parsing (zabbix_agentd never answers it in time).
+    let huge = format!("rel.up[a{}z]", ",".repeat((1 << 20) - 100));
+    for a in run16(huge) {
+        assert_eq!(a, "ZBX_NOTSUPPORTED|Too many parameters.");
+    }
+    // 20,000 parameters: answered as zabbix_agentd answers (checked below), and the 16
+    // waiting for a command slot hold the command, not 20,000 parsed parameters each.
+    let many = format!("rel.up[a{}z]", ",".repeat(20_000));
+    for a in run16(many.clone()) {
+        assert_eq!(a, "a||");
+    }
+    let grown = status(pid, "VmHWM").saturating_sub(before);
+    assert!(grown < 48 * 1024, "peak RSS grew by {grown} KiB");
+    let agentd = start_zabbix_agentd(&format!("Server=127.0.0.1\nTimeout=10\n{up}"));
+    assert_eq!(ask(agentd.port, &many, Duration::from_secs(15)).1, "a||");
+}

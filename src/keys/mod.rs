@@ -166,6 +166,11 @@ impl Request {
     }
 }
 
+/// Most parameters a key may have (counted as its commas + 1, an upper bound), so that a
+/// parsed key costs at most ~1 MiB. zabbix_agentd has no such limit, but its parsing is
+/// quadratic: past ~50,000 parameters it cannot answer within the default Timeout.
+pub const MAX_KEY_PARAMS: usize = 32 * 1024;
+
 /// Most [`Handler::BlockingFile`] checks running at once (of tokio's 512 blocking
 /// threads); more wait for a slot until their deadline.
 pub const FILE_CHECKS: usize = 128;
@@ -401,7 +406,7 @@ impl AgentCtx {
     pub async fn execute_with_timeout(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
         match self.prepare_with(key, timeout, true)? {
             Prepared::Builtin(handler, req) => self.run(handler, req).await,
-            Prepared::User(params, parsed) => user::execute(self, &params, &parsed, timeout).await,
+            Prepared::User(params, parsed) => user::execute(self, &params, parsed, timeout).await,
         }
     }
 
@@ -411,7 +416,7 @@ impl AgentCtx {
     pub async fn execute_local(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
         match self.prepare_with(key, timeout, false)? {
             Prepared::Builtin(handler, req) => self.run(handler, req).await,
-            Prepared::User(params, parsed) => user::execute(self, &params, &parsed, timeout).await,
+            Prepared::User(params, parsed) => user::execute(self, &params, parsed, timeout).await,
         }
     }
 
@@ -444,6 +449,11 @@ impl AgentCtx {
         checked: bool,
     ) -> Result<Prepared, NotSupported> {
         let resolved = self.user.aliases.resolve(key);
+        // Bounded before anything is materialised: a parameter costs ~32 bytes parsed, so
+        // a 1 MiB key of commas would cost 32 MiB. Commas are an upper bound of the count.
+        if resolved.bytes().filter(|b| *b == b',').count() >= MAX_KEY_PARAMS {
+            return Err(NotSupported::new(reason::TOO_MANY));
+        }
         let parsed =
             ItemKey::parse(&resolved).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
         if checked && !self.user.rules.allows(&parsed) {

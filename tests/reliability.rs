@@ -310,3 +310,38 @@ fn comma_keys_are_bounded_before_they_are_parsed() {
     let agentd = start_zabbix_agentd(&format!("Server=127.0.0.1\nTimeout=10\n{up}"));
     assert_eq!(ask(agentd.port, &many, Duration::from_secs(15)).1, "a||");
 }
+
+#[test]
+fn slow_clients_beyond_the_slot_limit_do_not_stop_agent_ping() {
+    use std::io::Write;
+    // Timeout=30: a slow client may hold its slot for 30 s; 600 of them exceed the 256
+    // connection slots (StartAgents=3).
+    let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nTimeout=30\n");
+    let port = agent.port;
+    let mut slow = Vec::new();
+    for _ in 0..600 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // A header announcing 1000 bytes, then nothing.
+        let mut head = b"ZBXD\x01".to_vec();
+        head.extend_from_slice(&1000u32.to_le_bytes());
+        head.extend_from_slice(&0u32.to_le_bytes());
+        s.write_all(&head).unwrap();
+        slow.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let (took, answer) = ask(port, "agent.ping", Duration::from_secs(10));
+        assert_eq!(answer, "1");
+        worst = worst.max(took);
+    }
+    assert!(
+        worst < Duration::from_secs(3),
+        "agent.ping took up to {worst:?}"
+    );
+    // A key that needs a slot of its own gets one too (the oldest slow client is shed).
+    let (took, size) = ask(port, "vfs.file.size[/etc/passwd]", Duration::from_secs(10));
+    let want = std::fs::metadata("/etc/passwd").unwrap().len().to_string();
+    assert_eq!(size, want, "{took:?}");
+    drop(slow);
+}

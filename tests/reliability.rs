@@ -345,3 +345,29 @@ fn slow_clients_beyond_the_slot_limit_do_not_stop_agent_ping() {
     assert_eq!(size, want, "{took:?}");
     drop(slow);
 }
+
+#[test]
+fn get_refuses_a_reply_longer_than_its_header_like_zabbix_get() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let _ = c.read(&mut buf);
+            let mut reply = frame(b"1");
+            reply.extend_from_slice(b"EXTRA");
+            c.write_all(&reply).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let official = zabbix_get(port, "agent.ping", &[]);
+    let ours = zagent_get(port, "agent.ping");
+    server.join().unwrap();
+    assert!(!official.status.success());
+    assert!(!ours.status.success(), "{}", stdout(&ours));
+    assert_eq!(stdout(&ours), "");
+    let err = String::from_utf8_lossy(&ours.stderr);
+    assert!(err.contains("longer than expected"), "{err}");
+}

@@ -371,3 +371,86 @@ fn get_refuses_a_reply_longer_than_its_header_like_zabbix_get() {
     let err = String::from_utf8_lossy(&ours.stderr);
     assert!(err.contains("longer than expected"), "{err}");
 }
+
+/// `zagent check-config -c FILE`: exit success, stderr; killed after 20 s at most.
+fn check_config(conf: &Path) -> (bool, String, Duration) {
+    let t0 = Instant::now();
+    let mut child = Command::new(zagent_bin())
+        .args(["check-config", "-c"])
+        .arg(conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        t0.elapsed(),
+    )
+}
+
+#[test]
+fn check_config_names_the_line_of_a_fifo_include_and_a_missing_tls_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("inc.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let conf = dir.path().join("a.conf");
+    std::fs::write(
+        &conf,
+        format!("Server=127.0.0.1\nInclude={}\n", fifo.display()),
+    )
+    .unwrap();
+    let (ok, err, took) = check_config(&conf);
+    assert!(!ok && took < Duration::from_secs(10), "{took:?} {err}");
+    assert!(
+        err.contains(&format!(
+            "a.conf:2: cannot open config file \"{}\": not a regular file",
+            fifo.display()
+        )),
+        "{err}"
+    );
+    std::fs::write(
+        &conf,
+        "Server=127.0.0.1\nTLSAccept=psk\nTLSPSKIdentity=rel\nTLSPSKFile=/nonexistent/rel.psk\n",
+    )
+    .unwrap();
+    let (ok, err, _) = check_config(&conf);
+    assert!(!ok);
+    assert!(
+        err.contains("a.conf:4: cannot open file \"/nonexistent/rel.psk\" (TLSPSKFile): [2] No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn checking_100k_user_parameters_is_linear() {
+    // A complexity guard, not a speed target: quadratic duplicate detection took 21 s
+    // (release) for 100k lines on main, minutes in a debug build.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("up.conf");
+    let mut text = String::from("Server=127.0.0.1\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("UserParameter=rel.k{i},echo {i}\n"));
+    }
+    text.push_str("UserParameter=rel.k7,echo again\n");
+    std::fs::write(&conf, text).unwrap();
+    let (ok, err, took) = check_config(&conf);
+    assert!(!ok);
+    assert!(
+        err.contains("up.conf:100002: cannot load user parameters: user parameter \"rel.k7,echo again\": key \"rel.k7\" already exists (first defined at"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}

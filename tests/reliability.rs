@@ -454,3 +454,35 @@ fn checking_100k_user_parameters_is_linear() {
     );
     assert!(took < Duration::from_secs(15), "{took:?}");
 }
+
+#[test]
+fn memory_goes_back_after_bursts_of_maximum_size_requests() {
+    let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nTimeout=10\n");
+    let pid = agent.child.id();
+    let port = agent.port;
+    let (_, warm) = ask(port, "agent.ping", Duration::from_secs(5));
+    assert_eq!(warm, "1");
+    let start = status(pid, "VmRSS");
+    let key = std::sync::Arc::new(format!("agent.version[{}]", "a".repeat((1 << 20) - 100)));
+    for _ in 0..3 {
+        let askers: Vec<_> = (0..128)
+            .map(|_| {
+                let key = std::sync::Arc::clone(&key);
+                std::thread::spawn(move || ask(port, &key, Duration::from_secs(30)).1)
+            })
+            .collect();
+        for a in askers {
+            assert_eq!(
+                a.join().unwrap(),
+                "ZBX_NOTSUPPORTED|Item does not allow parameters."
+            );
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let peak = status(pid, "VmHWM");
+    let after = status(pid, "VmRSS");
+    assert!(
+        after.saturating_sub(start) < 16 * 1024,
+        "RSS {start} KiB -> {after} KiB after the bursts (peak {peak} KiB)"
+    );
+}

@@ -24,22 +24,20 @@ pub use crate::keys::net_service::{
 };
 
 /// netlink sock_diag replies.
-pub use crate::sys::sock_diag::wire::{
-    decode_diag_msg, walk as sock_diag_walk, Progress, WireError,
-};
+pub use crate::sys::sockets::wire::{decode_diag_msg, walk as sock_diag_walk, Progress, WireError};
 /// A decoded socket.
-pub use crate::sys::sock_diag::SockRecord;
+pub use crate::sys::sockets::SockRecord;
 
 /// `/proc` parsers.
 pub mod proc {
     pub use crate::sys::cpustat::parse_proc_stat;
-    pub use crate::sys::net_proc::parse_table as net_tcp_table;
     pub use crate::sys::net_snmp::{lookup_pairs as snmp_pairs, lookup_sockstat as sockstat};
     pub use crate::sys::procfs::{
         cmdline_arg0_base, cmdline_joined, first_u64, meminfo_bytes, net_dev_names, parse_btime,
         parse_diskstats, parse_mounts, parse_net_dev, parse_pid_status, parse_uptime,
     };
     pub use crate::sys::procstat::parse_pid_stat;
+    pub use crate::sys::sockets::procnet::parse_table as net_tcp_table;
 }
 
 /// Active checks: the item list, the data reply and its `info`.

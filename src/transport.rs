@@ -378,6 +378,28 @@ pub async fn exchange(
     payload: &[u8],
     opts: &ClientOptions,
 ) -> Result<Frame, TransportError> {
+    exchange_checked(host, port, payload, opts, false).await
+}
+
+/// [`exchange`] that also refuses a reply followed by more bytes than its header
+/// announced (already in the socket when the frame is read), as zabbix_get does
+/// ("Message … is longer than expected … Message ignored.").
+pub async fn exchange_exact(
+    host: &str,
+    port: u16,
+    payload: &[u8],
+    opts: &ClientOptions,
+) -> Result<Frame, TransportError> {
+    exchange_checked(host, port, payload, opts, true).await
+}
+
+async fn exchange_checked(
+    host: &str,
+    port: u16,
+    payload: &[u8],
+    opts: &ClientOptions,
+    exact: bool,
+) -> Result<Frame, TransportError> {
     let mut stream = connect(host, port, opts).await?;
     let bytes = if opts.compress {
         frame::encode_compressed(payload)
@@ -390,6 +412,14 @@ pub async fn exchange(
     let reply = tokio::time::timeout(opts.timeout, read_frame(&mut stream, &opts.limits))
         .await
         .map_err(|_| TransportError::Timeout(opts.timeout))??;
+    if let (true, Some(frame), Stream::Plain(tcp)) = (exact, &reply, &stream) {
+        let mut extra = [0u8; 1];
+        if matches!(tcp.try_read(&mut extra), Ok(n) if n > 0) {
+            return Err(TransportError::TooLong {
+                expected: frame.payload.len(),
+            });
+        }
+    }
     if stream.is_tls() {
         // Send close_notify as the official clients do; the peer may already be gone.
         let _ = tokio::time::timeout(opts.timeout, stream.shutdown()).await;

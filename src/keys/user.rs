@@ -306,10 +306,12 @@ impl UserKeys {
 }
 
 /// Runs the UserParameter named by `key.name` from `params` for the parsed request.
+/// The parsed `key` is dropped once the command is built: a check waiting for a command
+/// slot holds the command, not the key's parameters.
 pub async fn execute(
     ctx: &AgentCtx,
     params: &UserParams,
-    key: &ItemKey,
+    key: ItemKey,
     timeout: Duration,
 ) -> KeyResult {
     let Some(up) = params.get(&key.name) else {
@@ -323,6 +325,7 @@ pub async fn execute(
     } else {
         up.command.clone()
     };
+    drop(key);
     run_command(ctx, &command, params.dir.as_deref(), timeout).await
 }
 

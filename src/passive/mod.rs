@@ -368,6 +368,28 @@ async fn handle_after(
             }
         }
     };
+    let Ok(first) = first_byte(&stream, &prefix, timeout).await else {
+        warn!(peer = %peer, timeout = ?timeout, "Passive request not received in time; closing");
+        return;
+    };
+    if let Some(first) = first {
+        if transport::is_unframed(first) {
+            let max = usize::try_from(Limits::PASSIVE_REQUEST.max_data_len).unwrap_or(usize::MAX);
+            let read = transport::read_line_after(&mut stream, max, &prefix);
+            match tokio::time::timeout(timeout, read).await {
+                Ok(Ok(key)) => {
+                    let (reply, kind) = request::answer(ctx, &key).await;
+                    debug!(peer = %peer, request = ?kind, "Unframed passive check");
+                    reply_and_close(stream, peer, &reply, timeout).await;
+                }
+                Ok(Err(e)) => log_bad_request(peer, &e),
+                Err(_) => {
+                    warn!(peer = %peer, timeout = ?timeout, "Passive request not received in time; closing")
+                }
+            }
+            return;
+        }
+    }
     let payload = match tokio::time::timeout(
         timeout,
         transport::read_frame_after(&mut stream, &Limits::PASSIVE_REQUEST, &prefix),
@@ -400,8 +422,30 @@ async fn handle_after(
     };
     let (reply, kind) = request::answer(ctx, &payload).await;
     debug!(peer = %peer, request = ?kind, reply_len = reply.len(), "Passive check");
+    reply_and_close(stream, peer, &reply, timeout).await;
+}
+
+/// The first byte of a plain request (already read, or peeked within `timeout`); `None`
+/// for TLS, an empty stream or a failed peek; `Err` when nothing came in time.
+async fn first_byte(stream: &Stream, prefix: &[u8], timeout: Duration) -> Result<Option<u8>, ()> {
+    if let Some(b) = prefix.first() {
+        return Ok(Some(*b));
+    }
+    let Stream::Plain(tcp) = stream else {
+        return Ok(None);
+    };
+    let mut one = [0u8; 1];
+    match tokio::time::timeout(timeout, tcp.peek(&mut one)).await {
+        Ok(Ok(1)) => Ok(Some(one[0])),
+        Ok(_) => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+/// Writes the framed reply (bounded by `timeout`) and closes, with TLS close_notify.
+async fn reply_and_close(mut stream: Stream, peer: SocketAddr, reply: &[u8], timeout: Duration) {
     let mut bytes = frame::header_for(reply.len());
-    bytes.extend_from_slice(&reply);
+    bytes.extend_from_slice(reply);
     match tokio::time::timeout(timeout, transport::write_all(&mut stream, &bytes)).await {
         Ok(Ok(())) => {
             if stream.is_tls() {

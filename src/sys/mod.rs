@@ -12,3 +12,4 @@ pub mod oserror;
 pub mod procfs;
 pub mod procstat;
 pub mod sock_diag;
+pub mod userfile;

@@ -74,3 +74,6 @@ pub fn passive_json(payload: &[u8]) -> PassiveJson {
         },
     }
 }
+
+/// Line splitting of files a peer names (`vfs.file.*`, `log[]`).
+pub use crate::sys::userfile::{Ending as LineEnding, LineReader, Split as LineSplit};

@@ -77,3 +77,6 @@ pub fn passive_json(payload: &[u8]) -> PassiveJson {
 
 /// Line splitting of files a peer names (`vfs.file.*`, `log[]`).
 pub use crate::sys::userfile::{Ending as LineEnding, LineReader, Split as LineSplit};
+
+/// Item update intervals of the active-check list (simple, flexible, scheduling).
+pub use crate::active::interval::Interval;

@@ -37,8 +37,9 @@ fuzz_target!(|data: &[u8]| {
     );
     assert!(delay <= interval.max_delay());
     // Schedules look 4 years ahead; a simple delay may be longer (up to i32::MAX s).
-    let horizon = chrono::Duration::days(366 * 4 + 8)
-        .max(chrono::Duration::seconds(i64::from(interval.max_delay()) + 1));
+    let horizon = chrono::Duration::days(366 * 4 + 8).max(chrono::Duration::seconds(
+        i64::from(interval.max_delay()) + 1,
+    ));
     let mut t: DateTime<FixedOffset> = now;
     for _ in 0..2 {
         match interval.next_after(&t, seed) {

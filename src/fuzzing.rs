@@ -3,8 +3,12 @@
 //! the API: it re-exports functions that are public anyway and wraps the one private step
 //! (the 7.0 JSON passive request). It must not do I/O, run keys or hold state.
 
+/// Configuration values with a syntax of their own: `Server`, `ServerActive`, PSK files.
+pub use crate::config::net::{parse_server_active, server_peer, validate_server_entry};
 /// `zabbix_agentd.conf` line reader.
 pub use crate::config::reader::{parse_lines as config_lines, Entry as ConfigEntry};
+/// A PSK file's content.
+pub use crate::tls::psk::parse_psk_file;
 
 /// HTTP responses of `web.page.*`.
 pub use crate::keys::web::{dechunk, decode_body, parse_head, Dechunker, Framing, Head};
@@ -72,3 +76,9 @@ pub fn passive_json(payload: &[u8]) -> PassiveJson {
         },
     }
 }
+
+/// Line splitting of files a peer names (`vfs.file.*`, `log[]`).
+pub use crate::sys::userfile::{Ending as LineEnding, LineReader, Split as LineSplit};
+
+/// Item update intervals of the active-check list (simple, flexible, scheduling).
+pub use crate::active::interval::Interval;

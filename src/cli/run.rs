@@ -130,8 +130,15 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
             Ok(())
         });
     }
+    // Listeners bound, privileges dropped, every task started: `Type=notify` may go on.
+    crate::sys::notify::notify_or_log(&format!(
+        "READY=1\nSTATUS=Serving (passive port {}, {} active server(s))",
+        config.listen_port,
+        config.server_active.len()
+    ));
     wait_for_signal(stop_signals).await;
     info!("Shutting down");
+    crate::sys::notify::notify_or_log("STOPPING=1");
     shutdown.cancel();
     let drain = async {
         while let Some(r) = tasks.join_next().await {

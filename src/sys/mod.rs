@@ -8,6 +8,7 @@ pub mod iconv;
 pub mod inflight;
 pub mod net_proc;
 pub mod net_snmp;
+pub mod notify;
 pub mod oserror;
 pub mod procfs;
 pub mod procstat;

@@ -2,6 +2,8 @@
 //! the form systemd uses in containers) sends READY=1 once it answers, RELOADING=1 then
 //! READY=1 around a SIGUSR1 reload, and STOPPING=1 on SIGTERM.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod util;
 
 use std::os::linux::net::SocketAddrExt;

@@ -31,8 +31,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = super::load_config(args.config.as_deref())?;
     crate::config::check_run_user(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::logging::init(&config).context("cannot start logging")?;
-    for (directive, origin) in &config.unsupported {
-        warn!(%origin, directive = %directive, "Directive accepted but not implemented by zagent; ignored");
+    for (message, origin) in super::check_config::differences(&config) {
+        warn!(%origin, "{message}");
     }
     for (message, origin) in &config.warnings {
         warn!(%origin, "{message}");

@@ -32,6 +32,7 @@
 pub mod build;
 pub mod compat;
 pub mod directives;
+pub mod doc;
 pub mod error;
 pub mod net;
 pub mod reader;

@@ -7,6 +7,7 @@ pub mod diskstat;
 pub mod iconv;
 pub mod inflight;
 pub mod net_snmp;
+pub mod notify;
 pub mod oserror;
 pub mod procfs;
 pub mod procstat;

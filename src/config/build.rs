@@ -213,6 +213,7 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>, Vec
         ..Config::default()
     };
     cfg.unsupported = raw.unsupported.clone();
+    cfg.differences = raw.differences.clone();
     cfg.warnings = raw.warnings.clone();
     let whole = file_origin(main);
 

@@ -356,7 +356,7 @@ pub struct AgentCtx {
     /// When the agent started.
     pub started: Instant,
     /// The connection-state engine (netlink dumps, single-flight counts).
-    pub net: crate::sys::sock_diag::Engine,
+    pub net: crate::sys::sockets::Engine,
     /// Aliases, AllowKey/DenyKey rules, UserParameters and the command runner.
     pub user: user::UserKeys,
 }
@@ -378,7 +378,7 @@ impl AgentCtx {
             config,
             registry: Registry::builtin(),
             started: Instant::now(),
-            net: crate::sys::sock_diag::Engine::default(),
+            net: crate::sys::sockets::Engine::default(),
             user,
         })
     }

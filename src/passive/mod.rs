@@ -404,12 +404,30 @@ impl Accepter {
             };
             let ctx = Arc::clone(&self.ctx);
             let tls = Arc::clone(&self.tls);
-            let reading = self.readers.register();
+            // A request that is already all here is not a slow client: never shed it.
+            let reading = if request_complete(&prefix) {
+                Reading::untracked()
+            } else {
+                self.readers.register()
+            };
             self.tracker.spawn(async move {
                 handle_shedable(&ctx, &tls, stream, peer, prefix, reading).await;
                 drop(permit);
             });
         }
+    }
+}
+
+/// Whether `prefix` already holds a whole request: a whole frame, or an unframed line
+/// with its LF.
+fn request_complete(prefix: &[u8]) -> bool {
+    match prefix.first() {
+        None => false,
+        Some(b) if transport::is_unframed(*b) => prefix.contains(&b'\n'),
+        Some(_) => matches!(
+            frame::decode(prefix, &Limits::PASSIVE_REQUEST),
+            Ok(frame::Decoded::Frame { .. })
+        ),
     }
 }
 

@@ -417,15 +417,6 @@ fn udp_socket_count(ctx: &AgentCtx, req: &Request) -> KeyResult {
     socket_count(ctx, req, Proto::Udp)
 }
 
-/// The `net.tcp.states` object as JSON (for keys that embed it).
-pub fn states_json_value(counts: &crate::sys::sockets::StateCounts) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    for s in 1..=state::MAX {
-        m.insert(state::NAMES[usize::from(s)].into(), counts.get(s).into());
-    }
-    serde_json::Value::Object(m)
-}
-
 /// The `net.tcp.states` JSON object (see the module doc for its shape).
 pub fn states_json(counts: &crate::sys::sockets::StateCounts) -> String {
     let mut out = String::from("{");
@@ -524,10 +515,6 @@ pub struct Listener {
     pub addr: String,
     /// Owning process name, when readable.
     pub process: Option<String>,
-    /// Listener id as `net.tcp.listen.stats` keys it (`0.0.0.0:80`, `[::]:22`).
-    pub id: String,
-    /// Sum of the accept-queue limits of the sockets on this address and port (TCP).
-    pub backlog: Option<u64>,
 }
 
 /// LLD JSON: `[{"{#ADDR}":"0.0.0.0","{#PORT}":"22","{#PROCESS}":"sshd"},…]`, sorted by
@@ -539,10 +526,6 @@ pub fn discovery_json(list: &[Listener]) -> String {
             let mut m = serde_json::Map::new();
             m.insert("{#ADDR}".into(), l.addr.clone().into());
             m.insert("{#PORT}".into(), l.port.to_string().into());
-            m.insert("{#LISTENER}".into(), l.id.clone().into());
-            if let Some(b) = l.backlog {
-                m.insert("{#BACKLOG}".into(), b.to_string().into());
-            }
             if let Some(p) = &l.process {
                 m.insert("{#PROCESS}".into(), p.clone().into());
             }
@@ -557,8 +540,7 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
         Proto::Tcp => (StateMask::one(state::LISTEN), |_| true),
         Proto::Udp => (StateMask::one(state::CLOSE), udp_listening),
     };
-    // (port, address) -> (first inode, summed backlog, listener id)
-    let mut seen: HashMap<(u16, IpAddr), (u32, u64, String)> = HashMap::new();
+    let mut seen: HashMap<(u16, IpAddr), u32> = HashMap::new();
     let mut dropped = 0usize;
     ctx.net
         .visit(proto, states, req.timeout, &mut |r| {
@@ -570,18 +552,10 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
                 dropped += 1;
                 return;
             }
-            let e = seen.entry(key).or_insert_with(|| {
-                let ep = crate::sys::sockets::health::Endpoint {
-                    family: r.family,
-                    addr: r.src,
-                    port: r.sport,
-                };
-                (0, 0, ep.text())
-            });
-            if e.0 == 0 {
-                e.0 = r.inode;
+            let e = seen.entry(key).or_insert(0);
+            if *e == 0 {
+                *e = r.inode;
             }
-            e.1 += u64::from(r.wqueue);
         })
         .map_err(engine_err)?;
     if dropped > 0 {
@@ -592,16 +566,14 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
             "Listener discovery truncated"
         );
     }
-    let wanted: HashSet<u32> = seen.values().map(|v| v.0).filter(|i| *i != 0).collect();
+    let wanted: HashSet<u32> = seen.values().copied().filter(|i| *i != 0).collect();
     let owners = crate::sys::sockets::owners::socket_owners(Path::new(PROC), &wanted);
     let mut list: Vec<Listener> = seen
         .into_iter()
-        .map(|((port, ip), (inode, backlog, id))| Listener {
+        .map(|((port, ip), inode)| Listener {
             port,
             addr: ip.to_string(),
             process: owners.get(&inode).cloned(),
-            id,
-            backlog: (proto == Proto::Tcp).then_some(backlog),
         })
         .collect();
     list.sort();
@@ -809,20 +781,16 @@ mod tests {
                 port: 22,
                 addr: "0.0.0.0".into(),
                 process: Some("sshd".into()),
-                id: "0.0.0.0:22".into(),
-                backlog: Some(128),
             },
             Listener {
                 port: 53,
                 addr: "::".into(),
                 process: None,
-                id: "[::]:53".into(),
-                backlog: None,
             },
         ];
         assert_eq!(
             discovery_json(&l),
-            r#"[{"{#ADDR}":"0.0.0.0","{#BACKLOG}":"128","{#LISTENER}":"0.0.0.0:22","{#PORT}":"22","{#PROCESS}":"sshd"},{"{#ADDR}":"::","{#LISTENER}":"[::]:53","{#PORT}":"53"}]"#
+            r#"[{"{#ADDR}":"0.0.0.0","{#PORT}":"22","{#PROCESS}":"sshd"},{"{#ADDR}":"::","{#PORT}":"53"}]"#
         );
     }
 

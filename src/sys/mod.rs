@@ -12,5 +12,4 @@ pub mod oserror;
 pub mod procfs;
 pub mod procstat;
 pub mod sockets;
-pub mod sysctl;
 pub mod userfile;

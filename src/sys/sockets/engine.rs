@@ -49,9 +49,6 @@ pub struct Engine {
     fallback_logged: std::sync::atomic::AtomicBool,
     /// Skip netlink and read the text tables (tests; kernels known to lack sock_diag).
     proc_only: bool,
-    /// Socket-table walks started (netlink dumps or text-table reads): proves "one
-    /// dump per poll".
-    dumps: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Engine {
@@ -68,7 +65,6 @@ impl Engine {
             proc_root: proc_root.into(),
             fallback_logged: std::sync::atomic::AtomicBool::new(false),
             proc_only: false,
-            dumps: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -79,12 +75,6 @@ impl Engine {
             proc_only: true,
             ..Engine::new(proc_root)
         }
-    }
-
-    /// Socket-table walks this engine has started (each [`Engine::visit`] or
-    /// [`Engine::count`] that was not shared with an identical one in flight).
-    pub fn dumps(&self) -> u64 {
-        self.dumps.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Visits every socket of `proto` in `states` (netlink; `/proc/net` where netlink is
@@ -109,8 +99,6 @@ impl Engine {
         timeout: std::time::Duration,
         visit: &mut dyn FnMut(&SockRecord),
     ) -> Result<(), EngineError> {
-        self.dumps
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let failed = |reason: String| EngineError::Failed {
             proto: proto.name(),
             reason,
@@ -153,40 +141,6 @@ impl Engine {
                 from_text(visit)
             }
             Err(e) => Err(failed(e.to_string())),
-        }
-    }
-
-    /// Visits every TCP socket that carries a `tcp_info` with its attribute bytes
-    /// (find the info with [`super::quality::info_of`]); a separate netlink request
-    /// asking for `INET_DIAG_INFO`. Where netlink is unavailable the text tables are
-    /// read instead, without tcp_info.
-    pub fn visit_info(
-        &self,
-        timeout: std::time::Duration,
-        visit: &mut dyn FnMut(&SockRecord, &[u8]),
-    ) -> Result<(), EngineError> {
-        let states = super::quality::STATES;
-        if self.proc_only {
-            return self.visit(Proto::Tcp, states, timeout, &mut |r| visit(r, &[]));
-        }
-        self.dumps
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut seen = 0usize;
-        let mut counting = |r: &SockRecord, a: &[u8]| {
-            seen += 1;
-            visit(r, a)
-        };
-        match dump::visit_info(states, timeout, &mut counting) {
-            Ok(()) => Ok(()),
-            Err(SockDiagError::Open(_) | SockDiagError::Wire(wire::WireError::Kernel(_)))
-                if seen == 0 =>
-            {
-                self.visit(Proto::Tcp, states, timeout, &mut |r| visit(r, &[]))
-            }
-            Err(e) => Err(EngineError::Failed {
-                proto: "tcp",
-                reason: e.to_string(),
-            }),
         }
     }
 

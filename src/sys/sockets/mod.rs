@@ -11,12 +11,10 @@
 //! Nothing here knows item keys or parameter texts (`keys::net_tcp` does).
 
 pub mod engine;
-pub mod health;
 pub mod model;
 pub mod netlink;
 pub mod owners;
 pub mod procnet;
-pub mod quality;
 
 #[cfg(test)]
 mod tests;

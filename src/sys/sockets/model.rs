@@ -103,7 +103,7 @@ impl StateMask {
 }
 
 /// One socket as decoded from a reply (or a /proc line): fixed size, on the stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SockRecord {
     /// `AF_INET` (2) or `AF_INET6` (10).
     pub family: u8,
@@ -119,14 +119,6 @@ pub struct SockRecord {
     pub dst: [u8; 16],
     /// Socket inode (0 for TIME_WAIT and request sockets).
     pub inode: u32,
-    /// `idiag_rqueue`: for a LISTEN socket the accept-queue length (connections
-    /// waiting for `accept`), else bytes not yet read.
-    pub rqueue: u32,
-    /// `idiag_wqueue`: for a LISTEN socket the accept-queue limit (the backlog), else
-    /// bytes not yet acknowledged by the peer (the send queue).
-    pub wqueue: u32,
-    /// Owner uid (`idiag_uid`; 0 for TIME_WAIT and request sockets).
-    pub uid: u32,
 }
 
 /// `AF_INET`.

@@ -55,24 +55,12 @@ pub mod wire {
     /// A `SOCK_DIAG_BY_FAMILY` dump request for one family and protocol, states in the
     /// kernel's bitmask, no extensions, no socket id (all sockets).
     pub fn request_v2(family: u8, proto: Proto, states: StateMask, seq: u32) -> [u8; REQ_V2_LEN] {
-        request_v2_ext(family, proto, states, 0, seq)
-    }
-
-    /// [`request_v2`] asking for the extensions in `ext` (bit N-1 = attribute N, e.g.
-    /// [`EXT_INFO`] for `INET_DIAG_INFO`).
-    pub fn request_v2_ext(
-        family: u8,
-        proto: Proto,
-        states: StateMask,
-        ext: u8,
-        seq: u32,
-    ) -> [u8; REQ_V2_LEN] {
         let mut b = [0u8; REQ_V2_LEN];
         put_nlmsghdr(&mut b, REQ_V2_LEN, SOCK_DIAG_BY_FAMILY, seq);
         let r = &mut b[NLMSG_HDRLEN..];
         r[0] = family; // sdiag_family
         r[1] = proto.ipproto(); // sdiag_protocol
-        r[2] = ext; // idiag_ext
+        r[2] = 0; // idiag_ext: no extensions
         r[4..8].copy_from_slice(&states.0.to_ne_bytes()); // idiag_states
                                                           // id (48 bytes) left zero: match all.
         b
@@ -81,17 +69,11 @@ pub mod wire {
     /// A legacy `TCPDIAG_GETSOCK` dump request (`struct inet_diag_req`): the kernel
     /// answers with one walk over both families.
     pub fn request_legacy_tcp(states: StateMask, seq: u32) -> [u8; REQ_LEGACY_LEN] {
-        request_legacy_tcp_ext(states, 0, seq)
-    }
-
-    /// [`request_legacy_tcp`] asking for the extensions in `ext`.
-    pub fn request_legacy_tcp_ext(states: StateMask, ext: u8, seq: u32) -> [u8; REQ_LEGACY_LEN] {
         let mut b = [0u8; REQ_LEGACY_LEN];
         put_nlmsghdr(&mut b, REQ_LEGACY_LEN, TCPDIAG_GETSOCK, seq);
         let r = &mut b[NLMSG_HDRLEN..];
         r[0] = AF_INET; // idiag_family: ignored for dumps (the kernel walks both)
-        r[3] = ext; // idiag_ext
-                    // src_len, dst_len, ext = 0; id (48 bytes, offset 4) = 0
+                        // src_len, dst_len, ext = 0; id (48 bytes, offset 4) = 0
         r[52..56].copy_from_slice(&states.0.to_ne_bytes()); // idiag_states
                                                             // idiag_dbs (offset 56) = 0
         b
@@ -215,9 +197,6 @@ pub mod wire {
             dport: u16::from_be_bytes([p[6], p[7]]),
             src,
             dst,
-            rqueue: u32_ne(p, 56),
-            wqueue: u32_ne(p, 60),
-            uid: u32_ne(p, 64),
             inode: u32_ne(p, 68),
         })
     }
@@ -225,38 +204,6 @@ pub mod wire {
     /// Walks one batch of netlink messages (what one `recv` returned), calling `visit`
     /// for each socket. Stops at `NLMSG_DONE`. Messages of other types are skipped.
     pub fn walk(buf: &[u8], mut visit: impl FnMut(&SockRecord)) -> Result<Progress, WireError> {
-        walk_attrs(buf, |r, _| visit(r))
-    }
-
-    /// `INET_DIAG_INFO`: the attribute holding a `struct tcp_info`.
-    pub const INET_DIAG_INFO: u16 = 2;
-    /// The `idiag_ext` bit asking for [`INET_DIAG_INFO`].
-    pub const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);
-
-    /// The payload of attribute `ty` among the `rtattr`s following an `inet_diag_msg`
-    /// (`attrs` = the message bytes after its first 72).
-    pub fn attr(attrs: &[u8], ty: u16) -> Option<&[u8]> {
-        let mut off = 0usize;
-        while off + 4 <= attrs.len() {
-            let len = usize::from(u16_ne(attrs, off));
-            let t = u16_ne(attrs, off + 2);
-            if len < 4 || off + len > attrs.len() {
-                return None;
-            }
-            if t == ty {
-                return Some(&attrs[off + 4..off + len]);
-            }
-            off += (len + 3) & !3;
-        }
-        None
-    }
-
-    /// [`walk`], also handing each socket the attribute bytes after its message (empty
-    /// when no extension was asked for).
-    pub fn walk_attrs(
-        buf: &[u8],
-        mut visit: impl FnMut(&SockRecord, &[u8]),
-    ) -> Result<Progress, WireError> {
         let mut off = 0usize;
         while off + NLMSG_HDRLEN <= buf.len() {
             let len = u32_ne(buf, off) as usize;
@@ -281,7 +228,7 @@ pub mod wire {
                 NLMSG_OVERRUN => return Err(WireError::Overrun),
                 TCPDIAG_GETSOCK | SOCK_DIAG_BY_FAMILY => {
                     if let Some(r) = decode_diag_msg(payload) {
-                        visit(&r, &payload[INET_DIAG_MSG_LEN..]);
+                        visit(&r);
                     }
                 }
                 _ => {}
@@ -449,7 +396,7 @@ pub mod dump {
         req: &[u8],
         buf: &mut [u8],
         timeout: Duration,
-        visit: &mut dyn FnMut(&SockRecord, &[u8]),
+        visit: &mut dyn FnMut(&SockRecord),
     ) -> Result<(), SockDiagError> {
         let sock = NlSocket::open(limits::SO_RCVBUF, timeout).map_err(SockDiagError::Open)?;
         sock.send(req).map_err(|source| SockDiagError::Io {
@@ -464,7 +411,7 @@ pub mod dump {
             if n == 0 {
                 return Ok(());
             }
-            if wire::walk_attrs(&buf[..n], &mut *visit)? == Progress::Done {
+            if wire::walk(&buf[..n], &mut *visit)? == Progress::Done {
                 return Ok(());
             }
         }
@@ -484,20 +431,18 @@ pub mod dump {
         visit: &mut dyn FnMut(&SockRecord),
     ) -> Result<(), SockDiagError> {
         let mut buf = vec![0u8; limits::RECV_BUF];
-        let visit = &mut |r: &SockRecord, _: &[u8]| visit(r);
         let (bc, bc_len) = wire::port_bytecode(ports.0, ports.1);
         // With a port program first; if the kernel refuses it before answering anything,
         // once more without (the caller filters anyway).
         if bc_len > 0 {
             let mut seen = 0usize;
-            let mut counting = |r: &SockRecord, a: &[u8]| {
+            let mut counting = |r: &SockRecord| {
                 seen += 1;
-                visit(r, a)
+                visit(r)
             };
             match visit_with(
                 proto,
                 states,
-                0,
                 &bc[..bc_len],
                 timeout,
                 &mut buf,
@@ -512,48 +457,26 @@ pub mod dump {
                 other => return other,
             }
         }
-        visit_with(proto, states, 0, &[], timeout, &mut buf, visit)
-    }
-
-    /// Visits every TCP socket in `states` with its `INET_DIAG_INFO` attribute (a
-    /// `struct tcp_info`; the visitor gets the attribute area and finds it with
-    /// [`wire::attr`]). A separate request: the plain dumps never ask for it.
-    pub fn visit_info(
-        states: StateMask,
-        timeout: Duration,
-        visit: &mut dyn FnMut(&SockRecord, &[u8]),
-    ) -> Result<(), SockDiagError> {
-        let mut buf = vec![0u8; limits::RECV_BUF];
-        visit_with(
-            Proto::Tcp,
-            states,
-            wire::EXT_INFO,
-            &[],
-            timeout,
-            &mut buf,
-            visit,
-        )
+        visit_with(proto, states, &[], timeout, &mut buf, visit)
     }
 
     fn visit_with(
         proto: Proto,
         states: StateMask,
-        ext: u8,
         program: &[u8],
         timeout: Duration,
         buf: &mut [u8],
-        visit: &mut dyn FnMut(&SockRecord, &[u8]),
+        visit: &mut dyn FnMut(&SockRecord),
     ) -> Result<(), SockDiagError> {
         if proto == Proto::Tcp {
             // One walk for both families. If the kernel refuses the legacy request
             // before sending anything, use one dump per family.
             let mut seen = 0usize;
-            let mut counting = |r: &SockRecord, a: &[u8]| {
+            let mut counting = |r: &SockRecord| {
                 seen += 1;
-                visit(r, a)
+                visit(r)
             };
-            let (req, len) =
-                wire::with_bytecode(&wire::request_legacy_tcp_ext(states, ext, 1), program);
+            let (req, len) = wire::with_bytecode(&wire::request_legacy_tcp(states, 1), program);
             match run(&req[..len], buf, timeout, &mut counting) {
                 Ok(()) => return Ok(()),
                 Err(SockDiagError::Wire(wire::WireError::Kernel(errno))) if seen == 0 => {
@@ -566,14 +489,12 @@ pub mod dump {
             }
         }
         for family in [AF_INET, AF_INET6] {
-            let (req, len) = wire::with_bytecode(
-                &wire::request_v2_ext(family, proto, states, ext, 1),
-                program,
-            );
+            let (req, len) =
+                wire::with_bytecode(&wire::request_v2(family, proto, states, 1), program);
             let mut seen = 0usize;
-            let mut counting = |r: &SockRecord, a: &[u8]| {
+            let mut counting = |r: &SockRecord| {
                 seen += 1;
-                visit(r, a)
+                visit(r)
             };
             match run(&req[..len], buf, timeout, &mut counting) {
                 // A kernel without IPv6 has no AF_INET6 sock_diag handler: no IPv6

@@ -58,12 +58,8 @@ pub fn parse_line(line: &str, family: u8) -> Option<SockRecord> {
     let (src, sport) = parse_endpoint(it.next()?, family)?;
     let (dst, dport) = parse_endpoint(it.next()?, family)?;
     let st = u8::from_str_radix(it.next()?, 16).ok()?;
-    // tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, timeout, inode. For a LISTEN
-    // socket rx_queue is the accept-queue length; the table has no backlog limit.
-    let (tx, rx) = it.next()?.split_once(':')?;
-    let (wqueue, rqueue) = (hex_u32(tx).unwrap_or(0), hex_u32(rx).unwrap_or(0));
-    let uid = it.nth(2).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
-    let inode = it.nth(1).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+    // tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, timeout, inode
+    let inode = it.nth(5).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
     Some(SockRecord {
         family,
         state: if st == state::NEW_SYN_RECV {
@@ -76,9 +72,6 @@ pub fn parse_line(line: &str, family: u8) -> Option<SockRecord> {
         src,
         dst,
         inode,
-        rqueue,
-        wqueue: if st == state::LISTEN { 0 } else { wqueue },
-        uid,
     })
 }
 

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod logging;
 pub mod passive;
 pub mod privdrop;
+pub mod stream;
 pub mod sys;
 pub mod tls;
 pub mod transport;

@@ -471,10 +471,13 @@ pub async fn reload_on_signal(ctx: Arc<AgentCtx>, shutdown: CancellationToken) {
                 if got.is_none() {
                     return;
                 }
+                // `systemctl reload` waits for READY=1 after RELOADING=1 (Type=notify).
+                crate::sys::notify::notify_or_log(&crate::sys::notify::reloading_message());
                 match reload_user_parameters(&ctx).await {
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "Cannot reload user parameters; the old ones stay in force"),
                 }
+                crate::sys::notify::notify_or_log("READY=1");
             }
         }
     }

@@ -23,6 +23,10 @@
 //!   `<file>.corrupt` with a warning and a new one is started (agent2 deletes it); a file
 //!   that cannot be created or written is an error at start-up.
 //!
+//! - When the file cannot be written at run time (disk full), the failure is logged once and
+//!   the values stay in the memory buffer: once the file holds no older values, the worker
+//!   sends those too ([`super::worker`]), so nothing is lost while the agent runs.
+//!
 //! Limits: at most [`QUEUE`] operations wait for the writer (more are dropped with one
 //! warning: the value stays in the memory buffer); one transaction takes at most
 //! [`BATCH`] operations; expiry runs at most once per [`EXPIRE_EVERY`].

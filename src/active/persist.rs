@@ -24,8 +24,9 @@
 //!   that cannot be created or written is an error at start-up.
 //!
 //! - When the file cannot be written at run time (disk full), the failure is logged once and
-//!   the values stay in the memory buffer: once the file holds no older values, the worker
-//!   sends those too ([`super::worker`]), so nothing is lost while the agent runs.
+//!   the values stay in the memory buffer, and the worker sends them in id order with the
+//!   file's values ([`super::worker`]); only what memory evicted meanwhile (`BufferSize`)
+//!   is lost, as without the persistent buffer.
 //!
 //! Limits: at most [`QUEUE`] operations wait for the writer (more are dropped with one
 //! warning: the value stays in the memory buffer); one transaction takes at most

@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 tests/interop/zabbix-lab up
+tests/interop/zabbix-lab web up
 cargo test --workspace --locked "$@"

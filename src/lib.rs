@@ -15,6 +15,8 @@ pub mod active;
 pub mod cli;
 pub mod config;
 pub mod exec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod logging;
 pub mod passive;

@@ -261,6 +261,48 @@ pub async fn read_frame<S: AsyncRead + Unpin>(
     read_frame_after(stream, limits, &[]).await
 }
 
+/// Whether a passive request starting with `first` is an unframed key line (the old
+/// protocol: `agent.ping\n`) rather than a `ZBXD` frame. Anything starting with `Z` is
+/// taken for a frame, so a damaged header stays an error, never a key.
+pub fn is_unframed(first: u8) -> bool {
+    first != b'Z'
+}
+
+/// Reads an unframed request: the bytes up to the first LF (or the end of the stream),
+/// `prefix` being what was read already; at most `max` bytes, anything after the LF is
+/// ignored. The LF is not part of the result.
+pub async fn read_line_after<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max: usize,
+    prefix: &[u8],
+) -> Result<Vec<u8>, TransportError> {
+    let too_large = |size: usize| FrameError::TooLarge {
+        size: size as u64,
+        max: max as u64,
+    };
+    let mut line = Vec::new();
+    let mut chunk = [0u8; READ_CHUNK];
+    let mut next: &[u8] = prefix;
+    loop {
+        if let Some(lf) = next.iter().position(|b| *b == b'\n') {
+            if line.len() + lf > max {
+                return Err(too_large(line.len() + lf).into());
+            }
+            line.extend_from_slice(&next[..lf]);
+            return Ok(line);
+        }
+        if line.len() + next.len() > max {
+            return Err(too_large(line.len() + next.len()).into());
+        }
+        line.extend_from_slice(next);
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(line);
+        }
+        next = &chunk[..n];
+    }
+}
+
 /// Like [`read_frame`], for a frame whose first bytes (`prefix`) were already read.
 pub async fn read_frame_after<S: AsyncRead + Unpin>(
     stream: &mut S,
@@ -336,6 +378,28 @@ pub async fn exchange(
     payload: &[u8],
     opts: &ClientOptions,
 ) -> Result<Frame, TransportError> {
+    exchange_checked(host, port, payload, opts, false).await
+}
+
+/// [`exchange`] that also refuses a reply followed by more bytes than its header
+/// announced (already in the socket when the frame is read), as zabbix_get does
+/// ("Message … is longer than expected … Message ignored.").
+pub async fn exchange_exact(
+    host: &str,
+    port: u16,
+    payload: &[u8],
+    opts: &ClientOptions,
+) -> Result<Frame, TransportError> {
+    exchange_checked(host, port, payload, opts, true).await
+}
+
+async fn exchange_checked(
+    host: &str,
+    port: u16,
+    payload: &[u8],
+    opts: &ClientOptions,
+    exact: bool,
+) -> Result<Frame, TransportError> {
     let mut stream = connect(host, port, opts).await?;
     let bytes = if opts.compress {
         frame::encode_compressed(payload)
@@ -348,6 +412,14 @@ pub async fn exchange(
     let reply = tokio::time::timeout(opts.timeout, read_frame(&mut stream, &opts.limits))
         .await
         .map_err(|_| TransportError::Timeout(opts.timeout))??;
+    if let (true, Some(frame), Stream::Plain(tcp)) = (exact, &reply, &stream) {
+        let mut extra = [0u8; 1];
+        if matches!(tcp.try_read(&mut extra), Ok(n) if n > 0) {
+            return Err(TransportError::TooLong {
+                expected: frame.payload.len(),
+            });
+        }
+    }
     if stream.is_tls() {
         // Send close_notify as the official clients do; the peer may already be gone.
         let _ = tokio::time::timeout(opts.timeout, stream.shutdown()).await;

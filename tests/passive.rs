@@ -123,12 +123,12 @@ fn captured_agentd_requests_get_agentd_bytes() {
         let got = raw_exchange(agent.port, &req, Duration::from_secs(5)).expect("exchange");
         assert_eq!(got, want, "vector {name}");
     }
-    // Bad magic, flags 0x00, large-packet flag, unframed text: closed without a reply.
+    // Bad magic, flags 0x00, large-packet flag: closed without a reply. (Unframed text,
+    // which 6.0 drops, zagent answers on purpose: tests/reliability.rs.)
     for name in [
         "agentd-bad-magic",
         "agentd-flags-zero",
         "agentd-large-flag-request",
-        "agentd-plain-text-newline",
     ] {
         let req = hex_file(&vectors().join(format!("passive-edge/{name}.request.hex")));
         let got = raw_exchange(agent.port, &req, Duration::from_secs(5)).expect("exchange");

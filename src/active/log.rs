@@ -18,6 +18,7 @@ use zbx_proto::key::ItemKey;
 
 use super::proto::GlobalRegexp;
 use crate::keys::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request};
+use crate::sys::userfile::{self, Ending};
 
 /// Longest line handed on; longer lines are cut into pieces of this size, as the
 /// official agent reads at most this much per line.
@@ -653,7 +654,9 @@ impl LogItem {
         let mut opened = Vec::with_capacity(cands.len());
         let mut readable = Vec::with_capacity(cands.len());
         for c in cands {
-            match File::open(&c.path) {
+            // Non-blocking: a FIFO named by the item must not wait for a writer (its
+            // size is 0, so it is never read).
+            match crate::sys::userfile::open_nonblocking(&c.path) {
                 Ok(f) => {
                     opened.push(f);
                     readable.push(c);
@@ -768,37 +771,32 @@ impl LogItem {
         let mut pos = tracked.offset;
         f.seek(SeekFrom::Start(pos))
             .map_err(|e| io_reason(&c.path, &e))?;
-        let mut pending: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; CHUNK];
-        let mut eof = false;
-        'outer: while budget.analyze > 0 && budget.send > 0 {
-            // Complete lines in `pending`.
-            while let Some(nl) = pending.iter().position(|b| *b == b'\n') {
-                let raw: Vec<u8> = pending.drain(..=nl).collect();
-                let start = pos;
-                pos += raw.len() as u64;
-                self.take_line(&raw[..raw.len() - 1], start, pos, c, budget, batch);
-                if budget.analyze == 0 || budget.send == 0 {
-                    break 'outer;
+        let split = userfile::Split {
+            lf: b"\n",
+            cr: false,
+        };
+        let mut lines = userfile::LineReader::new(&mut *f, split, MAX_LINE);
+        while budget.analyze > 0 && budget.send > 0 {
+            let (raw, ending) = match lines.next_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(e) => return Err(io_reason(&c.path, &e)),
+            };
+            let start = pos;
+            pos += raw.len() as u64;
+            match ending {
+                Ending::Terminator => {
+                    let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+                    self.take_line(text, start, pos, c, budget, batch);
+                }
+                Ending::Full => self.take_line(raw, start, pos, c, budget, batch),
+                Ending::Eof => {
+                    pos = start;
+                    break;
                 }
             }
-            if pending.len() >= MAX_LINE {
-                let raw: Vec<u8> = pending.drain(..MAX_LINE).collect();
-                let start = pos;
-                pos += raw.len() as u64;
-                self.take_line(&raw, start, pos, c, budget, batch);
-                continue;
-            }
-            if eof {
-                break;
-            }
-            let n = f.read(&mut chunk).map_err(|e| io_reason(&c.path, &e))?;
-            if n == 0 {
-                eof = true;
-                continue;
-            }
-            pending.extend_from_slice(&chunk[..n]);
         }
+        drop(lines);
         // An unterminated last line waits for its newline.
         let moved = pos != tracked.offset;
         tracked.offset = pos;

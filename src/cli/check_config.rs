@@ -1,8 +1,11 @@
 //! `zagent check-config [-c FILE]`: the start-up validation of `zagent run`, and nothing
 //! else (no socket is opened, no file but the configuration tree is read).
 //!
-//! Valid: one summary line on stdout, warnings on stderr, exit 0. Invalid: every error as
-//! `zagent: file:line: message` on stderr, exit 1.
+//! Valid: one summary line on stdout, warnings on stderr, exit 0; the warnings end with a
+//! section listing every directive zagent ignores or reads differently from
+//! zabbix_agentd/zabbix_agent2 (`config::compat`), so a file being migrated shows its
+//! differences before the switch. Invalid: every error as `zagent: file:line: message` on
+//! stderr, exit 1.
 
 use std::io::Write;
 use std::path::Path;
@@ -46,13 +49,28 @@ pub fn run(config: Option<&Path>) -> ExitCode {
     });
     match result {
         Ok(cfg) => {
-            for (message, origin) in notes(&cfg) {
+            for (message, origin) in &cfg.warnings {
                 // Best effort: a closed stderr must not turn a valid file into a failure.
                 let _ = writeln!(
                     err,
                     "zagent: warning: {}",
-                    ConfigError::new(&origin, message)
+                    ConfigError::new(origin, message)
                 );
+            }
+            let differences = differences(&cfg);
+            if !differences.is_empty() {
+                let _ = writeln!(
+                    err,
+                    "zagent: warning: {} directive(s) that zagent ignores or reads differently from zabbix_agentd/zabbix_agent2; review them before switching:",
+                    differences.len()
+                );
+                for (message, origin) in differences {
+                    let _ = writeln!(
+                        err,
+                        "zagent: warning:   {}",
+                        ConfigError::new(&origin, message)
+                    );
+                }
             }
             let _ = writeln!(std::io::stdout().lock(), "{}", summary(&cfg, config));
             ExitCode::SUCCESS
@@ -66,18 +84,18 @@ pub fn run(config: Option<&Path>) -> ExitCode {
     }
 }
 
-fn notes(cfg: &Config) -> Vec<(String, Origin)> {
+/// The migration section: ignored directives (with why) and those read differently.
+pub fn differences(cfg: &Config) -> Vec<(String, Origin)> {
     let mut out: Vec<(String, Origin)> = cfg
         .unsupported
         .iter()
         .map(|(name, origin)| {
-            (
-                format!("\"{name}\" is accepted but not supported by zagent; it has no effect"),
-                origin.clone(),
-            )
+            let why = config::compat::ignored(name)
+                .unwrap_or("accepted but not supported by zagent; it has no effect");
+            (format!("\"{name}\": {why}"), origin.clone())
         })
         .collect();
-    out.extend(cfg.warnings.iter().cloned());
+    out.extend(cfg.differences.iter().cloned());
     out
 }
 

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 pub mod check_config;
+pub mod generate;
 pub mod get;
 pub mod run;
 pub mod runtime;
@@ -43,6 +44,9 @@ enum Command {
     Runtime(runtime::RuntimeArgs),
     /// Validate the configuration exactly as `run` does at start-up, and nothing else.
     CheckConfig(CheckConfigArgs),
+    /// Write the man pages, shell completions or packaged configuration file (packaging).
+    #[command(hide = true)]
+    Generate(generate::GenerateArgs),
 }
 
 /// `zagent check-config` arguments.
@@ -67,6 +71,7 @@ pub fn main() -> ExitCode {
             config_path(a.config.as_deref()).as_deref(),
         )),
         Command::Runtime(a) => runtime::run(a),
+        Command::Generate(a) => generate::run(a),
     };
     match result {
         Ok(code) => code,

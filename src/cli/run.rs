@@ -31,8 +31,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = super::load_config(args.config.as_deref())?;
     crate::config::check_run_user(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::logging::init(&config).context("cannot start logging")?;
-    for (directive, origin) in &config.unsupported {
-        warn!(%origin, directive = %directive, "Directive accepted but not implemented by zagent; ignored");
+    for (message, origin) in super::check_config::differences(&config) {
+        warn!(%origin, "{message}");
     }
     for (message, origin) in &config.warnings {
         warn!(%origin, "{message}");
@@ -130,8 +130,15 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
             Ok(())
         });
     }
+    // Listeners bound, privileges dropped, every task started: `Type=notify` may go on.
+    crate::sys::notify::notify_or_log(&format!(
+        "READY=1\nSTATUS=Serving (passive port {}, {} active server(s))",
+        config.listen_port,
+        config.server_active.len()
+    ));
     wait_for_signal(stop_signals).await;
     info!("Shutting down");
+    crate::sys::notify::notify_or_log("STOPPING=1");
     shutdown.cancel();
     let drain = async {
         while let Some(r) = tasks.join_next().await {

@@ -158,6 +158,9 @@ pub struct Raw {
     pub key_rules: Vec<KeyRule>,
     /// Directives zagent only accepts, for the start-up log.
     pub unsupported: Vec<(String, Origin)>,
+    /// Directives zagent reads differently from zabbix_agentd ([`super::compat`]), for
+    /// `check-config` and the start-up log.
+    pub differences: Vec<(String, Origin)>,
     /// Things zabbix_agentd would warn about, for the start-up log.
     pub warnings: Vec<(String, Origin)>,
 }
@@ -186,6 +189,11 @@ pub fn read_entries(entries: Vec<Entry>) -> (Raw, Vec<ConfigError>) {
     let mut errors = Vec::new();
     for e in entries {
         let Some(&(name, kind, support)) = DIRECTIVES.iter().find(|(n, _, _)| *n == e.key) else {
+            // zabbix_agent2 options with no meaning for zagent load and are listed.
+            if super::compat::ignored(&e.key).is_some() {
+                raw.unsupported.push((e.key.clone(), e.origin.clone()));
+                continue;
+            }
             errors.push(ConfigError::new(
                 &e.origin,
                 format!(
@@ -199,6 +207,10 @@ pub fn read_entries(entries: Vec<Entry>) -> (Raw, Vec<ConfigError>) {
             |why: String| ConfigError::new(&e.origin, format!("wrong value of \"{name}\": {why}"));
         if support == Support::AcceptedOnly {
             raw.unsupported.push((name.to_string(), e.origin.clone()));
+        }
+        if let Some(note) = super::compat::difference(name) {
+            raw.differences
+                .push((format!("\"{name}\": {note}"), e.origin.clone()));
         }
         match kind {
             Kind::Int(min, max) => match parse_uint(&e.value) {

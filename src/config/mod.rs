@@ -20,6 +20,9 @@
 //! - `TLSCipher*13` are accepted (zagent uses OpenSSL; Debian's GnuTLS build refuses them).
 //! - `LoadModule`/`LoadModulePath` are accepted and reported in [`Config::unsupported`]
 //!   (zagent cannot load C modules); zabbix fails at start-up when a module is missing.
+//! - zabbix_agent2 options with no meaning for zagent (`ControlSocket`, `Plugins.*`, …)
+//!   are accepted and reported in [`Config::unsupported`]; [`compat`] lists them and the
+//!   differences above, and `zagent check-config` prints them for a file being migrated.
 //! - An `Include` cycle is reported as such at once (zabbix only notices the depth limit);
 //!   a directory's files are read in sorted order (zabbix: `readdir` order).
 //! - `Server=` with an empty value: zabbix listens and admits nobody; zagent's empty
@@ -27,7 +30,9 @@
 //! - A value given twice: the last wins, as in zabbix; zagent also adds a warning.
 
 pub mod build;
+pub mod compat;
 pub mod directives;
+pub mod doc;
 pub mod error;
 pub mod net;
 pub mod reader;
@@ -315,6 +320,9 @@ pub struct Config {
     /// Directives zagent accepts (as zabbix_agentd would) but does not act on, with where
     /// they are: `LoadModule`, `LoadModulePath`. The agent logs each once at start.
     pub unsupported: Vec<(String, Origin)>,
+    /// Directives read differently from zabbix_agentd 6.0 (see [`compat`]), as sentences
+    /// with where they are; `check-config` lists them, the agent logs each at start.
+    pub differences: Vec<(String, Origin)>,
     /// What zabbix_agentd would warn about at start (deprecated `EnableRemoteCommands`,
     /// both `Hostname` and `HostnameItem`, …) plus zagent's note on values set twice.
     /// The agent logs each once at start.
@@ -372,6 +380,7 @@ impl Default for Config {
             user: "zabbix".to_string(),
             tls: TlsConfig::default(),
             unsupported: Vec::new(),
+            differences: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -16,7 +16,8 @@
 //! included, as zabbix does); or a pattern whose last path component holds `*` (the only
 //! wildcard zabbix knows: `?` and `[` are literal). zabbix lists a directory in `readdir`
 //! order; zagent sorts names bytewise so the result does not depend on the file system.
-//! A relative path is relative to the process's working directory (as zabbix's `fopen`).
+//! A relative path is relative to the process's working directory (as zabbix's `fopen`);
+//! when it names nothing there, to the including file's directory (as zabbix_agent2).
 //! Nesting is limited to [`MAX_INCLUDE_DEPTH`] files (the main file counts as 1) as in
 //! zabbix; a file that includes itself, directly or not, is reported as a cycle at once.
 
@@ -179,7 +180,12 @@ impl Walk {
 
     fn include(&mut self, entry: &Entry, depth: usize) {
         let origin = &entry.origin;
-        let files = match expand_include(&entry.value) {
+        // zabbix_agent2 reads a relative Include from the including file's directory
+        // (Debian's zabbix_agent2.conf has `Include=./zabbix_agent2.d/plugins.d/*.conf`);
+        // zabbix_agentd from the working directory, which is tried first.
+        let files = match expand_include(&entry.value)
+            .or_else(|e| agent2_relative(&entry.value, &origin.file).ok_or(e))
+        {
             Ok(files) => files,
             Err(message) => {
                 self.errors.push(ConfigError::new(origin, message));
@@ -215,6 +221,20 @@ impl Walk {
                 ));
                 continue;
             }
+            // A FIFO or device would block the read (zabbix_agentd hangs on it for ever);
+            // a directory's listing already keeps regular files only.
+            if let Ok(meta) = std::fs::metadata(&file) {
+                if !meta.is_file() {
+                    self.errors.push(ConfigError::new(
+                        origin,
+                        format!(
+                            "cannot open config file \"{}\": not a regular file; Include takes files, directories and globs",
+                            file.display()
+                        ),
+                    ));
+                    continue;
+                }
+            }
             match read_file(&file) {
                 Ok(bytes) => self.file(&bytes, &file, depth + 1),
                 Err(e) => self.errors.push(ConfigError::new(
@@ -228,6 +248,16 @@ impl Walk {
             }
         }
     }
+}
+
+/// A relative `Include` read from the including file's directory, as zabbix_agent2 does;
+/// `None` when the value is absolute or names nothing there either.
+fn agent2_relative(value: &str, including: &Path) -> Option<Vec<PathBuf>> {
+    if value.starts_with('/') {
+        return None;
+    }
+    let joined = including.parent()?.join(value);
+    expand_include(joined.to_str()?).ok()
 }
 
 /// The files an `Include` value names, sorted, or zabbix's error text.

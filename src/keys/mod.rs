@@ -123,6 +123,8 @@ pub mod reason {
     pub const TOO_MANY: &str = "Too many parameters.";
     /// Broken key syntax.
     pub const INVALID_FORMAT: &str = "Invalid item key format.";
+    /// A check (other than a command) that ran past its timeout.
+    pub const TIMEOUT: &str = "Timeout while processing item.";
 }
 
 /// "first", "second", … as zabbix_agentd words its parameter errors (0-based index).
@@ -141,6 +143,10 @@ pub struct Request {
     pub key: ItemKey,
     /// Timeout for this check (global `Timeout`, or the 7.0 per-item timeout).
     pub timeout: Duration,
+    /// When the check must have answered: its start plus `timeout`. Work on the blocking
+    /// pool stops here by itself (reads check it), so a check that timed out does not
+    /// go on holding a thread or a file.
+    pub deadline: Instant,
 }
 
 impl Request {
@@ -160,6 +166,17 @@ impl Request {
     }
 }
 
+/// Most parameters a key may have (counted as its commas + 1, an upper bound), so that a
+/// parsed key costs at most ~1 MiB. zabbix_agentd has no such limit, but its parsing is
+/// quadratic: past ~50,000 parameters it cannot answer within the default Timeout.
+pub const MAX_KEY_PARAMS: usize = 32 * 1024;
+
+/// Most [`Handler::BlockingFile`] checks running at once (of tokio's 512 blocking
+/// threads); more wait for a slot until their deadline.
+pub const FILE_CHECKS: usize = 128;
+
+static FILE_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FILE_CHECKS);
+
 /// A future returned by an async handler.
 pub type BoxFuture = Pin<Box<dyn Future<Output = KeyResult> + Send + 'static>>;
 
@@ -175,6 +192,10 @@ pub enum Handler {
     Inline(SyncFn),
     /// May block (file reads, big netlink dumps): run on tokio's blocking pool.
     Blocking(SyncFn),
+    /// May wait on a file system object the peer names (a FIFO, a device, a dead NFS
+    /// mount): run on the blocking pool, at most [`FILE_CHECKS`] at once, so that the
+    /// other blocking keys always keep a reserve of threads.
+    BlockingFile(SyncFn),
     /// Waits on something (a child process, a connect): awaited, bounded by the timeout.
     Async(AsyncFn),
 }
@@ -184,6 +205,7 @@ impl fmt::Debug for Handler {
         f.write_str(match self {
             Handler::Inline(_) => "Inline",
             Handler::Blocking(_) => "Blocking",
+            Handler::BlockingFile(_) => "BlockingFile",
             Handler::Async(_) => "Async",
         })
     }
@@ -334,7 +356,7 @@ pub struct AgentCtx {
     /// When the agent started.
     pub started: Instant,
     /// The connection-state engine (netlink dumps, single-flight counts).
-    pub net: crate::sys::sock_diag::Engine,
+    pub net: crate::sys::sockets::Engine,
     /// Aliases, AllowKey/DenyKey rules, UserParameters and the command runner.
     pub user: user::UserKeys,
 }
@@ -356,7 +378,7 @@ impl AgentCtx {
             config,
             registry: Registry::builtin(),
             started: Instant::now(),
-            net: crate::sys::sock_diag::Engine::default(),
+            net: crate::sys::sockets::Engine::default(),
             user,
         })
     }
@@ -384,7 +406,7 @@ impl AgentCtx {
     pub async fn execute_with_timeout(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
         match self.prepare_with(key, timeout, true)? {
             Prepared::Builtin(handler, req) => self.run(handler, req).await,
-            Prepared::User(params, parsed) => user::execute(self, &params, &parsed, timeout).await,
+            Prepared::User(params, parsed) => user::execute(self, &params, parsed, timeout).await,
         }
     }
 
@@ -394,7 +416,7 @@ impl AgentCtx {
     pub async fn execute_local(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
         match self.prepare_with(key, timeout, false)? {
             Prepared::Builtin(handler, req) => self.run(handler, req).await,
-            Prepared::User(params, parsed) => user::execute(self, &params, &parsed, timeout).await,
+            Prepared::User(params, parsed) => user::execute(self, &params, parsed, timeout).await,
         }
     }
 
@@ -427,6 +449,11 @@ impl AgentCtx {
         checked: bool,
     ) -> Result<Prepared, NotSupported> {
         let resolved = self.user.aliases.resolve(key);
+        // Bounded before anything is materialised: a parameter costs ~32 bytes parsed, so
+        // a 1 MiB key of commas would cost 32 MiB. Commas are an upper bound of the count.
+        if resolved.bytes().filter(|b| *b == b',').count() >= MAX_KEY_PARAMS {
+            return Err(NotSupported::new(reason::TOO_MANY));
+        }
         let parsed =
             ItemKey::parse(&resolved).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
         if checked && !self.user.rules.allows(&parsed) {
@@ -442,6 +469,7 @@ impl AgentCtx {
         let req = Request {
             key: parsed,
             timeout,
+            deadline: Instant::now() + timeout,
         };
         def.validate(&req)?;
         Ok(Prepared::Builtin(def.handler, req))
@@ -449,13 +477,37 @@ impl AgentCtx {
 
     async fn run(self: &Arc<Self>, handler: Handler, req: Request) -> KeyResult {
         let timeout = req.timeout;
-        let timed_out = || NotSupported::new("Timeout while executing a shell script.");
+        // A command (system.run) words its timeout as zabbix_agentd does for scripts;
+        // everything else as zabbix_agentd words a check that ran out of time.
+        let text = if req.key.name == "system.run" {
+            crate::exec::TIMEOUT_TEXT
+        } else {
+            reason::TIMEOUT
+        };
+        let timed_out = || NotSupported::new(text);
         match handler {
             Handler::Inline(f) => f(self, &req),
             Handler::Blocking(f) => {
                 let ctx = Arc::clone(self);
                 let task = tokio::task::spawn_blocking(move || f(&ctx, &req));
                 match tokio::time::timeout(timeout, task).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => Err(NotSupported::new(format!("Check failed: {e}"))),
+                    Err(_) => Err(timed_out()),
+                }
+            }
+            Handler::BlockingFile(f) => {
+                let deadline = tokio::time::Instant::from_std(req.deadline);
+                let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, FILE_SLOTS.acquire()).await
+                else {
+                    return Err(timed_out());
+                };
+                let ctx = Arc::clone(self);
+                let task = tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
+                    f(&ctx, &req)
+                });
+                match tokio::time::timeout_at(deadline, task).await {
                     Ok(Ok(r)) => r,
                     Ok(Err(e)) => Err(NotSupported::new(format!("Check failed: {e}"))),
                     Err(_) => Err(timed_out()),

@@ -4,7 +4,7 @@
 //!
 //! Owns the keys' parameter semantics and error texts (those of zabbix_agentd 6.0,
 //! checked with `zabbix_agentd -t`). The socket tables come from
-//! [`crate::sys::sock_diag::Engine`]; nothing here talks to netlink or parses /proc.
+//! [`crate::sys::sockets::Engine`]; nothing here talks to netlink or parses /proc.
 //!
 //! Decisions (the user-facing reference is docs/CONNECTION_KEYS.md):
 //! - `tcp.status[<state>]` takes the seed script's names (`established`, `synrecv`,
@@ -23,13 +23,13 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{
     AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
 };
 use crate::sys::net_snmp;
-use crate::sys::sock_diag::{
+use crate::sys::sockets::{
     state, AddrFilter, EngineError, Proto, SockFilter, SockRecord, StateMask,
 };
 
@@ -138,16 +138,12 @@ pub const KEYS: &[KeyDef] = &[
 pub mod limits {
     /// Most entries a discovery answers (the rest are dropped with a log line).
     pub const MAX_DISCOVERY_ENTRIES: usize = 10_000;
-    /// Most `/proc/PID/fd` entries examined to name the owners of listening sockets.
-    pub const MAX_FDS_SCANNED: usize = 1_000_000;
-    /// Time budget for naming owners; entries not found by then have no `{#PROCESS}`.
-    pub const OWNER_SCAN_BUDGET: std::time::Duration = std::time::Duration::from_millis(1500);
 }
 
 const PROC: &str = "/proc";
 /// Root whose `net/` holds this thread's network namespace's tables (`/proc/net` follows
 /// the process's main thread; they differ only when a thread entered another namespace).
-const PROC_NET_ROOT: &str = crate::sys::sock_diag::PROC_NET_ROOT;
+const PROC_NET_ROOT: &str = crate::sys::sockets::PROC_NET_ROOT;
 const SERVICES: &str = "/etc/services";
 
 // ---------------------------------------------------------------------------------------
@@ -422,7 +418,7 @@ fn udp_socket_count(ctx: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 /// The `net.tcp.states` JSON object (see the module doc for its shape).
-pub fn states_json(counts: &crate::sys::sock_diag::StateCounts) -> String {
+pub fn states_json(counts: &crate::sys::sockets::StateCounts) -> String {
     let mut out = String::from("{");
     for s in 1..=state::MAX {
         if s > 1 {
@@ -539,78 +535,6 @@ pub fn discovery_json(list: &[Listener]) -> String {
     serde_json::Value::Array(rows).to_string()
 }
 
-/// Maps socket inodes to the `comm` of a process holding them, walking
-/// `<proc>/PID/fd`: processes in our network namespace first (only they can hold our
-/// sockets, short of fd passing), then the others, bounded by
-/// [`limits::MAX_FDS_SCANNED`] and [`limits::OWNER_SCAN_BUDGET`]. Unreadable processes
-/// are skipped.
-pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, String> {
-    let mut found = HashMap::new();
-    if wanted.is_empty() {
-        return found;
-    }
-    let Ok(procs) = std::fs::read_dir(proc_root) else {
-        return found;
-    };
-    let own_ns = std::fs::read_link(proc_root.join("thread-self/ns/net")).ok();
-    let (mut ours, mut others) = (Vec::new(), Vec::new());
-    for p in procs.flatten() {
-        let name = p.file_name();
-        if !name
-            .to_str()
-            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        {
-            continue;
-        }
-        let ns = std::fs::read_link(p.path().join("ns/net")).ok();
-        if ns.is_some() && ns == own_ns {
-            ours.push(p.path());
-        } else {
-            others.push(p.path());
-        }
-    }
-    let started = Instant::now();
-    let mut scanned = 0usize;
-    'procs: for dir in ours.iter().chain(others.iter()) {
-        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
-            continue;
-        };
-        let mut comm: Option<String> = None;
-        for fd in fds.flatten() {
-            scanned += 1;
-            if scanned > limits::MAX_FDS_SCANNED || started.elapsed() > limits::OWNER_SCAN_BUDGET {
-                tracing::debug!(scanned, "Listener owner scan stopped at its bound");
-                break 'procs;
-            }
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let Some(inode) = target
-                .to_str()
-                .and_then(|t| t.strip_prefix("socket:["))
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if wanted.contains(&inode) && !found.contains_key(&inode) {
-                if comm.is_none() {
-                    comm = std::fs::read_to_string(dir.join("comm"))
-                        .ok()
-                        .map(|c| c.trim_end().to_string());
-                }
-                if let Some(c) = &comm {
-                    found.insert(inode, c.clone());
-                }
-                if found.len() == wanted.len() {
-                    break 'procs;
-                }
-            }
-        }
-    }
-    found
-}
-
 fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
     let (states, keep): (StateMask, fn(&SockRecord) -> bool) = match proto {
         Proto::Tcp => (StateMask::one(state::LISTEN), |_| true),
@@ -643,7 +567,7 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
         );
     }
     let wanted: HashSet<u32> = seen.values().copied().filter(|i| *i != 0).collect();
-    let owners = socket_owners(Path::new(PROC), &wanted);
+    let owners = crate::sys::sockets::owners::socket_owners(Path::new(PROC), &wanted);
     let mut list: Vec<Listener> = seen
         .into_iter()
         .map(|((port, ip), inode)| Listener {
@@ -840,7 +764,7 @@ mod tests {
 
     #[test]
     fn states_json_shape() {
-        let mut c = crate::sys::sock_diag::StateCounts::default();
+        let mut c = crate::sys::sockets::StateCounts::default();
         c.add(state::ESTABLISHED);
         c.add(state::ESTABLISHED);
         c.add(state::LISTEN);
@@ -882,7 +806,8 @@ mod tests {
             .trim_end_matches(']')
             .parse()
             .unwrap();
-        let owners = socket_owners(Path::new("/proc"), &HashSet::from([inode]));
+        let owners =
+            crate::sys::sockets::owners::socket_owners(Path::new("/proc"), &HashSet::from([inode]));
         let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
         assert_eq!(
             owners.get(&inode).map(String::as_str),

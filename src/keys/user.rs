@@ -306,10 +306,12 @@ impl UserKeys {
 }
 
 /// Runs the UserParameter named by `key.name` from `params` for the parsed request.
+/// The parsed `key` is dropped once the command is built: a check waiting for a command
+/// slot holds the command, not the key's parameters.
 pub async fn execute(
     ctx: &AgentCtx,
     params: &UserParams,
-    key: &ItemKey,
+    key: ItemKey,
     timeout: Duration,
 ) -> KeyResult {
     let Some(up) = params.get(&key.name) else {
@@ -323,6 +325,7 @@ pub async fn execute(
     } else {
         up.command.clone()
     };
+    drop(key);
     run_command(ctx, &command, params.dir.as_deref(), timeout).await
 }
 
@@ -468,10 +471,13 @@ pub async fn reload_on_signal(ctx: Arc<AgentCtx>, shutdown: CancellationToken) {
                 if got.is_none() {
                     return;
                 }
+                // `systemctl reload` waits for READY=1 after RELOADING=1 (Type=notify).
+                crate::sys::notify::notify_or_log(&crate::sys::notify::reloading_message());
                 match reload_user_parameters(&ctx).await {
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "Cannot reload user parameters; the old ones stay in force"),
                 }
+                crate::sys::notify::notify_or_log("READY=1");
             }
         }
     }

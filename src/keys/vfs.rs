@@ -8,8 +8,8 @@
 //! functions tested without I/O. It must not cache file data between checks.
 
 use std::ffi::CString;
-use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read};
+use std::fs;
+use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use super::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params
 use crate::sys::iconv;
 use crate::sys::oserror::zbx_strerror;
 use crate::sys::procfs::{self, ProcRoot};
+use crate::sys::userfile::{self, LineReader, ReadError, UserFile};
 
 /// Largest file vfs.file.contents returns, as zabbix_agentd (what fits a text column).
 pub const MAX_CONTENTS: u64 = 64 * 1024;
@@ -37,14 +38,14 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::one_of("mode", &["crc32", "md5", "sha256"]),
         ]),
         test_key: "vfs.file.cksum[/etc/passwd]",
-        handler: Handler::Blocking(file_cksum),
+        handler: Handler::BlockingFile(file_cksum),
     },
     KeyDef {
         name: "vfs.file.contents",
         description: "Contents of a file (at most 64 KB), converted to UTF-8.",
         params: Params::List(&[ParamDef::req("file"), ParamDef::opt("encoding")]),
         test_key: "vfs.file.contents[/etc/passwd]",
-        handler: Handler::Blocking(file_contents),
+        handler: Handler::BlockingFile(file_contents),
     },
     KeyDef {
         name: "vfs.file.exists",
@@ -55,7 +56,7 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("types_excl"),
         ]),
         test_key: "vfs.file.exists[/etc/passwd]",
-        handler: Handler::Blocking(file_exists),
+        handler: Handler::BlockingFile(file_exists),
     },
     KeyDef {
         name: "vfs.file.get",
@@ -63,14 +64,14 @@ pub const KEYS: &[KeyDef] = &[
             "Information about a file (JSON): names, type, owner, permissions, size, times.",
         params: Params::List(&[ParamDef::req("file")]),
         test_key: "vfs.file.get[/etc/passwd]",
-        handler: Handler::Blocking(file_get),
+        handler: Handler::BlockingFile(file_get),
     },
     KeyDef {
         name: "vfs.file.md5sum",
         description: "MD5 checksum of a file.",
         params: Params::List(&[ParamDef::req("file")]),
         test_key: "vfs.file.md5sum[/etc/passwd]",
-        handler: Handler::Blocking(file_md5sum),
+        handler: Handler::BlockingFile(file_md5sum),
     },
     KeyDef {
         name: "vfs.file.owner",
@@ -81,14 +82,14 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("resulttype"),
         ]),
         test_key: "vfs.file.owner[/etc/passwd,user,name]",
-        handler: Handler::Blocking(file_owner),
+        handler: Handler::BlockingFile(file_owner),
     },
     KeyDef {
         name: "vfs.file.permissions",
         description: "File permissions as four octal digits.",
         params: Params::List(&[ParamDef::req("file")]),
         test_key: "vfs.file.permissions[/etc/passwd]",
-        handler: Handler::Blocking(file_permissions),
+        handler: Handler::BlockingFile(file_permissions),
     },
     KeyDef {
         name: "vfs.file.regexp",
@@ -102,7 +103,7 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("output"),
         ]),
         test_key: "vfs.file.regexp[/etc/passwd,zabbix]",
-        handler: Handler::Blocking(file_regexp),
+        handler: Handler::BlockingFile(file_regexp),
     },
     KeyDef {
         name: "vfs.file.regmatch",
@@ -115,21 +116,21 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("end line"),
         ]),
         test_key: "vfs.file.regmatch[/etc/passwd,root]",
-        handler: Handler::Blocking(file_regmatch),
+        handler: Handler::BlockingFile(file_regmatch),
     },
     KeyDef {
         name: "vfs.file.size",
         description: "File size in bytes or lines.",
         params: Params::List(FILE_MODE),
         test_key: "vfs.file.size[/etc/passwd]",
-        handler: Handler::Blocking(file_size),
+        handler: Handler::BlockingFile(file_size),
     },
     KeyDef {
         name: "vfs.file.time",
         description: "File modify, access or change time (unix seconds).",
         params: Params::List(FILE_MODE),
         test_key: "vfs.file.time[/etc/passwd,modify]",
-        handler: Handler::Blocking(file_time),
+        handler: Handler::BlockingFile(file_time),
     },
     KeyDef {
         name: "vfs.fs.discovery",
@@ -143,67 +144,90 @@ pub const KEYS: &[KeyDef] = &[
         description: "Every mounted file system with its space and inode figures (JSON).",
         params: Params::None,
         test_key: "vfs.fs.get",
-        handler: Handler::Blocking(fs_get),
+        handler: Handler::BlockingFile(fs_get),
     },
     KeyDef {
         name: "vfs.fs.inode",
         description: "Number or percentage of inodes: total, free, used, pfree, pused.",
         params: Params::List(INODE_PARAMS),
         test_key: "vfs.fs.inode[/,pfree]",
-        handler: Handler::Blocking(fs_inode),
+        handler: Handler::BlockingFile(fs_inode),
     },
     KeyDef {
         name: "vfs.fs.size",
         description: "File system space in bytes or percent: total, free, used, pfree, pused.",
         params: Params::List(FS_PARAMS),
         test_key: "vfs.fs.size[/,free]",
-        handler: Handler::Blocking(fs_size),
+        handler: Handler::BlockingFile(fs_size),
     },
 ];
 
 fn timed_out() -> NotSupported {
-    NotSupported::new("Timeout while processing item.")
+    NotSupported::new(super::reason::TIMEOUT)
 }
 
-fn check_time(start: Instant, req: &Request) -> Result<(), NotSupported> {
-    if start.elapsed() > req.timeout {
+fn check_time(req: &Request) -> Result<(), NotSupported> {
+    if Instant::now() >= req.deadline {
         Err(timed_out())
     } else {
         Ok(())
     }
 }
 
-/// Opens a file for reading without waiting for a FIFO's writer (a FIFO nobody writes to
-/// then reads as empty instead of holding a blocking thread); reads block as usual.
-fn open_file(path: &str) -> Result<File, NotSupported> {
-    use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::io::AsRawFd;
-    let f = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| NotSupported::new(format!("Cannot open file: {}", zbx_strerror(&e))))?;
-    let fd = f.as_raw_fd();
-    // SAFETY: fcntl on a descriptor this function owns; failure leaves it non-blocking,
-    // which only makes reads of a FIFO return early.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
-        }
+/// Why a non-regular object was not read: enough checks already wait on it.
+const BUSY: &str =
+    "Cannot read from file: earlier checks of this object are still waiting for data.";
+
+/// Opens a file for reading until the request's deadline: a FIFO nobody writes to reads
+/// as empty, one whose writer is silent is waited for only until the deadline (see
+/// [`userfile`]).
+fn open_file(req: &Request, path: &str) -> Result<UserFile, NotSupported> {
+    UserFile::open(path, req.deadline).map_err(|e| match e {
+        ReadError::Timeout => timed_out(),
+        ReadError::Busy => NotSupported::new(BUSY),
+        ReadError::Io(e) => NotSupported::new(format!("Cannot open file: {}", zbx_strerror(&e))),
+    })
+}
+
+/// A read error with the reason text zabbix_agentd gives (`read_text` for plain ones).
+fn read_err(e: ReadError, read_text: impl FnOnce(&io::Error) -> String) -> NotSupported {
+    match e {
+        ReadError::Timeout => timed_out(),
+        ReadError::Busy => NotSupported::new(BUSY),
+        ReadError::Io(e) if e.kind() == io::ErrorKind::TimedOut => timed_out(),
+        ReadError::Io(e) => NotSupported::new(read_text(&e)),
     }
-    Ok(f)
 }
 
 /// Registers a check on the request's file; refused at once while an earlier check of the
 /// same file is still stuck past its timeout (a dead NFS mount), so such a file ties up one
 /// blocking thread, not one per poll.
+///
+/// The path is compared in its lexical normal form (`dir//x`, `dir/./x` and `dir/x/` are
+/// `dir/x`; symbolic links are not resolved, which could itself hang). A check counts as
+/// stuck only a second after its deadline: reads stop at the deadline by themselves.
 pub(crate) fn file_guard(req: &Request) -> Result<crate::sys::inflight::InFlight, NotSupported> {
-    crate::sys::inflight::enter(&format!("file:{}", req.param(0)), req.timeout).ok_or_else(|| {
+    let key = format!("file:{}", normal_path(req.param(0)));
+    let stuck_after = req.timeout + std::time::Duration::from_secs(1);
+    crate::sys::inflight::enter(&key, stuck_after).ok_or_else(|| {
         NotSupported::new(
             "Cannot obtain file information: an earlier check of this file has not returned yet.",
         )
     })
+}
+
+/// `path` without empty and `.` components (`a//b/./c/` → `a/b/c`), keeping a leading `/`.
+pub fn normal_path(path: &str) -> String {
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let body = parts.join("/");
+    match (path.starts_with('/'), body.is_empty()) {
+        (true, _) => format!("/{body}"),
+        (false, true) => ".".to_string(),
+        (false, false) => body,
+    }
 }
 
 fn file_info_err(e: &io::Error) -> NotSupported {
@@ -503,18 +527,16 @@ fn file_size(_: &AgentCtx, req: &Request) -> KeyResult {
     let path = req.param(0);
     match req.key.param(1) {
         Some("lines") => {
-            let start = Instant::now();
-            let mut f = open_file(path)?;
+            let mut f = open_file(req, path)?;
             let mut buf = vec![0u8; CHUNK];
             let mut lines = 0u64;
             loop {
-                let n = f.read(&mut buf).map_err(|e| {
-                    NotSupported::new(format!("Cannot read from file: {}", zbx_strerror(&e)))
+                let n = f.read_timed(&mut buf).map_err(|e| {
+                    read_err(e, |e| format!("Cannot read from file: {}", zbx_strerror(e)))
                 })?;
                 if n == 0 {
                     break;
                 }
-                check_time(start, req)?;
                 lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
             }
             Ok(Value::Uint(lines))
@@ -768,18 +790,16 @@ pub fn contents_text(data: &[u8], encoding: &str) -> String {
 
 fn file_contents(_: &AgentCtx, req: &Request) -> KeyResult {
     let _guard = file_guard(req)?;
-    let start = Instant::now();
-    let f = open_file(req.param(0))?;
-    let meta = f.metadata().map_err(|e| file_info_err(&e))?;
+    let f = open_file(req, req.param(0))?;
     let too_large = || NotSupported::new("File is too large for this check.");
-    if meta.len() > MAX_CONTENTS {
+    if f.metadata().len() > MAX_CONTENTS {
         return Err(too_large());
     }
     let mut data = Vec::new();
     f.take(MAX_CONTENTS + 1)
         .read_to_end(&mut data)
-        .map_err(|_| NotSupported::new("Cannot read from file."))?;
-    check_time(start, req)?;
+        .map_err(|e| read_err(ReadError::Io(e), |_| "Cannot read from file.".into()))?;
+    check_time(req)?;
     if data.len() as u64 > MAX_CONTENTS {
         return Err(too_large());
     }
@@ -830,8 +850,10 @@ pub fn apply_output(line: &str, caps: &regex::Captures<'_>, template: &str) -> S
     out
 }
 
-/// Reads `path` line by line (in `encoding`'s line feeds) from `start` to `end`, calling
-/// `f` with each line converted to UTF-8 without its CR/LF; stops when `f` says so.
+/// Reads `path` line by line from `start` to `end` as zabbix_agentd does (lines end at
+/// LF, CR LF or a lone CR in `encoding`'s width; longer than 64 KiB: cut into 64 KiB
+/// pieces), calling `f` with each line converted to UTF-8 without its CR/LF; stops when
+/// `f` says so, or with `Timeout while processing item.` at the request's deadline.
 fn scan_lines(
     req: &Request,
     path: &str,
@@ -839,33 +861,29 @@ fn scan_lines(
     (start, end): (u32, u32),
     mut f: impl FnMut(&str) -> bool,
 ) -> Result<(), NotSupported> {
-    let t0 = Instant::now();
-    let file = open_file(path)?;
-    let lf = iconv::line_feed(encoding).lf;
-    let last = lf[lf.len() - 1];
-    let mut rd = BufReader::with_capacity(CHUNK, file);
-    let mut line: Vec<u8> = Vec::new();
+    let file = open_file(req, path)?;
+    let split = userfile::Split {
+        lf: iconv::line_feed(encoding).lf,
+        cr: true,
+    };
+    let mut rd = LineReader::new(file, split, userfile::AGENTD_LINE);
     let mut current: u32 = 0;
     loop {
-        line.clear();
-        // Read up to an aligned line feed (multi-byte feeds may need several reads).
-        loop {
-            let n = rd
-                .read_until(last, &mut line)
-                .map_err(|_| NotSupported::new("Cannot read from file."))?;
-            if n == 0 || (line.len() % lf.len() == 0 && line.ends_with(lf)) {
-                break;
+        let line = match rd.next_line() {
+            Ok(Some((line, _))) => line,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                return Err(read_err(ReadError::Io(e), |_| {
+                    "Cannot read from file.".into()
+                }))
             }
-        }
-        if line.is_empty() {
-            return Ok(());
-        }
-        check_time(t0, req)?;
+        };
+        check_time(req)?;
         current = current.saturating_add(1);
         if current < start {
             continue;
         }
-        let utf8 = iconv::convert_to_utf8(&line, encoding);
+        let utf8 = iconv::convert_to_utf8(line, encoding);
         let cut = utf8.iter().position(|b| *b == 0).unwrap_or(utf8.len());
         let mut text = String::from_utf8_lossy(&utf8[..cut]).into_owned();
         while text.ends_with(['\r', '\n']) {
@@ -969,17 +987,15 @@ impl PosixCksum {
 
 /// Reads a whole file in chunks into `sink`, with the official reason texts.
 fn stream_file(req: &Request, mut sink: impl FnMut(&[u8])) -> Result<(), NotSupported> {
-    let t0 = Instant::now();
-    let mut f = open_file(req.param(0))?;
+    let mut f = open_file(req, req.param(0))?;
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = f
-            .read(&mut buf)
-            .map_err(|_| NotSupported::new("Cannot read from file."))?;
+            .read_timed(&mut buf)
+            .map_err(|e| read_err(e, |_| "Cannot read from file.".into()))?;
         if n == 0 {
             return Ok(());
         }
-        check_time(t0, req)?;
         sink(&buf[..n]);
     }
 }
@@ -1158,7 +1174,13 @@ mod tests {
         let c = CString::new(fifo.to_string_lossy().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
         // SAFETY: mkfifo with a valid path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let mut f = open_file(&fifo.to_string_lossy()).unwrap_or_else(|e| panic!("{e}"));
+        let req = Request {
+            key: zbx_proto::key::ItemKey::parse("vfs.file.contents[x]")
+                .unwrap_or_else(|e| panic!("{e:?}")),
+            timeout: std::time::Duration::from_secs(3),
+            deadline: Instant::now() + std::time::Duration::from_secs(3),
+        };
+        let mut f = open_file(&req, &fifo.to_string_lossy()).unwrap_or_else(|e| panic!("{e}"));
         let mut buf = Vec::new();
         assert_eq!(f.read_to_end(&mut buf).ok(), Some(0));
     }
@@ -1172,6 +1194,20 @@ mod tests {
         assert!(statvfs("/zt-held").is_err_and(|e| e.0.contains("has not returned yet")));
         drop(hung);
         assert!(statvfs("/").is_ok());
+    }
+
+    #[test]
+    fn paths_compare_in_normal_form() {
+        assert_eq!(normal_path("/tmp//x"), "/tmp/x");
+        assert_eq!(normal_path("/tmp/./x/"), "/tmp/x");
+        assert_eq!(normal_path("//"), "/");
+        assert_eq!(normal_path("a/./b"), "a/b");
+        assert_eq!(normal_path("./"), ".");
+        assert_eq!(
+            normal_path("/a/../b"),
+            "/a/../b",
+            "'..' is left: a link may sit before it"
+        );
     }
 
     #[test]

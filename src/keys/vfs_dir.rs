@@ -36,7 +36,7 @@ pub const KEYS: &[KeyDef] = &[
         description: "Number of directory entries, filtered by name, type, size, age, depth.",
         params: Params::List(DIR_FILTER_PARAMS),
         test_key: "vfs.dir.count[/var/log]",
-        handler: Handler::Blocking(dir_count),
+        handler: Handler::BlockingFile(dir_count),
     },
     KeyDef {
         name: "vfs.dir.get",
@@ -44,7 +44,7 @@ pub const KEYS: &[KeyDef] = &[
             "Directory entries with their file information (JSON), filtered as vfs.dir.count.",
         params: Params::List(DIR_FILTER_PARAMS),
         test_key: "vfs.dir.get[/var/log]",
-        handler: Handler::Blocking(dir_get),
+        handler: Handler::BlockingFile(dir_get),
     },
     KeyDef {
         name: "vfs.dir.size",
@@ -58,7 +58,7 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("regex_excl_dir"),
         ]),
         test_key: "vfs.dir.size[/var/log]",
-        handler: Handler::Blocking(dir_size),
+        handler: Handler::BlockingFile(dir_size),
     },
 ];
 

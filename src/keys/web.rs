@@ -26,6 +26,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
+mod chunked;
+pub use chunked::{dechunk, Dechunker};
+
 use super::net_tcp::parse_ushort;
 use super::{AgentCtx, BoxFuture, Handler, KeyDef, NotSupported, ParamDef, Params, Request, Value};
 
@@ -364,58 +367,6 @@ pub fn parse_head(block: &[u8]) -> Result<Head, WebError> {
     })
 }
 
-/// Decodes a chunked body; `Ok(None)` while incomplete.
-pub fn dechunk(data: &[u8]) -> Result<Option<Vec<u8>>, WebError> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    loop {
-        let Some(nl) = data[i..].iter().position(|&b| b == b'\n') else {
-            return Ok(None);
-        };
-        let line = String::from_utf8_lossy(&data[i..i + nl]);
-        let size_text = line
-            .trim_end_matches('\r')
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| WebError::Recv)?;
-        i += nl + 1;
-        if size == 0 {
-            // Trailers up to an empty line.
-            loop {
-                let Some(nl) = data[i..].iter().position(|&b| b == b'\n') else {
-                    return Ok(None);
-                };
-                let empty = data[i..i + nl].iter().all(|&b| b == b'\r');
-                i += nl + 1;
-                if empty {
-                    return Ok(Some(out));
-                }
-            }
-        }
-        let Some(chunk_end) = i.checked_add(size).filter(|&e| e < usize::MAX) else {
-            return Err(WebError::Recv);
-        };
-        if data.len() < chunk_end + 1 {
-            return Ok(None);
-        }
-        if out.len() < limits::MAX_BODY {
-            out.extend_from_slice(&data[i..i + size]);
-        }
-        i += size;
-        // CRLF (or LF) after the chunk.
-        if data.get(i) == Some(&b'\r') {
-            i += 1;
-        }
-        match data.get(i) {
-            None => return Ok(None),
-            Some(b'\n') => i += 1,
-            Some(_) => return Err(WebError::Recv),
-        }
-    }
-}
-
 /// Undoes `Content-Encoding: gzip`/`deflate`; other encodings are left as they are.
 pub fn decode_body(encoding: Option<&str>, body: Vec<u8>) -> Result<Vec<u8>, WebError> {
     let mut out = Vec::new();
@@ -516,17 +467,22 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
             buf.truncate(n.min(limits::MAX_BODY));
             buf
         }
-        Framing::Chunked => loop {
-            if let Some(body) = dechunk(&buf)? {
-                break body;
+        Framing::Chunked => {
+            // Each received byte is fed once; the decoder keeps its state between reads.
+            let mut dechunker = Dechunker::new();
+            loop {
+                if dechunker.feed(&buf)? {
+                    break dechunker.into_body();
+                }
+                buf.clear();
+                if dechunker.consumed() > limits::MAX_CHUNKED_RAW {
+                    return Err(WebError::Recv);
+                }
+                if read_more(&mut s, &mut buf).await? == 0 {
+                    return Err(WebError::Partial);
+                }
             }
-            if buf.len() > limits::MAX_CHUNKED_RAW {
-                return Err(WebError::Recv);
-            }
-            if read_more(&mut s, &mut buf).await? == 0 {
-                return Err(WebError::Partial);
-            }
-        },
+        }
         Framing::Close => {
             while buf.len() < limits::MAX_BODY {
                 if read_more(&mut s, &mut buf).await? == 0 {

@@ -120,6 +120,13 @@ pub fn try_answer(ctx: &AgentCtx, stream: &TcpStream, peer: SocketAddr) -> Outco
     let payload = if n == 0 {
         // Closed before sending anything: zabbix_agentd treats it as an empty key.
         Vec::new()
+    } else if crate::transport::is_unframed(buf[0]) {
+        // The old unframed request (`agent.ping\n`): the key ends at the first LF. Not
+        // all there yet (or no LF before the peer closes): the async path reads on.
+        match buf[..n].iter().position(|b| *b == b'\n') {
+            Some(lf) => buf[..lf].to_vec(),
+            None => return Outcome::Async(buf[..n].to_vec()),
+        }
     } else {
         match frame::decode(&buf[..n], &Limits::PASSIVE_REQUEST) {
             Ok(Decoded::Frame { frame, consumed }) if consumed == n => frame.payload,

@@ -51,7 +51,7 @@ pub fn plain_reply(result: &KeyResult) -> Vec<u8> {
     }
 }
 
-fn as_json_object(payload: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+pub(crate) fn as_json_object(payload: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
     let first = payload.iter().find(|b| !b.is_ascii_whitespace())?;
     if *first != b'{' {
         return None;
@@ -75,7 +75,7 @@ fn json_reply(data: Option<Vec<PassiveResult>>, error: Option<String>) -> Vec<u8
 
 /// What a JSON request asks for: an answer already decided (a malformed request, a bad
 /// timeout), or one key to run with its timeout.
-enum JsonCheck {
+pub(crate) enum JsonCheck {
     Reply(Vec<u8>),
     Run { key: String, timeout: Duration },
 }
@@ -84,7 +84,9 @@ fn json_error(message: impl Into<String>) -> JsonCheck {
     JsonCheck::Reply(json_reply(None, Some(message.into())))
 }
 
-fn parse_json(obj: serde_json::Map<String, serde_json::Value>) -> (JsonCheck, Option<String>) {
+pub(crate) fn parse_json(
+    obj: serde_json::Map<String, serde_json::Value>,
+) -> (JsonCheck, Option<String>) {
     let req: PassiveRequest = match serde_json::from_value(serde_json::Value::Object(obj)) {
         Ok(r) => r,
         Err(e) => return (json_error(format!("cannot parse request: {e}")), None),

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::sock_diag::{state, Proto, SockRecord, AF_INET, AF_INET6};
+use super::model::{state, Proto, SockRecord, AF_INET, AF_INET6};
 
 /// Why the table could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -114,9 +114,9 @@ pub fn visit(
 mod tests {
     use super::*;
 
-    const TCP: &str = include_str!("../../tests/fixtures/net/proc_net_tcp");
-    const TCP6: &str = include_str!("../../tests/fixtures/net/proc_net_tcp6");
-    const UDP: &str = include_str!("../../tests/fixtures/net/proc_net_udp");
+    const TCP: &str = include_str!("../../../tests/fixtures/net/proc_net_tcp");
+    const TCP6: &str = include_str!("../../../tests/fixtures/net/proc_net_tcp6");
+    const UDP: &str = include_str!("../../../tests/fixtures/net/proc_net_udp");
 
     fn all(text: &str, family: u8) -> Vec<SockRecord> {
         let mut v = Vec::new();

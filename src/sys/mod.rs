@@ -12,4 +12,5 @@ pub mod oserror;
 pub mod procfs;
 pub mod procstat;
 pub mod sockets;
+pub mod tcp_limits;
 pub mod userfile;

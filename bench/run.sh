@@ -146,6 +146,17 @@ one_scale() {
   add zagent_count_established     "$ZG -p 11052 -k 'net.tcp.socket.count[,,,,established]'"
   add zagent_count_port_filter     "$ZG -p 11052 -k 'net.tcp.socket.count[,,,2000]'"
   add zagent_states                "$ZG -p 11052 -k net.tcp.states"
+  # TCP health (issue 9): every listener, ephemeral pressure, grouped counts, the template's
+  # whole poll (net.tcp.health = one dump) and tcp_info quality (its own request)
+  add zagent_listen_stats          "$ZG -p 11052 -k net.tcp.listen.stats"
+  add zagent_ephemeral             "$ZG -p 11052 -k net.tcp.ephemeral"
+  add zagent_group_remote          "$ZG -p 11052 -k 'net.tcp.group[remote]'"
+  add zagent_health                "$ZG -p 11052 -k net.tcp.health"
+  add zagent_quality               "$ZG -p 11052 -k 'net.tcp.quality[remote]'"
+  # the same template with zabbix_agentd: 11 per-state items + one item per listener
+  # (summarize.py: 11 states + LISTENERS x one port-filtered count; one table read each)
+  add agentd_template_11_states    "bash $HERE/agentd_states.sh 11050"
+  add agentd_count_port_filter     "$ZG -p 11050 -k 'net.tcp.socket.count[,2000]'"
   add seed_script                  "bash $HERE/tcp_conn_status.sh timewait"
   add seed_via_agentd_UP           "$ZG -p 11050 -k 'tcp.status[timewait]'"
   add ss_via_agentd_UP             "$ZG -p 11050 -k ss.tcp.tw"
@@ -162,6 +173,8 @@ one_scale() {
               "zagent_tcp_status_timewait $ZPID 11052 tcp.status[timewait]" \
               "zagent_count_time_wait $ZPID 11052 net.tcp.socket.count[,,,,time_wait]" \
               "zagent_states $ZPID 11052 net.tcp.states" \
+              "zagent_health $ZPID 11052 net.tcp.health" \
+              "zagent_quality $ZPID 11052 net.tcp.quality[remote]" \
               "agentd_count_time_wait $AGENTD 11050 net.tcp.socket.count[,,,,time_wait]" \
               "seed_via_agentd_UP $AGENTD 11050 tcp.status[timewait]" \
               "agent2_count_time_wait $AGENT2 11051 net.tcp.socket.count[,,,,time_wait]"; do
@@ -173,6 +186,7 @@ one_scale() {
   done
   grep -E '^(SYN|EST|TIME|CLOSE|FIN|LISTEN|total|[a-z_]+ +[0-9]+$)' "$R/sockgen.log" > "$R/population.txt" || true
   in_ns ss -s > "$R/ss-s.txt"
+  in_ns ss -Hltn | awk '{print $4}' | sort -u | wc -l > "$R/listeners.txt"
   cleanup
   python3 "$HERE/summarize.py" "$R" "$S" | tee "$OUT/summary-$S.md"
 }

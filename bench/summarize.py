@@ -79,3 +79,24 @@ ratio("ss via agentd UserParameter / zagent tcp.status (wall, speed-up)", g("ss_
 ac = agent.get("agentd_count_time_wait", {}).get("cpu")
 zc = agent.get("zagent_count_time_wait", {}).get("cpu")
 ratio("zabbix_agentd CPU / zagent CPU per query (speed-up)", ac, zc)
+
+# TCP health (issue 9): one raw all-states dump (legacy one-walk request) is the unit.
+nl1 = g("floor_nl1_all")
+if scale >= 100000:
+    ratio("net.tcp.listen.stats (all listeners) / raw all-states dump (wall)", g("zagent_listen_stats"), nl1, 1.2)
+    ratio("net.tcp.ephemeral / raw all-states dump (wall)", g("zagent_ephemeral"), nl1, 1.2)
+    ratio("net.tcp.group[remote] / raw all-states dump (wall)", g("zagent_group_remote"), nl1, 1.2)
+    ratio("net.tcp.health (template poll, 1 dump) / raw all-states dump (wall)", g("zagent_health"), nl1, 1.5)
+    ratio("net.tcp.quality[remote] (tcp_info) / raw all-states dump (wall)", g("zagent_quality"), nl1, 2.5)
+else:
+    ratio("net.tcp.health / raw all-states dump (wall)", g("zagent_health"), nl1)
+    ratio("net.tcp.quality[remote] / raw all-states dump (wall)", g("zagent_quality"), nl1)
+lf = os.path.join(d, "listeners.txt")
+if os.path.exists(lf) and g("agentd_template_11_states") and g("agentd_count_port_filter"):
+    L = int(open(lf).read().strip() or 0)
+    poll = g("agentd_template_11_states") + L * g("agentd_count_port_filter")
+    print(f"| zabbix_agentd template poll: 11 states + {L} listeners = {11 + L} table reads, est. wall / zagent net.tcp.health (1 dump) | "
+          f"{poll / g('zagent_health'):.1f}x | |")
+for k in ("zagent_health", "zagent_quality"):
+    if k in agent:
+        print(f"| {k} peak RSS | {agent[k]['rss']:.1f} MB | < 16 MB {'PASS' if agent[k]['rss'] < 16 else 'FAIL'} |")

@@ -294,6 +294,49 @@ fn scene() -> Scene {
     }
 }
 
+/// The type-list family: lists built from atoms (names, quoted, bracketed, blanks, broken
+/// syntax) alone and in pairs, each as a quoted key parameter of the keys that take one.
+fn type_list_cases(root: &Path) -> Vec<String> {
+    let atoms = [
+        "file",
+        "dir",
+        "x",
+        "",
+        " file",
+        "\"file\"",
+        "[file]",
+        "[file,dir]",
+        "x]",
+        "]",
+        "\"dir",
+        "file ",
+        "all",
+        "dev",
+    ];
+    let mut lists: Vec<String> = atoms.iter().map(|a| a.to_string()).collect();
+    for a in &atoms[..6] {
+        for b in atoms {
+            lists.push(format!("{a},{b}"));
+        }
+    }
+    let (dd, f) = (
+        root.join("dd").display().to_string(),
+        root.join("f.txt").display().to_string(),
+    );
+    let mut v = Vec::new();
+    for l in lists {
+        let q = format!("\"{}\"", l.replace('"', "\\\""));
+        v.push(format!("vfs.dir.count[{dd},,,{q}]"));
+        v.push(format!("vfs.file.exists[{f},{q}]"));
+    }
+    v.push(format!("vfs.dir.count[{dd},,,[\"file\",dir]]"));
+    v.push(format!("vfs.dir.count[{dd},,,,[\"file\",dir]]"));
+    v.push(format!("vfs.file.exists[{f},,[\"file\",dir]]"));
+    v.push(format!("vfs.dir.get[{dd},,,[\"file\",dir]]"));
+    v.push(format!("vfs.dir.get[{dd},,,\"x]\"]"));
+    v
+}
+
 /// Lines of a tests/fixtures/pcre table.
 fn pcre_table(name: &str) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -828,6 +871,11 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         format!("vfs.dir.size[{f}]"),
         "vfs.dir.size[]".into(),
     ] {
+        add(k, Exact);
+    }
+
+    // Type lists (issue 14 cause 2): read as key parameters by agentd.
+    for k in type_list_cases(root) {
         add(k, Exact);
     }
 

@@ -439,15 +439,20 @@ pub mod ft {
     pub const ALL: u32 = FILE | DIR | SYM | SOCK | BDEV | CDEV | FIFO;
 }
 
-/// A comma-separated type list (`file,dir`, `all`, `dev`) as a mask; each name may have
-/// leading blanks; an unknown or empty name is `Invalid type "NAME".`
+/// A type list (`file,dir`, `all`, `dev`) as a mask. zabbix_agentd reads the list as key
+/// parameters: quotes and brackets as in a key (`"file",dir`, `[file,dir]` is one type
+/// named `file,dir`), leading blanks skipped; a list that is not valid parameter syntax
+/// (`x]`) counts as none given. An unknown or empty name is `Invalid type "NAME".`
 pub fn types_to_mask(list: &str) -> Result<u32, NotSupported> {
     if list.is_empty() {
         return Ok(0);
     }
+    let Ok(parsed) = zbx_proto::key::ItemKey::parse(&format!("t[{list}]")) else {
+        return Ok(0);
+    };
     let mut mask = 0;
-    for name in list.split(',') {
-        let name = name.trim_start_matches([' ', '\t']);
+    for p in &parsed.params {
+        let name = p.value.as_str();
         mask |= match name {
             "file" => ft::FILE,
             "dir" => ft::DIR,

@@ -874,6 +874,49 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         add(k, Exact);
     }
 
+    // Integers (issue 14 cause 3): one table of spellings through every kind of integer
+    // parameter (int, uint32, port with C atoi).
+    let (r, dd) = (p("r.txt"), p("dd"));
+    for n in [
+        "0",
+        "+0",
+        "-0",
+        "+1",
+        "-1",
+        "01",
+        "0x1",
+        " 1",
+        "1 ",
+        "1e2",
+        "abc",
+        "1abc",
+        "2147483647",
+        "2147483648",
+        "4294967295",
+        "4294967296",
+        "4294967297",
+        "18446744073709551616",
+        "-65536",
+        "99999",
+        "+22",
+        "00022",
+    ] {
+        let q = format!("\"{n}\"");
+        for k in [
+            format!("system.hw.cpu[{q},vendor]"),
+            format!("vfs.file.regexp[{r},foo,,{q}]"),
+            format!("vfs.file.regmatch[{r},foo,,,{q}]"),
+            format!("vfs.dir.count[{dd},,,,,{q}]"),
+            format!("vfs.dir.size[{dd},,,,{q}]"),
+            format!("vfs.dir.get[{dd},,,,,{q}]"),
+        ] {
+            add(k, Exact);
+        }
+        // Socket counts move between the two answers; the type and the errors must not.
+        add(format!("net.tcp.socket.count[,{q}]"), Abs(1e6));
+        add(format!("net.udp.socket.count[,{q}]"), Abs(1e6));
+    }
+
     // Type lists (issue 14 cause 2): read as key parameters by agentd.
     for k in type_list_cases(root) {
         add(k, Exact);

@@ -25,6 +25,7 @@ pub mod net_dns;
 pub mod net_if;
 pub mod net_service;
 pub mod net_tcp;
+pub mod num;
 pub mod proc;
 pub mod system;
 pub mod system_run;

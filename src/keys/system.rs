@@ -500,10 +500,7 @@ pub fn hw_cpu_text(
 fn hw_cpu(_: &AgentCtx, req: &Request) -> KeyResult {
     let cpu = match req.param(0) {
         "" | "all" => None,
-        n => match n.parse::<u32>() {
-            Ok(n) if n <= i32::MAX as u32 => Some(n),
-            _ => return Err(NotSupported::invalid_param(0)),
-        },
+        n => Some(super::num::uint31(n).ok_or_else(|| NotSupported::invalid_param(0))?),
     };
     let show = match req.param(1) {
         "" | "full" => CpuInfo::Full,
@@ -919,10 +916,7 @@ pub fn cpu_state_index(kind: &str) -> Option<usize> {
 fn cpu_util(_: &AgentCtx, req: &Request) -> KeyResult {
     let cpu = match req.param(0) {
         "" | "all" => None,
-        n => match n.parse::<u32>() {
-            Ok(n) if n <= i32::MAX as u32 => Some(n as usize),
-            _ => return Err(NotSupported::invalid_param(0)),
-        },
+        n => Some(super::num::uint31(n).ok_or_else(|| NotSupported::invalid_param(0))? as usize),
     };
     let state = cpu_state_index(req.param(1)).ok_or_else(|| NotSupported::invalid_param(1))?;
     let secs = match req.param(2) {

@@ -819,15 +819,11 @@ fn file_contents(_: &AgentCtx, req: &Request) -> KeyResult {
 pub fn line_range(req: &Request, start_end_msg: &str) -> Result<(u32, u32), NotSupported> {
     let start = match req.param(3) {
         "" => 0,
-        s => s
-            .parse::<u32>()
-            .map_err(|_| NotSupported::invalid_param(3))?,
+        s => super::num::uint32(s).ok_or_else(|| NotSupported::invalid_param(3))?,
     };
     let end = match req.param(4) {
         "" => u32::MAX,
-        s => s
-            .parse::<u32>()
-            .map_err(|_| NotSupported::invalid_param(4))?,
+        s => super::num::uint32(s).ok_or_else(|| NotSupported::invalid_param(4))?,
     };
     if start > end {
         return Err(NotSupported::new(start_end_msg));

@@ -23,6 +23,7 @@ pub mod logging;
 pub mod passive;
 pub mod privdrop;
 pub mod regexp;
+pub mod stream;
 pub mod sys;
 pub mod tls;
 pub mod transport;

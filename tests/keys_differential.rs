@@ -917,6 +917,25 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         add(format!("net.udp.socket.count[,{q}]"), Abs(1e6));
     }
 
+    // Keys whose values zagent does not read: agentd's parameter checks and error texts.
+    for k in [
+        "sensor",
+        "sensor[a]",
+        "sensor[a,b]",
+        "sensor[a,b,avg]",
+        "sensor[a,b,c]",
+        "sensor[a,b,c,d]",
+        "sensor[,b]",
+        "sensor[a,]",
+        "system.hw.chassis",
+        "system.hw.chassis[]",
+        "system.hw.chassis[x]",
+        "system.hw.chassis[serial]",
+        "system.hw.chassis[full,x]",
+    ] {
+        add(k.into(), Exact);
+    }
+
     // Type lists (issue 14 cause 2): read as key parameters by agentd.
     for k in type_list_cases(root) {
         add(k, Exact);

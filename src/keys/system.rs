@@ -85,6 +85,28 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Inline(hostname),
     },
     KeyDef {
+        name: "sensor",
+        description:
+            "Hardware sensor reading (device, sensor, avg/max/min): parameters checked as \
+                      zabbix_agentd does; readings are not implemented (agentd's error text).",
+        params: Params::List(&[
+            ParamDef::opt("device"),
+            ParamDef::opt("sensor"),
+            ParamDef::opt("mode"),
+        ]),
+        test_key: "sensor[cpu0,temp1]",
+        handler: Handler::Inline(sensor),
+    },
+    KeyDef {
+        name: "system.hw.chassis",
+        description: "Chassis information from SMBIOS (full, model, serial, type, vendor): \
+                      parameters checked as zabbix_agentd does; SMBIOS decoding is not \
+                      implemented (agentd's error text).",
+        params: Params::List(&[ParamDef::opt("info")]),
+        test_key: "system.hw.chassis",
+        handler: Handler::Inline(hw_chassis),
+    },
+    KeyDef {
         name: "system.hw.cpu",
         description: "CPU information from /proc/cpuinfo: full, vendor, model, curfreq, maxfreq.",
         params: Params::List(&[ParamDef::opt("cpu"), ParamDef::opt("info")]),
@@ -495,6 +517,33 @@ pub fn hw_cpu_text(
         freq(&mut out, max, curfreq);
     }
     Some(out.get(1..).unwrap_or("").to_string())
+}
+
+/// sensor[device,sensor,mode]: zabbix_agentd's parameter checks and, as readings are not
+/// implemented, its answer for a sensor it cannot read.
+fn sensor(_: &AgentCtx, req: &Request) -> KeyResult {
+    if req.param(0).is_empty() {
+        return Err(NotSupported::invalid_param(0));
+    }
+    if req.param(1).is_empty() {
+        return Err(NotSupported::invalid_param(1));
+    }
+    if !matches!(req.param(2), "" | "avg" | "max" | "min") {
+        return Err(NotSupported::invalid_param(2));
+    }
+    Err(NotSupported::new("Cannot obtain sensor information."))
+}
+
+/// system.hw.chassis[info]: zabbix_agentd's parameter check and, as SMBIOS decoding is not
+/// implemented, its answer when the table cannot be read.
+fn hw_chassis(_: &AgentCtx, req: &Request) -> KeyResult {
+    if !matches!(
+        req.param(0),
+        "" | "full" | "model" | "serial" | "type" | "vendor"
+    ) {
+        return Err(NotSupported::invalid_param(0));
+    }
+    Err(NotSupported::new("Cannot obtain hardware information."))
 }
 
 fn hw_cpu(_: &AgentCtx, req: &Request) -> KeyResult {

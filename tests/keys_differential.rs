@@ -1186,3 +1186,25 @@ async fn contents_not_utf8_is_replaced() {
         .await;
     assert_eq!(v, Ok(Value::Text("x\u{fffd}\u{fffd}y".into())));
 }
+
+/// Issue 14: `zagent keys | head -1` must not panic when its reader goes away.
+#[test]
+fn a_closed_stdout_ends_keys_quietly() {
+    let s = scene();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .args(["keys", "-c"])
+        .arg(&s.conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn zagent keys: {e}"));
+    // Close the reading end before zagent has printed anything (it first builds its
+    // runtime and evaluates a key): its first line meets a closed pipe.
+    drop(child.stdout.take());
+    let done = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait: {e}"));
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{:?}: {stderr}", done.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -936,6 +936,19 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         add(k.into(), Exact);
     }
 
+    // zabbix.stats (issue 14 cause 4): parameter checks, a refused port, and the lab
+    // server's own checks of the queue interval (both sides ask the same server).
+    for k in [
+        "zabbix.stats[127.0.0.1,x]",
+        "zabbix.stats[127.0.0.1,10051,x]",
+        "zabbix.stats[a,b,c,d,e,f]",
+        "zabbix.stats[127.0.0.1,1]",
+        "zabbix.stats[,10051,queue,x]",
+        "zabbix.stats[,,queue,1h,10m]",
+    ] {
+        add(k.into(), Exact);
+    }
+
     // Type lists (issue 14 cause 2): read as key parameters by agentd.
     for k in type_list_cases(root) {
         add(k, Exact);

@@ -35,6 +35,7 @@ pub mod vfs;
 pub mod vfs_dev;
 pub mod vfs_dir;
 pub mod web;
+pub mod zabbix_stats;
 
 /// Every built-in key family, in the order `zagent keys` prints them.
 pub const FAMILIES: &[&[KeyDef]] = &[
@@ -46,6 +47,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     net_service::KEYS,
     net_dns::KEYS,
     web::KEYS,
+    zabbix_stats::KEYS,
     proc::KEYS,
     system::KEYS,
     system_run::KEYS,

@@ -94,7 +94,7 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("sensor"),
             ParamDef::opt("mode"),
         ]),
-        test_key: "sensor[cpu0,temp1]",
+        test_key: "sensor[w83781d-i2c-0-2d,temp1]",
         handler: Handler::Inline(sensor),
     },
     KeyDef {

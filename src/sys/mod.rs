@@ -6,6 +6,7 @@ pub mod dirwalk;
 pub mod diskstat;
 pub mod iconv;
 pub mod inflight;
+pub mod mem;
 pub mod net_snmp;
 pub mod notify;
 pub mod oserror;

@@ -48,7 +48,9 @@ impl Mock {
                 let Ok(Some(f)) = transport::read_frame(&mut s, &Limits::REPLY).await else {
                     continue;
                 };
-                let v: Value = serde_json::from_slice(&f.payload).unwrap();
+                // zabbix_agentd sends a log line's bytes that are not UTF-8 raw inside its JSON.
+                let text = String::from_utf8_lossy(&f.payload);
+                let v: Value = serde_json::from_str(&text).unwrap();
                 log2.lock().unwrap().push(v.clone());
                 if let Some(reply) = handler(&v) {
                     let bytes = frame::encode(reply.to_string().as_bytes());
@@ -679,6 +681,118 @@ async fn a_small_buffer_does_not_slow_log_items_down() {
         .map(|r| r["value"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(got, lines);
+}
+
+/// The log[] values one agent sent, by key: `(value, state)` in order.
+fn log_values(m: &Mock) -> std::collections::BTreeMap<String, Vec<(String, u64)>> {
+    let mut out: std::collections::BTreeMap<String, Vec<(String, u64)>> = Default::default();
+    // Rows without a value only move lastlogsize/mtime forward: not what this compares.
+    for r in m.rows().iter().filter(|r| r.get("value").is_some()) {
+        let key = r["key"].as_str().unwrap_or_default().to_string();
+        // zabbix_agentd sends bytes that are not UTF-8 raw (read back as U+FFFD here), zagent
+        // sends `?` for each (docs/COMPATIBILITY.md).
+        let value = r["value"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('\u{FFFD}', "?");
+        let state = r["state"].as_u64().unwrap_or(0);
+        let rows = out.entry(key).or_default();
+        // An unsupported item is re-sent on every check: how often depends on how long
+        // each agent ran, so only the distinct reasons are compared.
+        if state == 0 || !rows.contains(&(value.clone(), state)) {
+            rows.push((value, state));
+        }
+    }
+    out
+}
+
+/// PCRE2 through the active path (issue 14 cause 1): every pattern and output template of
+/// tests/fixtures/pcre as log[] items over the table's subject lines, asked of zagent and
+/// of the real zabbix_agentd 6.0 (each against its own stand-in server, 6.0 dialect):
+/// the same lines, values and unsupported reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_regexps_answer_as_zabbix_agentd() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pcre");
+    let table = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(fixtures.join(name))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("compat-pcre-log")
+        .tempdir()
+        .unwrap();
+    let path = dir.path().join("pcre.log");
+    std::fs::copy(fixtures.join("subjects.bin"), &path).unwrap();
+    let f = path.display();
+    let mut keys = Vec::new();
+    for p in table("patterns.txt") {
+        // The table's line that is not UTF-8 makes agentd's \p and \X run undefined
+        // behaviour in PCRE2 and crash the whole agent (docs/COMPATIBILITY.md): left out here,
+        // the passive differential covers them.
+        if p.contains("\\p") || p.contains("\\X") {
+            continue;
+        }
+        keys.push(format!("log[{f},\"{p}\",,,,<\\0|\\1>]"));
+    }
+    for t in table("templates.txt") {
+        for p in ["(o)(o)", "f(x)?(o)", "caf(.)", "z(.)"] {
+            keys.push(format!("log[{f},\"{p}\",,,,{t}]"));
+        }
+    }
+    keys.push(format!("log[{f}]"));
+    keys.push(format!("log[{f},rr]"));
+    let items: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"key": k, "delay": 1, "lastlogsize": 0, "mtime": 0}))
+        .collect();
+    let list = json!({"response": "success", "data": items});
+    let handler = move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(list.clone()),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    };
+    let handler: Arc<Handler> = Arc::new(handler);
+    let theirs = Mock::start(Arc::clone(&handler)).await;
+    let ours = Mock::start(handler).await;
+    let conf = format!(
+        "Server=127.0.0.1\nServerActive=127.0.0.1:{}\nHostname=mock-host\nBufferSend=1\n",
+        theirs.addr.port()
+    );
+    let agentd = tokio::task::spawn_blocking(move || util::start_zabbix_agentd(&conf))
+        .await
+        .unwrap();
+    run_for(config(vec![ours.addr()]), 5).await;
+    // agentd gets as long as it needs to answer every item once (it may start later).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while log_values(&theirs).len() < log_values(&ours).len()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(agentd);
+    let (a, z) = (log_values(&theirs), log_values(&ours));
+    assert!(a.len() > 20, "zabbix_agentd sent too little: {a:?}");
+    let mut diffs = Vec::new();
+    for k in &keys {
+        if a.get(k) != z.get(k) {
+            diffs.push(format!(
+                "{k}:\n  agentd {:?}\n  zagent {:?}",
+                a.get(k),
+                z.get(k)
+            ));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} of {} keys differ:\n{}",
+        diffs.len(),
+        keys.len(),
+        diffs.join("\n")
+    );
 }
 
 /// The proof of the persistent buffer: values collected while the server is down survive

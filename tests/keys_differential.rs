@@ -294,6 +294,49 @@ fn scene() -> Scene {
     }
 }
 
+/// The type-list family: lists built from atoms (names, quoted, bracketed, blanks, broken
+/// syntax) alone and in pairs, each as a quoted key parameter of the keys that take one.
+fn type_list_cases(root: &Path) -> Vec<String> {
+    let atoms = [
+        "file",
+        "dir",
+        "x",
+        "",
+        " file",
+        "\"file\"",
+        "[file]",
+        "[file,dir]",
+        "x]",
+        "]",
+        "\"dir",
+        "file ",
+        "all",
+        "dev",
+    ];
+    let mut lists: Vec<String> = atoms.iter().map(|a| a.to_string()).collect();
+    for a in &atoms[..6] {
+        for b in atoms {
+            lists.push(format!("{a},{b}"));
+        }
+    }
+    let (dd, f) = (
+        root.join("dd").display().to_string(),
+        root.join("f.txt").display().to_string(),
+    );
+    let mut v = Vec::new();
+    for l in lists {
+        let q = format!("\"{}\"", l.replace('"', "\\\""));
+        v.push(format!("vfs.dir.count[{dd},,,{q}]"));
+        v.push(format!("vfs.file.exists[{f},{q}]"));
+    }
+    v.push(format!("vfs.dir.count[{dd},,,[\"file\",dir]]"));
+    v.push(format!("vfs.dir.count[{dd},,,,[\"file\",dir]]"));
+    v.push(format!("vfs.file.exists[{f},,[\"file\",dir]]"));
+    v.push(format!("vfs.dir.get[{dd},,,[\"file\",dir]]"));
+    v.push(format!("vfs.dir.get[{dd},,,\"x]\"]"));
+    v
+}
+
 /// Lines of a tests/fixtures/pcre table.
 fn pcre_table(name: &str) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -831,6 +874,86 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
         add(k, Exact);
     }
 
+    // Integers (issue 14 cause 3): one table of spellings through every kind of integer
+    // parameter (int, uint32, port with C atoi).
+    let (r, dd) = (p("r.txt"), p("dd"));
+    for n in [
+        "0",
+        "+0",
+        "-0",
+        "+1",
+        "-1",
+        "01",
+        "0x1",
+        " 1",
+        "1 ",
+        "1e2",
+        "abc",
+        "1abc",
+        "2147483647",
+        "2147483648",
+        "4294967295",
+        "4294967296",
+        "4294967297",
+        "18446744073709551616",
+        "-65536",
+        "99999",
+        "+22",
+        "00022",
+    ] {
+        let q = format!("\"{n}\"");
+        for k in [
+            format!("system.hw.cpu[{q},vendor]"),
+            format!("vfs.file.regexp[{r},foo,,{q}]"),
+            format!("vfs.file.regmatch[{r},foo,,,{q}]"),
+            format!("vfs.dir.count[{dd},,,,,{q}]"),
+            format!("vfs.dir.size[{dd},,,,{q}]"),
+            format!("vfs.dir.get[{dd},,,,,{q}]"),
+        ] {
+            add(k, Exact);
+        }
+        // Socket counts move between the two answers; the type and the errors must not.
+        add(format!("net.tcp.socket.count[,{q}]"), Abs(1e6));
+        add(format!("net.udp.socket.count[,{q}]"), Abs(1e6));
+    }
+
+    // Keys whose values zagent does not read: agentd's parameter checks and error texts.
+    for k in [
+        "sensor",
+        "sensor[a]",
+        "sensor[a,b]",
+        "sensor[a,b,avg]",
+        "sensor[a,b,c]",
+        "sensor[a,b,c,d]",
+        "sensor[,b]",
+        "sensor[a,]",
+        "system.hw.chassis",
+        "system.hw.chassis[]",
+        "system.hw.chassis[x]",
+        "system.hw.chassis[serial]",
+        "system.hw.chassis[full,x]",
+    ] {
+        add(k.into(), Exact);
+    }
+
+    // zabbix.stats (issue 14 cause 4): parameter checks, a refused port, and the lab
+    // server's own checks of the queue interval (both sides ask the same server).
+    for k in [
+        "zabbix.stats[127.0.0.1,x]",
+        "zabbix.stats[127.0.0.1,10051,x]",
+        "zabbix.stats[a,b,c,d,e,f]",
+        "zabbix.stats[127.0.0.1,1]",
+        "zabbix.stats[,10051,queue,x]",
+        "zabbix.stats[,,queue,1h,10m]",
+    ] {
+        add(k.into(), Exact);
+    }
+
+    // Type lists (issue 14 cause 2): read as key parameters by agentd.
+    for k in type_list_cases(root) {
+        add(k, Exact);
+    }
+
     // PCRE2 (issue 14 cause 1): every pattern of the table through each regexp key, every
     // output template through vfs.file.regexp.
     for (k, c) in pcre_cases(root) {
@@ -1075,4 +1198,26 @@ async fn contents_not_utf8_is_replaced() {
         .execute(&format!("vfs.file.contents[{}]", path.display()))
         .await;
     assert_eq!(v, Ok(Value::Text("x\u{fffd}\u{fffd}y".into())));
+}
+
+/// Issue 14: `zagent keys | head -1` must not panic when its reader goes away.
+#[test]
+fn a_closed_stdout_ends_keys_quietly() {
+    let s = scene();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .args(["keys", "-c"])
+        .arg(&s.conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn zagent keys: {e}"));
+    // Close the reading end before zagent has printed anything (it first builds its
+    // runtime and evaluates a key): its first line meets a closed pipe.
+    drop(child.stdout.take());
+    let done = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("wait: {e}"));
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{:?}: {stderr}", done.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

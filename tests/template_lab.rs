@@ -12,11 +12,15 @@
 mod lab;
 
 use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use lab::util;
 use lab::util::zabbix_api::Api;
+use lab::util::{self, Proc};
 use lab::Lab;
 use serde_json::{json, Value};
 
@@ -68,7 +72,6 @@ struct Host<'a> {
     id: String,
 }
 
-#[allow(dead_code)] // problems/wait_problem: the scenario tests
 impl<'a> Host<'a> {
     fn create(
         api: &'a Api,
@@ -354,4 +357,413 @@ fn seed_template_takes_over_existing_items_with_history() {
         |items| items.iter().all(|i| lastclock(i) > 0 && i["state"] == "0"),
     );
     assert_eq!(done.len(), 11);
+}
+
+/// The host's Zabbix agent interface is zagent itself (loopback, host namespace): after
+/// check-now, every item of the template and of its discovered listener prototypes is
+/// supported and has a value (masters with history 0: supported, their dependents valued).
+#[test]
+fn health_template_every_item_supported_on_zagent() {
+    let api = api();
+    let (health, _) = templates(&api);
+    let agent = util::start_zagent("Server=127.0.0.1\n");
+    let host = Host::create(
+        &api,
+        "tmpl-health",
+        "127.0.0.1",
+        agent.port,
+        &[&health],
+        &FAST_MACROS,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let own = format!("127.0.0.1:{}", agent.port);
+    let items = host.wait_items(
+        "all items supported and valued",
+        Duration::from_secs(120),
+        |items| {
+            let discovered = items
+                .iter()
+                .any(|i| i["key_"].as_str().unwrap().contains(&own));
+            discovered
+                && items.iter().all(|i| {
+                    i["state"] == "0"
+                        && i["error"] == ""
+                        && (i["history"] == "0" || lastclock(i) > 0)
+                })
+        },
+    );
+    let unsupported: Vec<_> = items.iter().filter(|i| i["state"] != "0").collect();
+    assert!(unsupported.is_empty(), "{unsupported:#?}");
+    let protos = items.iter().filter(|i| i["flags"] == "4").count();
+    assert!(
+        protos >= 6,
+        "the agent's own listener is discovered with its 6 prototypes: {protos}"
+    );
+    assert_eq!(items.len() - protos, 34);
+    let v = |k: &str| -> f64 {
+        let i = items
+            .iter()
+            .find(|i| i["key_"] == k)
+            .unwrap_or_else(|| panic!("{k}"));
+        i["lastvalue"].as_str().unwrap().parse().unwrap()
+    };
+    assert!(v("zagent.tcp.state[listen]") >= 1.0);
+    assert!(v(&format!("zagent.tcp.listener.sockets[\"{own}\"]")) >= 1.0);
+    assert!(v("zagent.tcp.limits.somaxconn") >= 1.0);
+}
+
+/// Short windows for the tests: 5 s polls, two-poll windows.
+const FAST_MACROS: [(&str, &str); 11] = [
+    ("{$ZAGENT.INTERVAL}", "5s"),
+    ("{$ZAGENT.LIMITS.INTERVAL}", "10s"),
+    ("{$TCP.ACCEPTQ.WINDOW}", "10s"),
+    ("{$TCP.SYN_RECV.WINDOW}", "10s"),
+    ("{$TCP.SYN_RECV.MAX}", "20"),
+    ("{$TCP.EPHEMERAL.WINDOW}", "10s"),
+    ("{$TCP.OVERFLOW.WINDOW}", "10s"),
+    ("{$TCP.CLOSE_WAIT.WINDOW}", "15s"),
+    ("{$TCP.CLOSE_WAIT.MIN}", "50"),
+    ("{$TCP.LISTENER.DOWN.WINDOW}", "10s"),
+    ("{$TCP.LLD.HEARTBEAT}", "1m"),
+];
+
+/// A network namespace `tmpl-<id>` joined to the host by a veth pair (10.231.x.y/30); a
+/// `zagent run` inside it on the namespace end, polled by the lab server over the pair.
+struct Scene {
+    name: String,
+    agent_ip: String,
+    agent: Option<Proc>,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let mut rnd = [0u8; 2];
+        getrandom::fill(&mut rnd).unwrap();
+        let n = u16::from_ne_bytes(rnd) & 0x3fff; // a /30 in 10.231.0.0/16
+        let (a, b) = (n >> 6, (n & 63) * 4);
+        let name = format!("tmpl-{n:04x}");
+        let (host_if, ns_if) = (format!("tmplh{n:04x}"), format!("tmpln{n:04x}"));
+        let (host_ip, agent_ip) = (
+            format!("10.231.{a}.{}", b + 1),
+            format!("10.231.{a}.{}", b + 2),
+        );
+        sh(&["ip", "netns", "add", &name]);
+        let scene = Scene {
+            name: name.clone(),
+            agent_ip: agent_ip.clone(),
+            agent: None,
+        };
+        sh(&[
+            "ip", "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if, "netns", &name,
+        ]);
+        sh(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{host_ip}/30"),
+            "dev",
+            &host_if,
+        ]);
+        sh(&["ip", "link", "set", &host_if, "up"]);
+        for c in [
+            vec!["ip", "link", "set", "lo", "up"],
+            vec![
+                "ip",
+                "addr",
+                "add",
+                &format!("{agent_ip}/30"),
+                "dev",
+                &ns_if,
+            ],
+            vec!["ip", "link", "set", &ns_if, "up"],
+        ] {
+            scene.exec(&c);
+        }
+        scene
+    }
+
+    fn exec(&self, args: &[&str]) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts zagent in the namespace on agent_ip:10050 and waits until it answers.
+    fn start_agent(&mut self, host_ip_allowed: &str) -> u16 {
+        let dir = tempfile::Builder::new().prefix("tmpl-").tempdir().unwrap();
+        let conf = dir.path().join("zagent.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "ListenIP={}\nListenPort=10050\nServer={host_ip_allowed}\nTimeout=10\n",
+                self.agent_ip
+            ),
+        )
+        .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name, util::zagent_bin(), "run", "-c"])
+            .arg(&conf)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("zagent.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        self.agent = Some(Proc {
+            child,
+            dir,
+            port: 10050,
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect((self.agent_ip.as_str(), 10050)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "zagent in {} does not listen",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        10050
+    }
+
+    fn host_ip(&self) -> String {
+        let last: u8 = self.agent_ip.rsplit('.').next().unwrap().parse().unwrap();
+        let pre = self.agent_ip.rsplit_once('.').unwrap().0;
+        format!("{pre}.{}", last - 1)
+    }
+
+    /// Runs `f` on a thread inside the namespace: sockets it creates belong to it.
+    fn run_in<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let fd = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns on a valid namespace fd; affects only this thread.
+            let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// A lab host for this scene's agent with the health template and fast macros.
+    fn host<'a>(&mut self, api: &'a Api, name: &str, extra: &[(&str, &str)]) -> Host<'a> {
+        let (health, _) = templates(api);
+        let host_ip = self.host_ip();
+        let port = self.start_agent(&host_ip);
+        let mut macros: Vec<(&str, &str)> = FAST_MACROS.to_vec();
+        for (m, v) in extra {
+            macros.retain(|(k, _)| k != m);
+            macros.push((m, v));
+        }
+        let ip = self.agent_ip.clone();
+        Host::create(api, name, &ip, port, &[&health], &macros)
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        self.agent = None; // kills zagent's process group
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        // The pair goes with the namespace, asynchronously; make sure our end is gone.
+        let host_if = self.name.replace("tmpl-", "tmplh");
+        let _ = Command::new("ip")
+            .args(["link", "del", &host_if])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn sh(args: &[&str]) {
+    let st = Command::new(args[0]).args(&args[1..]).status().unwrap();
+    assert!(st.success(), "{args:?}");
+}
+
+/// A listening socket with an explicit backlog (std always asks for 128).
+fn listen(port: u16, backlog: i32) -> TcpListener {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_reuse_address(true).unwrap();
+    s.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())
+        .unwrap();
+    s.listen(backlog).unwrap();
+    s.into()
+}
+
+/// Waits until the listener on 127.0.0.1:port is discovered and valued.
+fn wait_listener(host: &Host, port: u16) {
+    let key = format!("zagent.tcp.listener.sockets[\"127.0.0.1:{port}\"]");
+    host.wait_items(
+        &format!("{key} discovered"),
+        Duration::from_secs(90),
+        |items| {
+            items
+                .iter()
+                .any(|i| i["key_"] == key.as_str() && lastclock(i) > 0)
+        },
+    );
+}
+
+/// Asserts that the host's problems, resolved or not, are exactly those containing `needle`.
+fn assert_only(host: &Host, needle: &str) {
+    let names: BTreeSet<String> = host.problems().into_iter().map(|(n, _)| n).collect();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.contains(needle)),
+        "expected only problems containing {needle:?}, got {names:?}"
+    );
+}
+
+fn set_defer_accept(l: &TcpListener) {
+    let secs: libc::c_int = 3600;
+    // SAFETY: setsockopt with a live int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            l.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&secs as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+#[test]
+fn scenario_accept_queue_full() {
+    let api = api();
+    let mut scene = Scene::new();
+    let host = scene.host(&api, "tmpl-acceptq", &[]);
+    // Backlog 8, never accepted: 8 completed handshakes fill the queue (100%, no overflow).
+    let l = scene.run_in(|| listen(7001, 8));
+    wait_listener(&host, 7001);
+    let clients = scene.run_in(|| {
+        (0..8)
+            .map(|_| TcpStream::connect("127.0.0.1:7001").unwrap())
+            .collect::<Vec<_>>()
+    });
+    host.wait_problem("Accept queue near full on port 7001", false, LIMIT);
+    // Drain the queue: accept and close everything.
+    l.set_nonblocking(true).unwrap();
+    while let Ok((s, _)) = l.accept() {
+        drop(s);
+    }
+    drop(clients);
+    host.wait_problem("Accept queue near full on port 7001", true, LIMIT);
+    assert_only(&host, "Accept queue near full on port 7001");
+}
+
+#[test]
+fn scenario_syn_flood() {
+    let api = api();
+    let mut scene = Scene::new();
+    let host = scene.host(&api, "tmpl-synflood", &[]);
+    // A listener that never accepts, with TCP_DEFER_ACCEPT: handshakes whose last ACK
+    // carries no data stay half-open (SYN_RECV) on the server side, as under a SYN flood.
+    let l = scene.run_in(|| {
+        let l = listen(7002, 128);
+        set_defer_accept(&l);
+        l
+    });
+    wait_listener(&host, 7002);
+    let clients = scene.run_in(|| {
+        (0..30)
+            .map(|_| TcpStream::connect("127.0.0.1:7002").unwrap())
+            .collect::<Vec<_>>()
+    });
+    host.wait_problem("SYN flood suspected on port 7002", false, LIMIT);
+    drop(clients); // the clients' FIN/RST end the half-open connections
+    host.wait_problem("SYN flood suspected on port 7002", true, LIMIT);
+    drop(l);
+    assert_only(&host, "SYN flood suspected on port 7002");
+}
+
+#[test]
+fn scenario_listener_stops() {
+    let api = api();
+    let mut scene = Scene::new();
+    let host = scene.host(&api, "tmpl-stop", &[]);
+    let l = scene.run_in(|| listen(7005, 128));
+    wait_listener(&host, 7005);
+    drop(l);
+    host.wait_problem("Port 7005 on 127.0.0.1 stopped listening", false, LIMIT);
+    let l = scene.run_in(|| listen(7005, 128));
+    host.wait_problem("Port 7005 on 127.0.0.1 stopped listening", true, LIMIT);
+    drop(l);
+    assert_only(&host, "Port 7005 on 127.0.0.1 stopped listening");
+}
+
+#[test]
+fn scenario_close_wait_leak() {
+    let api = api();
+    let mut scene = Scene::new();
+    let host = scene.host(&api, "tmpl-closewait", &[]);
+    // A server on 7004 that accepts and never closes; 60 clients hang up.
+    let l = scene.run_in(|| listen(7004, 128));
+    let clients = scene.run_in(|| {
+        (0..60)
+            .map(|_| TcpStream::connect("127.0.0.1:7004").unwrap())
+            .collect::<Vec<_>>()
+    });
+    let held: Vec<TcpStream> = (0..60).map(|_| l.accept().unwrap().0).collect();
+    drop(clients);
+    host.wait_problem("CLOSE_WAIT leak on local port 7004", false, LIMIT);
+    drop(held);
+    host.wait_problem("CLOSE_WAIT leak on local port 7004", true, LIMIT);
+    drop(l);
+    assert_only(&host, "CLOSE_WAIT leak on local port 7004");
+}
+
+#[test]
+fn scenario_ephemeral_exhaustion_towards_one_destination() {
+    let api = api();
+    let mut scene = Scene::new();
+    // Narrowed inside the namespace only: 22,000 ports. No TIME_WAIT reuse, so that each
+    // closed connection keeps its port for the 60 s of TIME_WAIT.
+    scene.exec(&[
+        "sysctl",
+        "-q",
+        "-w",
+        "net.ipv4.ip_local_port_range=40000 61999",
+    ]);
+    scene.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=0"]);
+    let host = scene.host(&api, "tmpl-ephemeral", &[]);
+    // 20,000 short connections to one destination, closed by the client first: each leaves
+    // a TIME_WAIT socket on its ephemeral port (90.9% of the range), the classic way a
+    // client runs out of ports. Only a few descriptors are open at any time. The client
+    // binds its port itself (in order): the kernel's own choice scans past every port in
+    // TIME_WAIT and gets so slow that the first ones would expire before the last.
+    let l = scene.run_in(|| {
+        let l = listen(7003, 4096);
+        for port in 40_000..60_000u16 {
+            let c =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            c.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())
+                .unwrap();
+            c.connect(&SocketAddr::from((Ipv4Addr::LOCALHOST, 7003)).into())
+                .unwrap_or_else(|e| panic!("connect from port {port}: {e}"));
+            let (s, _) = l.accept().unwrap();
+            drop(c);
+            drop(s);
+        }
+        l
+    });
+    let dest = "Ephemeral ports near exhaustion towards 127.0.0.1->127.0.0.1:7003";
+    host.wait_problem(dest, false, LIMIT);
+    // The condition goes away by itself: TIME_WAIT lasts 60 s.
+    host.wait_problem(dest, true, LIMIT);
+    assert_only(&host, dest);
+    drop(l);
 }

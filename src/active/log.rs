@@ -170,11 +170,23 @@ impl Encoding {
         }
     }
 
-    fn decode(self, raw: &[u8]) -> String {
+    /// The line as UTF-8 bytes for matching: UTF-8 input as read (bytes that are not UTF-8
+    /// stay, as in zabbix_agentd; the regexp module and the output turn them into `?`).
+    fn decode(self, raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         match self {
-            Encoding::Utf8 => String::from_utf8_lossy(raw).into_owned(),
-            Encoding::Latin1 => raw.iter().map(|b| char::from(*b)).collect(),
-            Encoding::Other(e) => e.decode_without_bom_handling(raw).0.into_owned(),
+            Encoding::Utf8 => std::borrow::Cow::Borrowed(raw),
+            Encoding::Latin1 => std::borrow::Cow::Owned(
+                raw.iter()
+                    .map(|b| char::from(*b))
+                    .collect::<String>()
+                    .into_bytes(),
+            ),
+            Encoding::Other(e) => std::borrow::Cow::Owned(
+                e.decode_without_bom_handling(raw)
+                    .0
+                    .into_owned()
+                    .into_bytes(),
+            ),
         }
     }
 }
@@ -205,12 +217,20 @@ pub enum GlobalExpr {
     NotMatches(Regexp),
 }
 
-fn contains(hay: &str, needle: &str, case_sensitive: bool) -> bool {
-    if case_sensitive {
-        hay.contains(needle)
-    } else {
-        hay.to_lowercase().contains(&needle.to_lowercase())
+/// Whether `needle` occurs in `hay`; case-insensitively as zabbix_agentd's strcasestr does
+/// (ASCII letters only).
+fn contains(hay: &[u8], needle: &str, case_sensitive: bool) -> bool {
+    let needle = needle.as_bytes();
+    if needle.is_empty() {
+        return true;
     }
+    hay.windows(needle.len()).any(|w| {
+        if case_sensitive {
+            w == needle
+        } else {
+            w.eq_ignore_ascii_case(needle)
+        }
+    })
 }
 
 impl GlobalExpr {
@@ -230,13 +250,13 @@ impl GlobalExpr {
         })
     }
 
-    fn accepts(&self, line: &str) -> bool {
+    fn accepts(&self, line: &[u8]) -> bool {
         match self {
             GlobalExpr::Includes(s, cs) => contains(line, s, *cs),
             GlobalExpr::IncludesAny(v, cs) => v.iter().any(|s| contains(line, s, *cs)),
             GlobalExpr::Excludes(s, cs) => !contains(line, s, *cs),
-            GlobalExpr::Matches(r) => r.is_match(line.as_bytes()),
-            GlobalExpr::NotMatches(r) => !r.is_match(line.as_bytes()),
+            GlobalExpr::Matches(r) => r.is_match(line),
+            GlobalExpr::NotMatches(r) => !r.is_match(line),
         }
     }
 }
@@ -254,10 +274,10 @@ impl Filter {
         }
     }
 
-    fn accepts(&self, line: &str) -> bool {
+    fn accepts(&self, line: &[u8]) -> bool {
         match self {
             Filter::None => true,
-            Filter::Local(r) => r.is_match(line.as_bytes()),
+            Filter::Local(r) => r.is_match(line),
             Filter::Global(v) => v.iter().all(|e| e.accepts(line)),
         }
     }
@@ -267,19 +287,19 @@ impl Filter {
 /// match ([`regexp::render`], zabbix_agentd's rules); without an expression `\0` is the
 /// whole line. `None`: the template cannot be filled (`\@` without a group 1), and
 /// zabbix_agentd sends nothing for that line.
-pub fn render(template: &str, re: Option<&Regexp>, line: &str) -> Option<String> {
+pub fn render(template: &str, re: Option<&Regexp>, line: &[u8]) -> Option<String> {
     if template.is_empty() {
-        return Some(line.to_string());
+        return Some(regexp::sanitize(line));
     }
     let groups = match re {
-        Some(re) => re.captures(line.as_bytes())?,
+        Some(re) => re.captures(line)?,
         None => {
             let mut g: regexp::Groups = [None; regexp::GROUPS];
             g[0] = Some((0, line.len()));
             g
         }
     };
-    regexp::render(line.as_bytes(), &groups, template)
+    regexp::render(line, &groups, template)
 }
 
 /// The parsed parameters of a log item.
@@ -368,7 +388,11 @@ impl LogSpec {
                 }
                 Filter::Global(set)
             }
-            s => Filter::Local(Regexp::new(s).map_err(|_| NotSupported::invalid_param(1))?),
+            // zabbix_agentd's own words for a pattern PCRE2 refuses.
+            s => Filter::Local(
+                Regexp::new(s)
+                    .map_err(|_| NotSupported::new("cannot compile regular expression"))?,
+            ),
         };
         let encoding = Encoding::from_label(p(2)).ok_or_else(|| NotSupported::invalid_param(2))?;
         let (default_lines, max_lines) = if count {
@@ -858,7 +882,13 @@ impl LogItem {
     ) {
         budget.analyze = budget.analyze.saturating_sub(1);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = self.spec.encoding.decode(raw);
+        let mut line = self.spec.encoding.decode(raw);
+        // zabbix_agentd reads a NUL inside a log line as `?` (it matches and sends the rest).
+        if line.contains(&0) {
+            for b in line.to_mut().iter_mut().filter(|b| **b == 0) {
+                *b = b'?';
+            }
+        }
         if !self.spec.filter.accepts(&line) {
             return;
         }
@@ -955,7 +985,7 @@ mod tests {
                 .0
         };
         assert_eq!(bad("log[]"), "Invalid first parameter.");
-        assert_eq!(bad("log[/x,\"(\"]"), "Invalid second parameter.");
+        assert_eq!(bad("log[/x,\"(\"]"), "cannot compile regular expression");
         assert_eq!(bad("log[/x,,KOI9]"), "Invalid third parameter.");
         assert_eq!(bad("log[/x,,UTF-16LE]"), "Invalid third parameter.");
         assert_eq!(bad("log[/x,,,0]"), "Invalid fourth parameter.");
@@ -981,14 +1011,14 @@ mod tests {
     fn output_template() {
         let re = Regexp::new(r"user=(\w+) code=(\d+)").unwrap();
         let line = "x user=bob code=42 y";
-        let r = |t: &str, re: Option<&Regexp>| render(t, re, line).unwrap();
+        let r = |t: &str, re: Option<&Regexp>| render(t, re, line.as_bytes()).unwrap();
         assert_eq!(r(r"\2:\1", Some(&re)), "42:bob");
         assert_eq!(r(r"[\0]", Some(&re)), "[user=bob code=42]");
         assert_eq!(r(r"\3", Some(&re)), "");
         assert_eq!(r("", Some(&re)), line);
         assert_eq!(r(r"a\\b", None), r"a\b");
         assert_eq!(r(r"<\0>", None), format!("<{line}>"));
-        assert_eq!(render(r"\@", None, line), None);
+        assert_eq!(render(r"\@", None, line.as_bytes()), None);
     }
 
     #[test]
@@ -1011,12 +1041,12 @@ mod tests {
             20,
         )
         .unwrap();
-        assert!(s.filter.accepts("ERROR 5 on disk"));
-        assert!(!s.filter.accepts("ERROR 5 on disk, ignore"));
-        assert!(!s.filter.accepts("ERROR 5 on cpu"));
-        assert!(!s.filter.accepts("all fine on net"));
+        assert!(s.filter.accepts(b"ERROR 5 on disk"));
+        assert!(!s.filter.accepts(b"ERROR 5 on disk, ignore"));
+        assert!(!s.filter.accepts(b"ERROR 5 on cpu"));
+        assert!(!s.filter.accepts(b"all fine on net"));
         assert_eq!(
-            render(&s.output, s.filter.capture_regex(), "Err 7 net").as_deref(),
+            render(&s.output, s.filter.capture_regex(), b"Err 7 net").as_deref(),
             Some("7")
         );
     }
@@ -1232,10 +1262,11 @@ mod tests {
         std::fs::write(&path, b"caf\xe9\r\n").unwrap();
         let mut item = LogItem::new(spec(&format!("log[{},,ISO-8859-1]", path.display())), 0, 0);
         assert_eq!(values(&item.check(1).unwrap()), vec!["café"]);
-        // Invalid UTF-8 is replaced, never dropped.
-        std::fs::write(&path, b"a\xffb\n").unwrap();
+        // Invalid UTF-8 is sent as `?` per byte (agentd sends the raw byte), a NUL as `?`
+        // (as agentd), never dropped.
+        std::fs::write(&path, b"a\xffb\0c\n").unwrap();
         let mut item = LogItem::new(spec(&format!("log[{}]", path.display())), 0, 0);
-        assert_eq!(values(&item.check(1).unwrap()), vec!["a\u{fffd}b"]);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["a?b?c"]);
     }
 
     #[test]

@@ -35,7 +35,20 @@ pub fn format_line(key: &str, result: &KeyResult) -> String {
         Ok(v) => format!("[{}|{}]", v.type_letter(), test_text(v)),
         Err(ns) => format!("[m|ZBX_NOTSUPPORTED] [{}]", ns.0),
     };
-    format!("{key:<KEY_COLUMN$} {value}")
+    // printf's `%-45s` in zabbix_agentd pads by bytes, not characters.
+    let pad = " ".repeat(KEY_COLUMN.saturating_sub(key.len()));
+    format!("{key}{pad} {value}")
+}
+
+/// Writes one output line; `false` once stdout is closed (a reader such as `head` has
+/// what it wanted): the caller stops quietly instead of panicking on the broken pipe.
+fn emit(line: &str) -> anyhow::Result<bool> {
+    use std::io::Write;
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to standard output")),
+    }
 }
 
 /// zabbix_agentd -t prints floats with up to 15 significant digits, not the wire's 6
@@ -81,7 +94,7 @@ fn context(
 pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let (rt, ctx) = context(args.config.as_deref())?;
     let result = rt.block_on(ctx.execute(&args.key));
-    println!("{}", format_line(&args.key, &result));
+    emit(&format_line(&args.key, &result))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -102,7 +115,9 @@ pub fn run_keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let aliases = ctx.user.aliases.names().rev().map(str::to_string);
     for key in keys.into_iter().chain(aliases) {
         let result = rt.block_on(ctx.execute(&key));
-        println!("{}", format_line(&key, &result));
+        if !emit(&format_line(&key, &result))? {
+            break;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -121,6 +136,11 @@ mod tests {
         assert_eq!(
             format_line("nokey", &Err(NotSupported::new("Unsupported item key."))),
             "nokey                                         [m|ZBX_NOTSUPPORTED] [Unsupported item key.]"
+        );
+        // Padding counts bytes, as printf does: "café" is 5 bytes, so 40 blanks follow.
+        assert_eq!(
+            format_line("café", &Ok(Value::Uint(1))),
+            format!("café{} [u|1]", " ".repeat(40))
         );
         assert_eq!(format_g15(0.05615234375), "0.05615234375");
         assert_eq!(format_g15(1.0), "1");

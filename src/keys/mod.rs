@@ -26,6 +26,7 @@ pub mod net_health;
 pub mod net_if;
 pub mod net_service;
 pub mod net_tcp;
+pub mod num;
 pub mod proc;
 pub mod system;
 pub mod system_run;
@@ -34,6 +35,7 @@ pub mod vfs;
 pub mod vfs_dev;
 pub mod vfs_dir;
 pub mod web;
+pub mod zabbix_stats;
 
 /// Every built-in key family, in the order `zagent keys` prints them.
 pub const FAMILIES: &[&[KeyDef]] = &[
@@ -45,6 +47,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     net_service::KEYS,
     net_dns::KEYS,
     web::KEYS,
+    zabbix_stats::KEYS,
     proc::KEYS,
     system::KEYS,
     system_run::KEYS,

@@ -162,13 +162,6 @@ pub fn parse_ushort(s: &str) -> Option<u16> {
     u16::try_from(v).ok()
 }
 
-/// C `atoi` != 0: leading whitespace, an optional sign, then digits.
-fn atoi_nonzero(s: &str) -> bool {
-    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
-    t.bytes().take_while(u8::is_ascii_digit).any(|b| b != b'0')
-}
-
 /// How a string reads as an IPv4 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ipv4Text {
@@ -289,8 +282,12 @@ pub fn parse_port_param(
     if let Some(p) = parse_ushort(s) {
         return Ok((p != 0).then_some(p));
     }
-    if atoi_nonzero(s) {
-        return Err(NotSupported::new(format!("Invalid port number: {s}")));
+    // As agentd: a number that `atoi` reads as non-zero is a bad port; one it reads as 0
+    // in full (`+0`, `-0`, `4294967296`) is port 0, any port; anything else is a name.
+    match super::num::c_atoi(s) {
+        (0, true) => return Ok(None),
+        (0, false) => {}
+        _ => return Err(NotSupported::new(format!("Invalid port number: {s}"))),
     }
     match lookup_service(&services(), s, proto.name()) {
         Some(p) => Ok((p != 0).then_some(p)),

@@ -85,6 +85,28 @@ pub const KEYS: &[KeyDef] = &[
         handler: Handler::Inline(hostname),
     },
     KeyDef {
+        name: "sensor",
+        description:
+            "Hardware sensor reading (device, sensor, avg/max/min): parameters checked as \
+                      zabbix_agentd does; readings are not implemented (agentd's error text).",
+        params: Params::List(&[
+            ParamDef::opt("device"),
+            ParamDef::opt("sensor"),
+            ParamDef::opt("mode"),
+        ]),
+        test_key: "sensor[w83781d-i2c-0-2d,temp1]",
+        handler: Handler::Inline(sensor),
+    },
+    KeyDef {
+        name: "system.hw.chassis",
+        description: "Chassis information from SMBIOS (full, model, serial, type, vendor): \
+                      parameters checked as zabbix_agentd does; SMBIOS decoding is not \
+                      implemented (agentd's error text).",
+        params: Params::List(&[ParamDef::opt("info")]),
+        test_key: "system.hw.chassis",
+        handler: Handler::Inline(hw_chassis),
+    },
+    KeyDef {
         name: "system.hw.cpu",
         description: "CPU information from /proc/cpuinfo: full, vendor, model, curfreq, maxfreq.",
         params: Params::List(&[ParamDef::opt("cpu"), ParamDef::opt("info")]),
@@ -497,13 +519,37 @@ pub fn hw_cpu_text(
     Some(out.get(1..).unwrap_or("").to_string())
 }
 
+/// sensor[device,sensor,mode]: zabbix_agentd's parameter checks and, as readings are not
+/// implemented, its answer for a sensor it cannot read.
+fn sensor(_: &AgentCtx, req: &Request) -> KeyResult {
+    if req.param(0).is_empty() {
+        return Err(NotSupported::invalid_param(0));
+    }
+    if req.param(1).is_empty() {
+        return Err(NotSupported::invalid_param(1));
+    }
+    if !matches!(req.param(2), "" | "avg" | "max" | "min") {
+        return Err(NotSupported::invalid_param(2));
+    }
+    Err(NotSupported::new("Cannot obtain sensor information."))
+}
+
+/// system.hw.chassis[info]: zabbix_agentd's parameter check and, as SMBIOS decoding is not
+/// implemented, its answer when the table cannot be read.
+fn hw_chassis(_: &AgentCtx, req: &Request) -> KeyResult {
+    if !matches!(
+        req.param(0),
+        "" | "full" | "model" | "serial" | "type" | "vendor"
+    ) {
+        return Err(NotSupported::invalid_param(0));
+    }
+    Err(NotSupported::new("Cannot obtain hardware information."))
+}
+
 fn hw_cpu(_: &AgentCtx, req: &Request) -> KeyResult {
     let cpu = match req.param(0) {
         "" | "all" => None,
-        n => match n.parse::<u32>() {
-            Ok(n) if n <= i32::MAX as u32 => Some(n),
-            _ => return Err(NotSupported::invalid_param(0)),
-        },
+        n => Some(super::num::uint31(n).ok_or_else(|| NotSupported::invalid_param(0))?),
     };
     let show = match req.param(1) {
         "" | "full" => CpuInfo::Full,
@@ -919,10 +965,7 @@ pub fn cpu_state_index(kind: &str) -> Option<usize> {
 fn cpu_util(_: &AgentCtx, req: &Request) -> KeyResult {
     let cpu = match req.param(0) {
         "" | "all" => None,
-        n => match n.parse::<u32>() {
-            Ok(n) if n <= i32::MAX as u32 => Some(n as usize),
-            _ => return Err(NotSupported::invalid_param(0)),
-        },
+        n => Some(super::num::uint31(n).ok_or_else(|| NotSupported::invalid_param(0))? as usize),
     };
     let state = cpu_state_index(req.param(1)).ok_or_else(|| NotSupported::invalid_param(1))?;
     let secs = match req.param(2) {

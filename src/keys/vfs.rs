@@ -439,15 +439,20 @@ pub mod ft {
     pub const ALL: u32 = FILE | DIR | SYM | SOCK | BDEV | CDEV | FIFO;
 }
 
-/// A comma-separated type list (`file,dir`, `all`, `dev`) as a mask; each name may have
-/// leading blanks; an unknown or empty name is `Invalid type "NAME".`
+/// A type list (`file,dir`, `all`, `dev`) as a mask. zabbix_agentd reads the list as key
+/// parameters: quotes and brackets as in a key (`"file",dir`, `[file,dir]` is one type
+/// named `file,dir`), leading blanks skipped; a list that is not valid parameter syntax
+/// (`x]`) counts as none given. An unknown or empty name is `Invalid type "NAME".`
 pub fn types_to_mask(list: &str) -> Result<u32, NotSupported> {
     if list.is_empty() {
         return Ok(0);
     }
+    let Ok(parsed) = zbx_proto::key::ItemKey::parse(&format!("t[{list}]")) else {
+        return Ok(0);
+    };
     let mut mask = 0;
-    for name in list.split(',') {
-        let name = name.trim_start_matches([' ', '\t']);
+    for p in &parsed.params {
+        let name = p.value.as_str();
         mask |= match name {
             "file" => ft::FILE,
             "dir" => ft::DIR,
@@ -814,15 +819,11 @@ fn file_contents(_: &AgentCtx, req: &Request) -> KeyResult {
 pub fn line_range(req: &Request, start_end_msg: &str) -> Result<(u32, u32), NotSupported> {
     let start = match req.param(3) {
         "" => 0,
-        s => s
-            .parse::<u32>()
-            .map_err(|_| NotSupported::invalid_param(3))?,
+        s => super::num::uint32(s).ok_or_else(|| NotSupported::invalid_param(3))?,
     };
     let end = match req.param(4) {
         "" => u32::MAX,
-        s => s
-            .parse::<u32>()
-            .map_err(|_| NotSupported::invalid_param(4))?,
+        s => super::num::uint32(s).ok_or_else(|| NotSupported::invalid_param(4))?,
     };
     if start > end {
         return Err(NotSupported::new(start_end_msg));

@@ -118,10 +118,9 @@ pub fn parse_age(s: &str) -> Option<u64> {
 fn parse_depth(req: &Request, i: usize) -> Result<Option<u32>, NotSupported> {
     match req.param(i) {
         "" | "-1" => Ok(None),
-        d => d
-            .parse::<u32>()
+        d => super::num::uint31(d)
             .map(Some)
-            .map_err(|_| NotSupported::invalid_param(i)),
+            .ok_or_else(|| NotSupported::invalid_param(i)),
     }
 }
 

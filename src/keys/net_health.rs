@@ -145,7 +145,7 @@ fn tcp_health(ctx: &AgentCtx, req: &Request) -> KeyResult {
     ctx.net
         .visit(Proto::Tcp, StateMask::ALL, req.timeout, &mut |r| h.add(r))
         .map_err(engine_err)?;
-    json(h.report(top, &mut names()))
+    Ok(Value::Text(h.report_text(top, &mut names())))
 }
 
 fn listen_stats(ctx: &AgentCtx, req: &Request) -> KeyResult {
@@ -157,7 +157,7 @@ fn listen_stats(ctx: &AgentCtx, req: &Request) -> KeyResult {
     ctx.net
         .visit(Proto::Tcp, StateMask::ALL, req.timeout, &mut |r| l.add(r))
         .map_err(engine_err)?;
-    json(l.report(laddr.as_ref(), port))
+    Ok(Value::Text(l.report_text(laddr.as_ref(), port)))
 }
 
 fn ephemeral(ctx: &AgentCtx, req: &Request) -> KeyResult {

@@ -7,6 +7,8 @@
 //! counted, in "other").
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use serde_json::{json, Map, Value as Json};
@@ -19,6 +21,58 @@ use crate::sys::tcp_limits::EphemeralRange;
 pub const MAX_KEYS: usize = 65_536;
 /// Most RTT samples the quality key keeps for its p95 (4 MB).
 pub const MAX_RTT_SAMPLES: usize = 1_000_000;
+
+/// A multiply-rotate hasher (FxHash's scheme) for the per-socket maps: their keys are
+/// socket endpoints read from our own kernel, not attacker-chosen map keys worth
+/// SipHash's cost, and the profile at 100k sockets showed SipHash as the largest
+/// user-space cost of `net.tcp.health`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FastHasher`].
+pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 /// Compact per-state counts (u32: a host has fewer than 4G sockets).
 type Counts = [u32; 12];
@@ -81,6 +135,28 @@ pub fn states_obj(c: &Counts) -> Json {
     Json::Object(m)
 }
 
+/// [`states_obj`] written into `out` (keys sorted, as `serde_json::Map` orders them).
+fn write_states(out: &mut String, c: &Counts) {
+    let mut order: [u8; state::MAX as usize] = [0; state::MAX as usize];
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i as u8 + 1;
+    }
+    order.sort_by_key(|s| state::NAMES[usize::from(*s)]);
+    out.push('{');
+    for (i, s) in order.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "\"{}\":{}",
+            state::NAMES[usize::from(*s)],
+            c[usize::from(*s)]
+        );
+    }
+    out.push('}');
+}
+
 /// Local endpoint: family, address, port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Local {
@@ -100,10 +176,10 @@ struct ListenAgg {
 /// connections on each local endpoint.
 #[derive(Debug, Default)]
 pub struct Listeners {
-    listen: HashMap<Local, ListenAgg>,
-    local: HashMap<Local, Counts>,
+    listen: FastMap<Local, ListenAgg>,
+    local: FastMap<Local, Counts>,
     /// Connections whose local endpoint did not fit in `local`: per port only.
-    overflow: HashMap<u16, Counts>,
+    overflow: FastMap<u16, Counts>,
 }
 
 impl Listeners {
@@ -136,8 +212,13 @@ impl Listeners {
         }
     }
 
-    /// The `net.tcp.listen.stats` object, listeners filtered by `laddr`/`port`.
-    pub fn report(&self, laddr: Option<&AddrFilter>, port: Option<u16>) -> Json {
+    /// The listeners kept by `laddr`/`port` (sorted), with the per-state counts of
+    /// the connections attributed to each.
+    fn attributed(
+        &self,
+        laddr: Option<&AddrFilter>,
+        port: Option<u16>,
+    ) -> Vec<(Local, ListenAgg, Counts)> {
         // Connections per port, summed per listener at the end (wildcard listeners
         // take every address of their family; [::] includes IPv4-mapped peers).
         let mut ids: Vec<&Local> = self
@@ -147,9 +228,9 @@ impl Listeners {
             .filter(|k| laddr.map_or(true, |f| f.matches(k.family, &k.addr)))
             .collect();
         ids.sort();
-        let mut per: HashMap<Local, Counts> =
+        let mut per: FastMap<Local, Counts> =
             ids.iter().map(|k| (**k, Counts::default())).collect();
-        let mut by_port: HashMap<u16, Vec<Local>> = HashMap::new();
+        let mut by_port: FastMap<u16, Vec<Local>> = FastMap::default();
         for k in &ids {
             by_port.entry(k.port).or_default().push(**k);
         }
@@ -186,27 +267,51 @@ impl Listeners {
                 }
             }
         }
-        let mut out = Map::new();
-        for k in ids {
-            let Some(l) = self.listen.get(k) else {
-                continue;
-            };
-            let c = per.get(k).copied().unwrap_or_default();
-            out.insert(
-                endpoint(k.family, &k.addr, k.port),
-                json!({
-                    "laddr": ip(k.family, &k.addr).to_string(),
-                    "port": k.port,
-                    "sockets": l.sockets,
-                    "queue": l.queue,
-                    "backlog": l.backlog,
-                    "queue_pct": pct(l.queue, l.backlog),
-                    "syn_recv": c[usize::from(state::SYN_RECV)],
-                    "states": states_obj(&c),
-                }),
+        ids.into_iter()
+            .filter_map(|k| {
+                let l = self.listen.get(k)?;
+                Some((*k, *l, per.get(k).copied().unwrap_or_default()))
+            })
+            .collect()
+    }
+
+    /// The `net.tcp.listen.stats` object, listeners filtered by `laddr`/`port`.
+    pub fn report(&self, laddr: Option<&AddrFilter>, port: Option<u16>) -> Json {
+        serde_json::from_str(&self.report_text(laddr, port)).unwrap_or_default()
+    }
+
+    /// [`Listeners::report`] as JSON text, written directly (the object can hold
+    /// 65,536 listeners of 20 values each: no intermediate `serde_json::Value`).
+    /// Keys in the order `serde_json::Map` gives them (sorted).
+    pub fn report_text(&self, laddr: Option<&AddrFilter>, port: Option<u16>) -> String {
+        let mut rows: Vec<(String, Local, ListenAgg, Counts)> = self
+            .attributed(laddr, port)
+            .into_iter()
+            .map(|(k, l, c)| (endpoint(k.family, &k.addr, k.port), k, l, c))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = String::with_capacity(rows.len() * 300 + 2);
+        out.push('{');
+        for (i, (name, k, l, c)) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // Endpoints and addresses are digits, hex, '.', ':', '[' and ']': no escaping.
+            let _ = write!(
+                out,
+                "\"{name}\":{{\"backlog\":{},\"laddr\":\"{}\",\"port\":{},\"queue\":{},\"queue_pct\":{},\"sockets\":{},\"states\":",
+                l.backlog,
+                ip(k.family, &k.addr),
+                k.port,
+                l.queue,
+                Json::from(pct(l.queue, l.backlog)),
+                l.sockets,
             );
+            write_states(&mut out, c);
+            let _ = write!(out, ",\"syn_recv\":{}}}", c[usize::from(state::SYN_RECV)]);
         }
-        Json::Object(out)
+        out.push('}');
+        out
     }
 
     /// One row per listener (reuseport groups collapsed): id, address, port, backlog.
@@ -240,7 +345,7 @@ struct Dest {
 pub struct Ephemeral {
     range: EphemeralRange,
     size: u32,
-    dests: HashMap<Dest, u32>,
+    dests: FastMap<Dest, u32>,
     in_use: u64,
     untracked: u64,
 }
@@ -252,7 +357,7 @@ impl Ephemeral {
         Ephemeral {
             range,
             size,
-            dests: HashMap::new(),
+            dests: FastMap::default(),
             in_use: 0,
             untracked: 0,
         }
@@ -639,15 +744,27 @@ impl Health {
 
     /// The `net.tcp.health` object.
     pub fn report(self, top: usize, names: &mut dyn Names) -> Json {
-        json!({
-            "states": states_obj(&self.states),
-            "listeners": self.listeners.report(None, None),
-            "ephemeral": self.ephemeral.report(top),
-            "close_wait": {
-                "lport": self.cw_lport.report("close_wait", top, names),
-                "remote": self.cw_remote.report("close_wait", top, names),
-            },
-        })
+        serde_json::from_str(&self.report_text(top, names)).unwrap_or_default()
+    }
+
+    /// [`Health::report`] as JSON text: the small parts through `serde_json`, the
+    /// listeners (the bulk) written directly; top-level keys sorted as `serde_json::Map`
+    /// orders them.
+    pub fn report_text(self, top: usize, names: &mut dyn Names) -> String {
+        let close_wait = json!({
+            "lport": self.cw_lport.report("close_wait", top, names),
+            "remote": self.cw_remote.report("close_wait", top, names),
+        });
+        let listeners = self.listeners.report_text(None, None);
+        let mut out = String::with_capacity(listeners.len() + 4096);
+        let _ = write!(
+            out,
+            "{{\"close_wait\":{close_wait},\"ephemeral\":{},\"listeners\":{listeners},\"states\":",
+            self.ephemeral.report(top)
+        );
+        write_states(&mut out, &self.states);
+        out.push('}');
+        out
     }
 }
 

@@ -7,8 +7,9 @@ build_pkgs=(gcc pkg-config libssl-dev)
 # The real peers the tests talk to: zabbix_agentd + zabbix_sender (zabbix-agent),
 # zabbix_agent2, zabbix_get + zabbix_server (zabbix-server-pgsql), PostgreSQL for the lab
 # server, netstat for the seed script, ss/ip for namespaces, strace/procps for checks,
-# the openssl CLI (the TLS tests compare certificate names with its printer).
-test_pkgs=(zabbix-agent zabbix-agent2 zabbix-server-pgsql postgresql net-tools iproute2 procps openssl)
+# the openssl CLI (the TLS tests compare certificate names with its printer), lintian
+# (tests/package/run.sh checks the .deb with it).
+test_pkgs=(zabbix-agent zabbix-agent2 zabbix-server-pgsql postgresql net-tools iproute2 procps openssl lintian)
 
 want=("${build_pkgs[@]}")
 [[ ${1:-} == --test ]] && want+=("${test_pkgs[@]}")

@@ -175,7 +175,7 @@ def commas(binary):
     a.stop()
 
 
-def slowloris(binary, n=2000, probes=60):
+def slowloris(binary, n=2000, probes=int(os.environ.get("PROBES", "100"))):
     a = Agent(binary, "Timeout=3\n")
     lat = []
     fails = 0
@@ -204,20 +204,34 @@ def slowloris(binary, n=2000, probes=60):
             pass
     stop = threading.Event()
 
+    def fresh():
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", a.port))
+        return s
+
     def drip():
+        # Closed ones are replaced at once, with a header: the pressure stays.
         while not stop.is_set():
-            for s in socks:
+            for i, s in enumerate(socks):
                 try:
                     s.send(b"Z")
-                except OSError:
+                except BlockingIOError:
                     pass
-            stop.wait(1.0)
+                except OSError:
+                    s.close()
+                    socks[i] = fresh()
+                    try:
+                        socks[i].send(b"ZBXD\x01" + struct.pack("<II", 1000, 0))
+                    except OSError:
+                        pass
+            stop.wait(0.5)
 
     threading.Thread(target=drip, daemon=True).start()
     time.sleep(1)
     lat = []
     for _ in range(probes):
-        t, out = ask(a.port, frame(b"agent.ping"), 10)
+        t, out = ask(a.port, frame(b"agent.ping"), 5)
         if out != b"1":
             fails += 1
         lat.append(t)
@@ -231,7 +245,26 @@ def slowloris(binary, n=2000, probes=60):
     a.stop()
 
 
-SCENARIOS = {"regexp": regexp, "fifo": fifo, "commas": commas, "slowloris": slowloris}
+def burst(binary, n=256, rounds=5):
+    """Bursts of n concurrent maximum-size (1 MiB) requests; RSS a while after."""
+    a = Agent(binary, "Timeout=5\n")
+    payload = frame(b"agent.version[" + b"a" * ((1 << 20) - 100) + b"]")
+    for _ in range(rounds):
+        res = []
+        ts = [threading.Thread(target=lambda: res.append(ask(a.port, payload, 20)))
+              for _ in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    print(f"  answers: {sorted(set(o[:50] for _, o in res))}")
+    a.report("right after the bursts")
+    time.sleep(3)
+    a.report("3 s later")
+    a.stop()
+
+
+SCENARIOS = {"regexp": regexp, "fifo": fifo, "commas": commas, "slowloris": slowloris, "burst": burst}
 
 if __name__ == "__main__":
     binary = sys.argv[1]

@@ -3,7 +3,7 @@
 # Debian's packages. Idempotent; installs only what is missing. Needs root (or sudo).
 set -euo pipefail
 
-build_pkgs=(gcc pkg-config libssl-dev)
+build_pkgs=(gcc pkg-config libssl-dev libpcre2-dev)
 # The real peers the tests talk to: zabbix_agentd + zabbix_sender (zabbix-agent),
 # zabbix_agent2, zabbix_get + zabbix_server (zabbix-server-pgsql), PostgreSQL for the lab
 # server, netstat for the seed script, ss/ip for namespaces, strace/procps for checks,

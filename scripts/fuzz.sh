@@ -44,7 +44,7 @@ fi
 
 fuzz=(cargo +nightly fuzz)
 opts=(--sanitizer "$sanitizer" --fuzz-dir fuzz)
-echo "fuzz: building ${#targets[@]} targets (sanitizer $sanitizer)"
+echo "fuzz: building all targets (sanitizer $sanitizer); running ${#targets[@]}"
 mkdir -p fuzz/artifacts
 if ! "${fuzz[@]}" build "${opts[@]}" >fuzz/artifacts/build.log 2>&1; then
     grep -E '^(error|warning)' -A12 fuzz/artifacts/build.log | head -60

@@ -3,8 +3,12 @@
 //! the API: it re-exports functions that are public anyway and wraps the one private step
 //! (the 7.0 JSON passive request). It must not do I/O, run keys or hold state.
 
+/// Configuration values with a syntax of their own: `Server`, `ServerActive`, PSK files.
+pub use crate::config::net::{parse_server_active, server_peer, validate_server_entry};
 /// `zabbix_agentd.conf` line reader.
 pub use crate::config::reader::{parse_lines as config_lines, Entry as ConfigEntry};
+/// A PSK file's content.
+pub use crate::tls::psk::parse_psk_file;
 
 /// HTTP responses of `web.page.*`.
 pub use crate::keys::web::{dechunk, decode_body, parse_head, Dechunker, Framing, Head};
@@ -24,22 +28,20 @@ pub use crate::keys::net_service::{
 };
 
 /// netlink sock_diag replies.
-pub use crate::sys::sock_diag::wire::{
-    decode_diag_msg, walk as sock_diag_walk, Progress, WireError,
-};
+pub use crate::sys::sockets::wire::{decode_diag_msg, walk as sock_diag_walk, Progress, WireError};
 /// A decoded socket.
-pub use crate::sys::sock_diag::SockRecord;
+pub use crate::sys::sockets::SockRecord;
 
 /// `/proc` parsers.
 pub mod proc {
     pub use crate::sys::cpustat::parse_proc_stat;
-    pub use crate::sys::net_proc::parse_table as net_tcp_table;
     pub use crate::sys::net_snmp::{lookup_pairs as snmp_pairs, lookup_sockstat as sockstat};
     pub use crate::sys::procfs::{
         cmdline_arg0_base, cmdline_joined, first_u64, meminfo_bytes, net_dev_names, parse_btime,
         parse_diskstats, parse_mounts, parse_net_dev, parse_pid_status, parse_uptime,
     };
     pub use crate::sys::procstat::parse_pid_stat;
+    pub use crate::sys::sockets::procnet::parse_table as net_tcp_table;
 }
 
 /// Active checks: the item list, the data reply and its `info`.
@@ -74,3 +76,9 @@ pub fn passive_json(payload: &[u8]) -> PassiveJson {
         },
     }
 }
+
+/// Line splitting of files a peer names (`vfs.file.*`, `log[]`).
+pub use crate::sys::userfile::{Ending as LineEnding, LineReader, Split as LineSplit};
+
+/// Item update intervals of the active-check list (simple, flexible, scheduling).
+pub use crate::active::interval::Interval;

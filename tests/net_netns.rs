@@ -710,7 +710,7 @@ fn listen_port_discovery_and_counters_in_a_namespace() {
 
     // The kernel-side port program is accepted and filters: every socket the dump
     // returns has the port (a kernel refusing it would return them all).
-    use zagent::sys::sock_diag::{dump, Proto, StateMask};
+    use zagent::sys::sockets::{dump, Proto, StateMask};
     for (proto, ports, ss_args) in [
         (
             Proto::Tcp,
@@ -759,11 +759,11 @@ fn listen_port_discovery_and_counters_in_a_namespace() {
     }
 
     // The /proc/net fallback sees exactly what netlink sees, filter by filter.
-    use zagent::sys::sock_diag::{AddrFilter, Engine, SockFilter};
+    use zagent::sys::sockets::{AddrFilter, Engine, SockFilter};
     let compared = ns.run_in(|| {
         let (nl, text) = (
             Engine::default(),
-            Engine::proc_tables(zagent::sys::sock_diag::PROC_NET_ROOT),
+            Engine::proc_tables(zagent::sys::sockets::PROC_NET_ROOT),
         );
         let a = |s: &str, p: Option<u8>| AddrFilter::new(s.parse().unwrap(), p);
         let filters = [

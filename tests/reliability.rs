@@ -25,7 +25,8 @@ fn status(pid: u32, field: &str) -> u64 {
 fn ask(port: u16, key: &str, limit: Duration) -> (Duration, String) {
     let t0 = Instant::now();
     let out = raw_exchange(port, &frame(key.as_bytes()), limit).unwrap();
-    assert!(out.len() >= 13, "short reply {out:?} to {key}");
+    let shown: String = key.chars().take(80).collect();
+    assert!(out.len() >= 13, "short reply {out:?} to {shown}");
     (
         t0.elapsed(),
         String::from_utf8_lossy(&out[13..]).replace('\0', "|"),
@@ -309,4 +310,186 @@ fn comma_keys_are_bounded_before_they_are_parsed() {
     assert!(grown < 48 * 1024, "peak RSS grew by {grown} KiB");
     let agentd = start_zabbix_agentd(&format!("Server=127.0.0.1\nTimeout=10\n{up}"));
     assert_eq!(ask(agentd.port, &many, Duration::from_secs(15)).1, "a||");
+}
+
+#[test]
+fn slow_clients_beyond_the_slot_limit_do_not_stop_agent_ping() {
+    use std::io::Write;
+    // Timeout=30: a slow client may hold its slot for 30 s; 600 of them exceed the 256
+    // connection slots (StartAgents=3).
+    let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nTimeout=30\n");
+    let port = agent.port;
+    let mut slow = Vec::new();
+    for _ in 0..600 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // A header announcing 1000 bytes, then nothing.
+        let mut head = b"ZBXD\x01".to_vec();
+        head.extend_from_slice(&1000u32.to_le_bytes());
+        head.extend_from_slice(&0u32.to_le_bytes());
+        s.write_all(&head).unwrap();
+        slow.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let (took, answer) = ask(port, "agent.ping", Duration::from_secs(10));
+        assert_eq!(answer, "1");
+        worst = worst.max(took);
+    }
+    assert!(
+        worst < Duration::from_secs(3),
+        "agent.ping took up to {worst:?}"
+    );
+    // A key that needs a slot of its own gets one too (the oldest slow client is shed).
+    let (took, size) = ask(port, "vfs.file.size[/etc/passwd]", Duration::from_secs(10));
+    let want = std::fs::metadata("/etc/passwd").unwrap().len().to_string();
+    assert_eq!(size, want, "{took:?}");
+    drop(slow);
+}
+
+#[test]
+fn get_refuses_a_reply_longer_than_its_header_like_zabbix_get() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut c, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let _ = c.read(&mut buf);
+            let mut reply = frame(b"1");
+            reply.extend_from_slice(b"EXTRA");
+            c.write_all(&reply).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let official = zabbix_get(port, "agent.ping", &[]);
+    let ours = zagent_get(port, "agent.ping");
+    server.join().unwrap();
+    assert!(!official.status.success());
+    assert!(!ours.status.success(), "{}", stdout(&ours));
+    assert_eq!(stdout(&ours), "");
+    let err = String::from_utf8_lossy(&ours.stderr);
+    assert!(err.contains("longer than expected"), "{err}");
+}
+
+/// `zagent check-config -c FILE`: exit success, stderr; killed after 20 s at most.
+fn check_config(conf: &Path) -> (bool, String, Duration) {
+    let t0 = Instant::now();
+    let mut child = Command::new(zagent_bin())
+        .args(["check-config", "-c"])
+        .arg(conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        t0.elapsed(),
+    )
+}
+
+#[test]
+fn check_config_names_the_line_of_a_fifo_include_and_a_missing_tls_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("inc.fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let conf = dir.path().join("a.conf");
+    std::fs::write(
+        &conf,
+        format!("Server=127.0.0.1\nInclude={}\n", fifo.display()),
+    )
+    .unwrap();
+    let (ok, err, took) = check_config(&conf);
+    assert!(!ok && took < Duration::from_secs(10), "{took:?} {err}");
+    assert!(
+        err.contains(&format!(
+            "a.conf:2: cannot open config file \"{}\": not a regular file",
+            fifo.display()
+        )),
+        "{err}"
+    );
+    std::fs::write(
+        &conf,
+        "Server=127.0.0.1\nTLSAccept=psk\nTLSPSKIdentity=rel\nTLSPSKFile=/nonexistent/rel.psk\n",
+    )
+    .unwrap();
+    let (ok, err, _) = check_config(&conf);
+    assert!(!ok);
+    assert!(
+        err.contains("a.conf:4: cannot open file \"/nonexistent/rel.psk\" (TLSPSKFile): [2] No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn checking_100k_user_parameters_is_linear() {
+    // A complexity guard, not a speed target: quadratic duplicate detection took 21 s
+    // (release) for 100k lines on main, minutes in a debug build.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("up.conf");
+    let mut text = String::from("Server=127.0.0.1\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("UserParameter=rel.k{i},echo {i}\n"));
+    }
+    text.push_str("UserParameter=rel.k7,echo again\n");
+    std::fs::write(&conf, text).unwrap();
+    let (ok, err, took) = check_config(&conf);
+    assert!(!ok);
+    assert!(
+        err.contains("up.conf:100002: cannot load user parameters: user parameter \"rel.k7,echo again\": key \"rel.k7\" already exists (first defined at"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}
+
+#[test]
+fn memory_goes_back_after_bursts_of_maximum_size_requests() {
+    let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nTimeout=30\n");
+    let pid = agent.child.id();
+    let port = agent.port;
+    let (_, warm) = ask(port, "agent.ping", Duration::from_secs(5));
+    assert_eq!(warm, "1");
+    let start = status(pid, "VmRSS");
+    let key = std::sync::Arc::new(format!("agent.version[{}]", "a".repeat((1 << 20) - 100)));
+    for _ in 0..3 {
+        let askers: Vec<_> = (0..64)
+            .map(|_| {
+                let key = std::sync::Arc::clone(&key);
+                std::thread::spawn(move || {
+                    raw_exchange(port, &frame(key.as_bytes()), Duration::from_secs(30)).map(|o| {
+                        String::from_utf8_lossy(o.get(13..).unwrap_or(&[])).replace('\0', "|")
+                    })
+                })
+            })
+            .collect();
+        for a in askers {
+            let got = a.join().unwrap();
+            if got.as_deref().ok() != Some("ZBX_NOTSUPPORTED|Item does not allow parameters.") {
+                let log = std::fs::read_to_string(agent.path("zagent.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                panic!("{got:?}; log: {tail:#?}");
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let peak = status(pid, "VmHWM");
+    let after = status(pid, "VmRSS");
+    assert!(
+        after.saturating_sub(start) < 8 * 1024,
+        "RSS {start} KiB -> {after} KiB after the bursts (peak {peak} KiB)"
+    );
 }

@@ -141,9 +141,31 @@ pub enum ReplyError {
 }
 
 /// Parses the server's answer to "active checks".
+///
+/// A row of `data` that is not a valid item (`"key":null`, a missing `delay`) is skipped
+/// — as zabbix_agentd skips it — and logged once per distinct reason; the other rows are
+/// kept.
 pub fn parse_active_checks(payload: &[u8]) -> Result<ActiveChecksReply, ReplyError> {
-    let r: ActiveChecksResponse =
-        serde_json::from_slice(payload).map_err(|e| ReplyError::Json(e.to_string()))?;
+    let json = |e: serde_json::Error| ReplyError::Json(e.to_string());
+    let mut whole: serde_json::Value = serde_json::from_slice(payload).map_err(json)?;
+    // The rows are decoded one by one below, so that one bad row costs only itself.
+    let rows = whole.as_object_mut().and_then(|o| o.remove("data"));
+    let mut r: ActiveChecksResponse = serde_json::from_value(whole).map_err(json)?;
+    r.data = match rows {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Array(rows)) => Some(
+            rows.into_iter()
+                .filter_map(|row| match serde_json::from_value::<msg::ActiveItem>(row) {
+                    Ok(item) => Some(item),
+                    Err(e) => {
+                        skipped_row(&e.to_string());
+                        None
+                    }
+                })
+                .collect(),
+        ),
+        Some(_) => return Err(ReplyError::Shape("\"data\" is not an array")),
+    };
     if !r.is_success() {
         if let Some(red) = r.redirect {
             if red.reset == Some(true) {
@@ -187,6 +209,25 @@ pub fn parse_active_checks(payload: &[u8]) -> Result<ActiveChecksReply, ReplyErr
         commands: r.commands.unwrap_or_default(),
         upload_disabled: r.upload.as_deref() == Some("disabled"),
     })
+}
+
+/// Logs a skipped item row once per distinct reason (the list is fetched again every
+/// RefreshActiveChecks; the same bad row would otherwise be logged each time).
+fn skipped_row(reason: &str) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Ok(mut seen) = SEEN.lock() else {
+        return;
+    };
+    if seen.iter().any(|r| r == reason) {
+        return;
+    }
+    if seen.len() < 64 {
+        seen.push(reason.to_string());
+    }
+    tracing::warn!(
+        reason,
+        "Skipping an invalid item in the server's active-check list (the other items are kept)"
+    );
 }
 
 /// How an item is referred to in agent data.
@@ -355,6 +396,27 @@ mod tests {
         let log = &items[5];
         assert_eq!(log.key, "log[/var/log/vector-test.log]");
         assert_eq!(log.lastlogsize, 34);
+    }
+
+    #[test]
+    fn an_invalid_row_is_skipped_not_the_whole_list() {
+        let r = parse_active_checks(
+            br#"{"response":"success","data":[{"key":null,"itemid":1,"delay":"1m"},{"key":"agent.ping","itemid":2,"delay":"1m"},{"itemid":3},7]}"#,
+        )
+        .unwrap();
+        let ActiveChecksReply::Success {
+            items: Some(items), ..
+        } = r
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].key, "agent.ping");
+        assert_eq!(items[0].itemid, Some(2));
+        assert!(matches!(
+            parse_active_checks(br#"{"response":"success","data":{}}"#),
+            Err(ReplyError::Shape(_))
+        ));
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn run(args: GetArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let mut opts = ClientOptions::new(Duration::from_secs(args.timeout)).with_tls(tls.client);
     opts.source_ip = args.source_address;
-    let result = rt.block_on(transport::exchange(
+    let result = rt.block_on(transport::exchange_exact(
         &args.host,
         args.port,
         args.key.as_bytes(),

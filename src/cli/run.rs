@@ -37,6 +37,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for (message, origin) in &config.warnings {
         warn!(%origin, "{message}");
     }
+    // Before the runtime's threads exist: their arenas get the same setting.
+    crate::sys::mem::tune_allocator();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("zagent")

@@ -221,6 +221,20 @@ impl Walk {
                 ));
                 continue;
             }
+            // A FIFO or device would block the read (zabbix_agentd hangs on it for ever);
+            // a directory's listing already keeps regular files only.
+            if let Ok(meta) = std::fs::metadata(&file) {
+                if !meta.is_file() {
+                    self.errors.push(ConfigError::new(
+                        origin,
+                        format!(
+                            "cannot open config file \"{}\": not a regular file; Include takes files, directories and globs",
+                            file.display()
+                        ),
+                    ));
+                    continue;
+                }
+            }
             match read_file(&file) {
                 Ok(bytes) => self.file(&bytes, &file, depth + 1),
                 Err(e) => self.errors.push(ConfigError::new(

@@ -22,6 +22,7 @@ pub mod access;
 pub mod agent;
 pub mod kernel;
 pub mod net_dns;
+pub mod net_health;
 pub mod net_if;
 pub mod net_service;
 pub mod net_tcp;
@@ -40,6 +41,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     kernel::KEYS,
     net_if::KEYS,
     net_tcp::KEYS,
+    net_health::KEYS,
     net_service::KEYS,
     net_dns::KEYS,
     web::KEYS,
@@ -356,7 +358,7 @@ pub struct AgentCtx {
     /// When the agent started.
     pub started: Instant,
     /// The connection-state engine (netlink dumps, single-flight counts).
-    pub net: crate::sys::sock_diag::Engine,
+    pub net: crate::sys::sockets::Engine,
     /// Aliases, AllowKey/DenyKey rules, UserParameters and the command runner.
     pub user: user::UserKeys,
 }
@@ -378,7 +380,7 @@ impl AgentCtx {
             config,
             registry: Registry::builtin(),
             started: Instant::now(),
-            net: crate::sys::sock_diag::Engine::default(),
+            net: crate::sys::sockets::Engine::default(),
             user,
         })
     }

@@ -4,7 +4,7 @@
 //!
 //! Owns the keys' parameter semantics and error texts (those of zabbix_agentd 6.0,
 //! checked with `zabbix_agentd -t`). The socket tables come from
-//! [`crate::sys::sock_diag::Engine`]; nothing here talks to netlink or parses /proc.
+//! [`crate::sys::sockets::Engine`]; nothing here talks to netlink or parses /proc.
 //!
 //! Decisions (the user-facing reference is docs/CONNECTION_KEYS.md):
 //! - `tcp.status[<state>]` takes the seed script's names (`established`, `synrecv`,
@@ -23,13 +23,13 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{
     AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
 };
 use crate::sys::net_snmp;
-use crate::sys::sock_diag::{
+use crate::sys::sockets::{
     state, AddrFilter, EngineError, Proto, SockFilter, SockRecord, StateMask,
 };
 
@@ -138,16 +138,12 @@ pub const KEYS: &[KeyDef] = &[
 pub mod limits {
     /// Most entries a discovery answers (the rest are dropped with a log line).
     pub const MAX_DISCOVERY_ENTRIES: usize = 10_000;
-    /// Most `/proc/PID/fd` entries examined to name the owners of listening sockets.
-    pub const MAX_FDS_SCANNED: usize = 1_000_000;
-    /// Time budget for naming owners; entries not found by then have no `{#PROCESS}`.
-    pub const OWNER_SCAN_BUDGET: std::time::Duration = std::time::Duration::from_millis(1500);
 }
 
 const PROC: &str = "/proc";
 /// Root whose `net/` holds this thread's network namespace's tables (`/proc/net` follows
 /// the process's main thread; they differ only when a thread entered another namespace).
-const PROC_NET_ROOT: &str = crate::sys::sock_diag::PROC_NET_ROOT;
+const PROC_NET_ROOT: &str = crate::sys::sockets::PROC_NET_ROOT;
 const SERVICES: &str = "/etc/services";
 
 // ---------------------------------------------------------------------------------------
@@ -422,7 +418,7 @@ fn udp_socket_count(ctx: &AgentCtx, req: &Request) -> KeyResult {
 }
 
 /// The `net.tcp.states` JSON object (see the module doc for its shape).
-pub fn states_json(counts: &crate::sys::sock_diag::StateCounts) -> String {
+pub fn states_json(counts: &crate::sys::sockets::StateCounts) -> String {
     let mut out = String::from("{");
     for s in 1..=state::MAX {
         if s > 1 {
@@ -519,10 +515,14 @@ pub struct Listener {
     pub addr: String,
     /// Owning process name, when readable.
     pub process: Option<String>,
+    /// TCP only: the listener id of `net.tcp.listen.stats` (`0.0.0.0:80`, `[::]:22`)
+    /// and the backlog limit summed over its SO_REUSEPORT sockets.
+    pub tcp: Option<(String, u64)>,
 }
 
 /// LLD JSON: `[{"{#ADDR}":"0.0.0.0","{#PORT}":"22","{#PROCESS}":"sshd"},…]`, sorted by
-/// port then address; `{#PROCESS}` only when known.
+/// port then address; `{#PROCESS}` only when known; TCP rows add `{#LISTENER}` (the
+/// `net.tcp.listen.stats` id) and `{#BACKLOG}`.
 pub fn discovery_json(list: &[Listener]) -> String {
     let rows: Vec<serde_json::Value> = list
         .iter()
@@ -533,82 +533,14 @@ pub fn discovery_json(list: &[Listener]) -> String {
             if let Some(p) = &l.process {
                 m.insert("{#PROCESS}".into(), p.clone().into());
             }
+            if let Some((id, backlog)) = &l.tcp {
+                m.insert("{#LISTENER}".into(), id.clone().into());
+                m.insert("{#BACKLOG}".into(), backlog.to_string().into());
+            }
             serde_json::Value::Object(m)
         })
         .collect();
     serde_json::Value::Array(rows).to_string()
-}
-
-/// Maps socket inodes to the `comm` of a process holding them, walking
-/// `<proc>/PID/fd`: processes in our network namespace first (only they can hold our
-/// sockets, short of fd passing), then the others, bounded by
-/// [`limits::MAX_FDS_SCANNED`] and [`limits::OWNER_SCAN_BUDGET`]. Unreadable processes
-/// are skipped.
-pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> HashMap<u32, String> {
-    let mut found = HashMap::new();
-    if wanted.is_empty() {
-        return found;
-    }
-    let Ok(procs) = std::fs::read_dir(proc_root) else {
-        return found;
-    };
-    let own_ns = std::fs::read_link(proc_root.join("thread-self/ns/net")).ok();
-    let (mut ours, mut others) = (Vec::new(), Vec::new());
-    for p in procs.flatten() {
-        let name = p.file_name();
-        if !name
-            .to_str()
-            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        {
-            continue;
-        }
-        let ns = std::fs::read_link(p.path().join("ns/net")).ok();
-        if ns.is_some() && ns == own_ns {
-            ours.push(p.path());
-        } else {
-            others.push(p.path());
-        }
-    }
-    let started = Instant::now();
-    let mut scanned = 0usize;
-    'procs: for dir in ours.iter().chain(others.iter()) {
-        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
-            continue;
-        };
-        let mut comm: Option<String> = None;
-        for fd in fds.flatten() {
-            scanned += 1;
-            if scanned > limits::MAX_FDS_SCANNED || started.elapsed() > limits::OWNER_SCAN_BUDGET {
-                tracing::debug!(scanned, "Listener owner scan stopped at its bound");
-                break 'procs;
-            }
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let Some(inode) = target
-                .to_str()
-                .and_then(|t| t.strip_prefix("socket:["))
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if wanted.contains(&inode) && !found.contains_key(&inode) {
-                if comm.is_none() {
-                    comm = std::fs::read_to_string(dir.join("comm"))
-                        .ok()
-                        .map(|c| c.trim_end().to_string());
-                }
-                if let Some(c) = &comm {
-                    found.insert(inode, c.clone());
-                }
-                if found.len() == wanted.len() {
-                    break 'procs;
-                }
-            }
-        }
-    }
-    found
 }
 
 fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
@@ -616,7 +548,8 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
         Proto::Tcp => (StateMask::one(state::LISTEN), |_| true),
         Proto::Udp => (StateMask::one(state::CLOSE), udp_listening),
     };
-    let mut seen: HashMap<(u16, IpAddr), u32> = HashMap::new();
+    // (port, address) -> (first inode, summed backlog)
+    let mut seen: HashMap<(u16, IpAddr), (u32, u64)> = HashMap::new();
     let mut dropped = 0usize;
     ctx.net
         .visit(proto, states, req.timeout, &mut |r| {
@@ -628,10 +561,11 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
                 dropped += 1;
                 return;
             }
-            let e = seen.entry(key).or_insert(0);
-            if *e == 0 {
-                *e = r.inode;
+            let e = seen.entry(key).or_insert((0, 0));
+            if e.0 == 0 {
+                e.0 = r.inode;
             }
+            e.1 += u64::from(r.wqueue);
         })
         .map_err(engine_err)?;
     if dropped > 0 {
@@ -642,14 +576,21 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
             "Listener discovery truncated"
         );
     }
-    let wanted: HashSet<u32> = seen.values().copied().filter(|i| *i != 0).collect();
-    let owners = socket_owners(Path::new(PROC), &wanted);
+    let wanted: HashSet<u32> = seen.values().map(|v| v.0).filter(|i| *i != 0).collect();
+    let owners = crate::sys::sockets::owners::socket_owners(Path::new(PROC), &wanted);
     let mut list: Vec<Listener> = seen
         .into_iter()
-        .map(|((port, ip), inode)| Listener {
+        .map(|((port, ip), (inode, backlog))| Listener {
             port,
             addr: ip.to_string(),
             process: owners.get(&inode).cloned(),
+            tcp: (proto == Proto::Tcp).then(|| {
+                let id = match ip {
+                    IpAddr::V4(_) => format!("{ip}:{port}"),
+                    IpAddr::V6(_) => format!("[{ip}]:{port}"),
+                };
+                (id, backlog)
+            }),
         })
         .collect();
     list.sort();
@@ -840,7 +781,7 @@ mod tests {
 
     #[test]
     fn states_json_shape() {
-        let mut c = crate::sys::sock_diag::StateCounts::default();
+        let mut c = crate::sys::sockets::StateCounts::default();
         c.add(state::ESTABLISHED);
         c.add(state::ESTABLISHED);
         c.add(state::LISTEN);
@@ -857,16 +798,18 @@ mod tests {
                 port: 22,
                 addr: "0.0.0.0".into(),
                 process: Some("sshd".into()),
+                tcp: Some(("0.0.0.0:22".into(), 128)),
             },
             Listener {
                 port: 53,
                 addr: "::".into(),
                 process: None,
+                tcp: None,
             },
         ];
         assert_eq!(
             discovery_json(&l),
-            r#"[{"{#ADDR}":"0.0.0.0","{#PORT}":"22","{#PROCESS}":"sshd"},{"{#ADDR}":"::","{#PORT}":"53"}]"#
+            r#"[{"{#ADDR}":"0.0.0.0","{#BACKLOG}":"128","{#LISTENER}":"0.0.0.0:22","{#PORT}":"22","{#PROCESS}":"sshd"},{"{#ADDR}":"::","{#PORT}":"53"}]"#
         );
     }
 
@@ -882,7 +825,8 @@ mod tests {
             .trim_end_matches(']')
             .parse()
             .unwrap();
-        let owners = socket_owners(Path::new("/proc"), &HashSet::from([inode]));
+        let owners =
+            crate::sys::sockets::owners::socket_owners(Path::new("/proc"), &HashSet::from([inode]));
         let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
         assert_eq!(
             owners.get(&inode).map(String::as_str),

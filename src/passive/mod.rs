@@ -10,10 +10,12 @@ pub mod access;
 mod fast;
 pub mod request;
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -150,6 +152,7 @@ pub async fn serve_with_tls(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let limit = Arc::new(Semaphore::new(ctx.config.max_connections.max(1)));
+    let readers = Arc::new(Readers::default());
     let tracker = TaskTracker::new();
     let runtime = tokio::runtime::Handle::current();
     let start_agents = usize::try_from(ctx.config.start_agents.max(1)).unwrap_or(1);
@@ -180,6 +183,7 @@ pub async fn serve_with_tls(
                 tls: Arc::clone(&tls),
                 listener: Arc::clone(&l),
                 limit: Arc::clone(&limit),
+                readers: Arc::clone(&readers),
                 tracker: tracker.clone(),
                 shutdown: shutdown.clone(),
                 runtime: runtime.clone(),
@@ -222,18 +226,133 @@ pub async fn serve_with_tls(
     Ok(())
 }
 
+/// Connections still sending their request (or TLS handshake), oldest first. When every
+/// connection slot is taken, the accept thread sheds the oldest of them instead of
+/// waiting: a flood of slow clients cannot stop the listener from accepting (and the
+/// fast path from answering), while checks already running keep their slots.
+#[derive(Debug, Default)]
+struct Readers {
+    next: AtomicU64,
+    queue: Mutex<VecDeque<(u64, CancellationToken, Instant)>>,
+}
+
+/// What [`Readers::shed_oldest`] did.
+#[derive(Debug, PartialEq, Eq)]
+enum Shed {
+    /// Cancelled the oldest reader: its slot comes free at once.
+    Done,
+    /// Every slot runs a check.
+    Nothing,
+}
+
+impl Readers {
+    fn register(self: &Arc<Self>) -> Reading {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let token = CancellationToken::new();
+        if let Ok(mut q) = self.queue.lock() {
+            q.push_back((id, token.clone(), Instant::now()));
+        }
+        Reading {
+            id,
+            token,
+            readers: Some(Arc::clone(self)),
+        }
+    }
+
+    /// Cancels the oldest connection still reading. An ordinary request is already
+    /// complete when it is accepted (`TCP_DEFER_ACCEPT`) and read at once, so the readers
+    /// are the slow clients. (A minimum age before shedding was measured to cap the shed
+    /// rate below what reconnecting slow clients reach: agent.ping p99 0.95 s at 200 ms.)
+    fn shed_oldest(&self) -> Shed {
+        let oldest = self.queue.lock().ok().and_then(|mut q| q.pop_front());
+        match oldest {
+            Some((_, token, since)) => {
+                debug!(reading_for = ?since.elapsed(), "Shedding the oldest slow passive connection");
+                token.cancel();
+                Shed::Done
+            }
+            None => Shed::Nothing,
+        }
+    }
+}
+
+/// A connection's place in [`Readers`] while it reads its request; leaves on drop.
+#[derive(Debug)]
+struct Reading {
+    id: u64,
+    token: CancellationToken,
+    readers: Option<Arc<Readers>>,
+}
+
+impl Reading {
+    /// Not registered: never shed.
+    fn untracked() -> Reading {
+        Reading {
+            id: 0,
+            token: CancellationToken::new(),
+            readers: None,
+        }
+    }
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        if let Some(readers) = &self.readers {
+            if let Ok(mut q) = readers.queue.lock() {
+                if let Some(i) = q.iter().position(|(id, ..)| *id == self.id) {
+                    q.remove(i);
+                }
+            }
+        }
+    }
+}
+
 /// One accept thread.
 struct Accepter {
     ctx: Arc<AgentCtx>,
     tls: Arc<TlsServer>,
     listener: Arc<std::net::TcpListener>,
     limit: Arc<Semaphore>,
+    readers: Arc<Readers>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
     runtime: tokio::runtime::Handle,
 }
 
 impl Accepter {
+    /// A connection slot: a free one, else the slot of the oldest connection still
+    /// reading its request, else the next one that comes free. `None` at shutdown.
+    fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        loop {
+            if let Ok(p) = Arc::clone(&self.limit).try_acquire_owned() {
+                return Some(p);
+            }
+            let wait = match self.readers.shed_oldest() {
+                // The shed slot may go to another accept thread: look again soon.
+                Shed::Done => Some(Duration::from_millis(10)),
+                Shed::Nothing => None,
+            };
+            let got = self.runtime.block_on(async {
+                let pause = async {
+                    match wait {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => Err(()),
+                    p = Arc::clone(&self.limit).acquire_owned() => p.map(Some).map_err(drop),
+                    _ = pause => Ok(None),
+                }
+            });
+            match got {
+                Ok(Some(p)) => return Some(p),
+                Ok(None) => continue,
+                Err(()) => return None,
+            }
+        }
+    }
+
     fn run(self) {
         // Tasks spawned and streams registered from this thread belong to the runtime.
         let _enter = self.runtime.enter();
@@ -269,14 +388,10 @@ impl Accepter {
                 }
             };
             // Slow path: a task of its own, holding a connection slot. When the cap is
-            // reached this thread waits here and further clients wait in the backlog.
-            let permit = self.runtime.block_on(async {
-                tokio::select! {
-                    _ = self.shutdown.cancelled() => None,
-                    p = Arc::clone(&self.limit).acquire_owned() => p.ok(),
-                }
-            });
-            let Some(permit) = permit else { return };
+            // reached the oldest connection still sending its request is shed to make
+            // room; only when every slot runs a check does this thread wait here (and
+            // further clients in the backlog).
+            let Some(permit) = self.slot() else { return };
             let stream = match stream
                 .set_nonblocking(true)
                 .and_then(|()| TcpStream::from_std(stream))
@@ -289,11 +404,30 @@ impl Accepter {
             };
             let ctx = Arc::clone(&self.ctx);
             let tls = Arc::clone(&self.tls);
+            // A request that is already all here is not a slow client: never shed it.
+            let reading = if request_complete(&prefix) {
+                Reading::untracked()
+            } else {
+                self.readers.register()
+            };
             self.tracker.spawn(async move {
-                handle_after(&ctx, &tls, stream, peer, prefix).await;
+                handle_shedable(&ctx, &tls, stream, peer, prefix, reading).await;
                 drop(permit);
             });
         }
+    }
+}
+
+/// Whether `prefix` already holds a whole request: a whole frame, or an unframed line
+/// with its LF.
+fn request_complete(prefix: &[u8]) -> bool {
+    match prefix.first() {
+        None => false,
+        Some(b) if transport::is_unframed(*b) => prefix.contains(&b'\n'),
+        Some(_) => matches!(
+            frame::decode(prefix, &Limits::PASSIVE_REQUEST),
+            Ok(frame::Decoded::Frame { .. })
+        ),
     }
 }
 
@@ -338,6 +472,46 @@ async fn handle_after(
     peer: SocketAddr,
     prefix: Vec<u8>,
 ) {
+    handle_shedable(ctx, tls, stream, peer, prefix, Reading::untracked()).await
+}
+
+/// [`handle_after`] for a connection registered in [`Readers`]: until its request is in,
+/// the accept thread may shed it (closed without a reply) to make room for a new one.
+async fn handle_shedable(
+    ctx: &Arc<AgentCtx>,
+    tls: &TlsServer,
+    stream: TcpStream,
+    peer: SocketAddr,
+    prefix: Vec<u8>,
+    reading: Reading,
+) {
+    let shed = reading.token.clone();
+    let read = tokio::select! {
+        r = read_request(ctx, tls, stream, peer, prefix) => r,
+        _ = shed.cancelled() => {
+            debug!(peer = %peer, "Slow passive request shed to make room for a new connection");
+            None
+        }
+    };
+    drop(reading);
+    let Some((stream, payload)) = read else {
+        return;
+    };
+    let (reply, kind) = request::answer(ctx, &payload).await;
+    debug!(peer = %peer, request = ?kind, reply_len = reply.len(), "Passive check");
+    reply_and_close(stream, peer, &reply, ctx.config.timeout).await;
+}
+
+/// The access check, TLS handshake and request of one connection: the stream and the
+/// request's payload (a frame's, or an unframed line's key), or `None` when it is closed
+/// without a reply (logged).
+async fn read_request(
+    ctx: &Arc<AgentCtx>,
+    tls: &TlsServer,
+    stream: TcpStream,
+    peer: SocketAddr,
+    prefix: Vec<u8>,
+) -> Option<(Stream, Vec<u8>)> {
     // DNS names in Server= are resolved per connection; a resolver that does not answer
     // within Timeout denies, so unanswered lookups cannot hold connection slots longer
     // than a stalled client can.
@@ -350,7 +524,7 @@ async fn handle_after(
     if !allowed {
         deny(ctx, peer);
         close_without_reply(&stream);
-        return;
+        return None;
     }
     let timeout = ctx.config.timeout;
     let mut stream = if !prefix.is_empty() {
@@ -360,35 +534,35 @@ async fn handle_after(
             Ok(s) => s,
             Err(Rejected::Closed) => {
                 debug!(peer = %peer.ip(), "Peer closed the connection before sending anything");
-                return;
+                return None;
             }
             Err(reason) => {
                 warn!(peer = %peer.ip(), reason = %reason, "Failed to accept an incoming connection");
-                return;
+                return None;
             }
         }
+    };
+    let not_in_time = || {
+        warn!(peer = %peer, timeout = ?timeout, "Passive request not received in time; closing");
     };
     let Ok(first) = first_byte(&stream, &prefix, timeout).await else {
-        warn!(peer = %peer, timeout = ?timeout, "Passive request not received in time; closing");
-        return;
+        not_in_time();
+        return None;
     };
-    if let Some(first) = first {
-        if transport::is_unframed(first) {
-            let max = usize::try_from(Limits::PASSIVE_REQUEST.max_data_len).unwrap_or(usize::MAX);
-            let read = transport::read_line_after(&mut stream, max, &prefix);
-            match tokio::time::timeout(timeout, read).await {
-                Ok(Ok(key)) => {
-                    let (reply, kind) = request::answer(ctx, &key).await;
-                    debug!(peer = %peer, request = ?kind, "Unframed passive check");
-                    reply_and_close(stream, peer, &reply, timeout).await;
-                }
-                Ok(Err(e)) => log_bad_request(peer, &e),
-                Err(_) => {
-                    warn!(peer = %peer, timeout = ?timeout, "Passive request not received in time; closing")
-                }
+    if first.is_some_and(transport::is_unframed) {
+        let max = usize::try_from(Limits::PASSIVE_REQUEST.max_data_len).unwrap_or(usize::MAX);
+        let read = transport::read_line_after(&mut stream, max, &prefix);
+        return match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(key)) => Some((stream, key)),
+            Ok(Err(e)) => {
+                log_bad_request(peer, &e);
+                None
             }
-            return;
-        }
+            Err(_) => {
+                not_in_time();
+                None
+            }
+        };
     }
     let payload = match tokio::time::timeout(
         timeout,
@@ -404,7 +578,7 @@ async fn handle_after(
                 if matches!(tcp.try_read(&mut extra), Ok(n) if n > 0) {
                     warn!(peer = %peer, "Passive request longer than its header says; closing without reply");
                     close_without_reply(tcp);
-                    return;
+                    return None;
                 }
             }
             frame.payload
@@ -413,16 +587,14 @@ async fn handle_after(
         Ok(Ok(None)) => Vec::new(),
         Ok(Err(e)) => {
             log_bad_request(peer, &e);
-            return;
+            return None;
         }
         Err(_) => {
-            warn!(peer = %peer, timeout = ?timeout, "Passive request not received in time; closing");
-            return;
+            not_in_time();
+            return None;
         }
     };
-    let (reply, kind) = request::answer(ctx, &payload).await;
-    debug!(peer = %peer, request = ?kind, reply_len = reply.len(), "Passive check");
-    reply_and_close(stream, peer, &reply, timeout).await;
+    Some((stream, payload))
 }
 
 /// The first byte of a plain request (already read, or peeked within `timeout`); `None`

@@ -66,7 +66,7 @@ port_in_use() {
 free_port() {
   local p i
   for ((i = 0; i < 200; i++)); do
-    p=$((20000 + RANDOM % 20000))
+    p=$((20000 + RANDOM % 12000)) # ListenPort allows 1024-32767
     port_in_use "$p" || { echo "$p"; return 0; }
   done
   return 1

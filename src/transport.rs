@@ -2,86 +2,21 @@
 //! read one frame by its length — never until EOF.
 //!
 //! Owns the stream type every client (`zagent get`, `zagent send`, active checks) and the
-//! passive listener use, so that encryption is added in one place: a [`Stream`] is plain
-//! TCP or TLS ([`crate::tls`] makes the TLS ones). It must not know what the payload
+//! passive listener use, so that encryption is added in one place: a [`Stream`]
+//! ([`crate::stream`]) is plain TCP or TLS ([`crate::tls`] makes the TLS ones). It must not know what the payload
 //! means.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::sys::oserror::zbx_strerror;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_openssl::SslStream;
 use zbx_proto::frame::{self, Frame, FrameError, Limits};
 
-/// A connection to a Zabbix peer.
-#[derive(Debug)]
-pub enum Stream {
-    /// Unencrypted TCP.
-    Plain(TcpStream),
-    /// TLS (PSK or certificate) over TCP.
-    Tls(Box<SslStream<TcpStream>>),
-}
-
-impl Stream {
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        match self {
-            Stream::Plain(s) => s.peer_addr(),
-            Stream::Tls(s) => s.get_ref().peer_addr(),
-        }
-    }
-
-    /// Whether the connection is encrypted.
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+pub use crate::stream::Stream;
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]

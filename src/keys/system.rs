@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::{
     AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
 };
+use crate::regexp::Regexp;
 use crate::sys::cpustat;
 use crate::sys::oserror::zbx_strerror;
 use crate::sys::procfs::{self, ProcRoot};
@@ -601,16 +602,16 @@ fn hw_macaddr(_: &AgentCtx, req: &Request) -> KeyResult {
         "short" => false,
         _ => return Err(NotSupported::invalid_param(1)),
     };
-    // A name expression the engine refuses matches nothing, as in zabbix_agentd.
+    // A name expression PCRE2 refuses matches nothing, as in zabbix_agentd.
     let re = match req.param(0) {
         "" => None,
-        r => Some(regex::Regex::new(r).ok()),
+        r => Some(Regexp::new(r).ok()),
     };
     let pairs: Vec<(String, String)> = ipv4_interfaces()?
         .into_iter()
         .filter(|(name, _)| match &re {
             None => true,
-            Some(Some(re)) => re.is_match(name),
+            Some(Some(re)) => re.is_match(name.as_bytes()),
             Some(None) => false,
         })
         .collect();
@@ -671,7 +672,7 @@ const MAX_PACKAGES_TEXT: usize = 64 * 1024 - 1;
 
 /// The package names of one manager's list output, filtered by `re` (`Some(None)`: an
 /// expression the engine refuses, which matches nothing).
-pub fn package_names(output: &str, dpkg: bool, re: Option<&Option<regex::Regex>>) -> Vec<String> {
+pub fn package_names(output: &str, dpkg: bool, re: Option<&Option<Regexp>>) -> Vec<String> {
     output
         .split('\n')
         .filter(|l| !l.is_empty())
@@ -685,7 +686,7 @@ pub fn package_names(output: &str, dpkg: bool, re: Option<&Option<regex::Regex>>
         })
         .filter(|name| match re {
             None => true,
-            Some(Some(re)) => re.is_match(name),
+            Some(Some(re)) => re.is_match(name.as_bytes()),
             Some(None) => false,
         })
         .collect()
@@ -711,7 +712,7 @@ fn sw_packages(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
         };
         let re = match req.param(0) {
             "" | "all" => None,
-            r => Some(regex::Regex::new(r).ok()),
+            r => Some(Regexp::new(r).ok()),
         };
         let only = match req.param(1) {
             "" | "all" => None,
@@ -1341,7 +1342,7 @@ mod tests {
             package_line(Some("dpkg"), names),
             "[dpkg] adduser, zlib1g:amd64"
         );
-        let re = Some(regex::Regex::new("^z").ok());
+        let re = Some(Regexp::new("^z").ok());
         assert_eq!(
             package_line(None, package_names(dpkg, true, re.as_ref())),
             "zlib1g:amd64"

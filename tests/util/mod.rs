@@ -1,7 +1,9 @@
 //! Shared test support: free ports, a `zagent run` child, a real `zabbix_agentd` child,
-//! and running the real `zabbix_get`.
+//! running the real `zabbix_get`, and (`zabbix_api`) the lab frontend's JSON-RPC API.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
+
+pub mod zabbix_api;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

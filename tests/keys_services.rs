@@ -16,13 +16,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-const TIMEOUT_SECS: u64 = 2;
+mod util;
+use util::Answer;
 
-#[derive(Debug, Clone, PartialEq)]
-enum Answer {
-    Value(char, String),
-    NotSupported(String),
-}
+const TIMEOUT_SECS: u64 = 2;
 
 #[derive(Debug, Clone, Copy)]
 enum Cmp {
@@ -33,20 +30,7 @@ enum Cmp {
 }
 
 fn parse_output(key: &str, stdout: &str) -> Answer {
-    let rest = stdout
-        .strip_prefix(key)
-        .unwrap_or_else(|| panic!("output does not start with the key {key}: {stdout:?}"))
-        .trim_start_matches(' ');
-    let rest = rest.strip_suffix('\n').unwrap_or(rest);
-    if let Some(reason) = rest.strip_prefix("[m|ZBX_NOTSUPPORTED] [") {
-        return Answer::NotSupported(reason.strip_suffix(']').unwrap_or(reason).to_string());
-    }
-    let b = rest.as_bytes();
-    assert!(
-        b.len() >= 4 && b[0] == b'[' && b[2] == b'|' && rest.ends_with(']'),
-        "unexpected output for {key}: {stdout:?}"
-    );
-    Answer::Value(char::from(b[1]), rest[3..rest.len() - 1].to_string())
+    util::parse_test_output(key, stdout)
 }
 
 fn write_conf(dir: &Path) -> PathBuf {

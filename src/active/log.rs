@@ -18,6 +18,7 @@ use zbx_proto::key::ItemKey;
 
 use super::proto::GlobalRegexp;
 use crate::keys::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request};
+use crate::sys::oserror::zbx_strerror;
 use crate::sys::userfile::{self, Ending};
 
 /// Longest line handed on; longer lines are cut into pieces of this size, as the
@@ -519,20 +520,11 @@ fn signature(f: &mut File, len: usize) -> std::io::Result<(u64, usize)> {
     Ok((fnv(&buf[..got]), got))
 }
 
-/// `strerror` text of an I/O error, as the official agent prints it.
-fn strerror(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => crate::sys::oserror::strerror(code),
-        None => e.to_string(),
-    }
-}
-
 fn io_reason(path: &Path, e: &std::io::Error) -> NotSupported {
     NotSupported::new(format!(
-        "Cannot obtain information for file \"{}\": [{}] {}",
+        "Cannot obtain information for file \"{}\": {}",
         path.display(),
-        e.raw_os_error().unwrap_or(0),
-        strerror(e)
+        zbx_strerror(e)
     ))
 }
 
@@ -576,10 +568,9 @@ impl LogItem {
                 let re = self.spec.name_re.as_ref();
                 let dir = std::fs::read_dir(path).map_err(|e| {
                     NotSupported::new(format!(
-                        "Cannot open directory \"{}\": [{}] {}",
+                        "Cannot open directory \"{}\": {}",
                         path.display(),
-                        e.raw_os_error().unwrap_or(0),
-                        strerror(&e)
+                        zbx_strerror(&e)
                     ))
                 })?;
                 let mut out = Vec::new();

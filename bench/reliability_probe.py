@@ -245,7 +245,26 @@ def slowloris(binary, n=2000, probes=int(os.environ.get("PROBES", "100"))):
     a.stop()
 
 
-SCENARIOS = {"regexp": regexp, "fifo": fifo, "commas": commas, "slowloris": slowloris}
+def burst(binary, n=256, rounds=5):
+    """Bursts of n concurrent maximum-size (1 MiB) requests; RSS a while after."""
+    a = Agent(binary, "Timeout=5\n")
+    payload = frame(b"agent.version[" + b"a" * ((1 << 20) - 100) + b"]")
+    for _ in range(rounds):
+        res = []
+        ts = [threading.Thread(target=lambda: res.append(ask(a.port, payload, 20)))
+              for _ in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    print(f"  answers: {sorted(set(o[:50] for _, o in res))}")
+    a.report("right after the bursts")
+    time.sleep(3)
+    a.report("3 s later")
+    a.stop()
+
+
+SCENARIOS = {"regexp": regexp, "fifo": fifo, "commas": commas, "slowloris": slowloris, "burst": burst}
 
 if __name__ == "__main__":
     binary = sys.argv[1]

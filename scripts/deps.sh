@@ -3,12 +3,14 @@
 # Debian's packages. Idempotent; installs only what is missing. Needs root (or sudo).
 set -euo pipefail
 
-build_pkgs=(gcc pkg-config libssl-dev)
+build_pkgs=(gcc pkg-config libssl-dev libpcre2-dev)
 # The real peers the tests talk to: zabbix_agentd + zabbix_sender (zabbix-agent),
 # zabbix_agent2, zabbix_get + zabbix_server (zabbix-server-pgsql), PostgreSQL for the lab
 # server, netstat for the seed script, ss/ip for namespaces, strace/procps for checks,
-# the openssl CLI (the TLS tests compare certificate names with its printer).
-test_pkgs=(zabbix-agent zabbix-agent2 zabbix-server-pgsql postgresql net-tools iproute2 procps openssl)
+# the openssl CLI (the TLS tests compare certificate names with its printer), and the lab's
+# frontend API (api_jsonrpc.php served by PHP's built-in server, no web server package).
+test_pkgs=(zabbix-agent zabbix-agent2 zabbix-server-pgsql postgresql net-tools iproute2 procps openssl
+           zabbix-frontend-php php-pgsql php8.2-cli php8.2-cgi)
 
 want=("${build_pkgs[@]}")
 [[ ${1:-} == --test ]] && want+=("${test_pkgs[@]}")

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 tests/interop/zabbix-lab up
+tests/interop/zabbix-lab web up
 cargo test --workspace --locked "$@"
 if [ "${ZAGENT_FUZZ:-1}" != 0 ]; then
     scripts/fuzz.sh --smoke

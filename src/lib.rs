@@ -6,6 +6,7 @@
 //! - [`passive`]: the listener, `Server=` access control, one request → one response.
 //! - [`active`]: the active-check client: refresh, schedule, buffer, send.
 //! - [`keys`]: the key registry; one file per key family; parameters checked as data.
+//! - [`regexp`]: PCRE2 as zabbix_agentd uses it (compile, match, output template).
 //! - [`sys`]: Linux readers (netlink sock_diag, procfs), each split into fetch and parse.
 //! - [`cli`]: one file per subcommand (`run`, `get`, `send`, `test`, `keys`, `check-config`).
 //!
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod logging;
 pub mod passive;
 pub mod privdrop;
+pub mod regexp;
 pub mod stream;
 pub mod sys;
 pub mod tls;

@@ -15,21 +15,32 @@ use zagent::keys::AgentCtx;
 use zagent::transport;
 use zbx_proto::frame::{self, Limits};
 
+mod util;
+
 type Handler = dyn Fn(&Value) -> Option<Value> + Send + Sync;
 
 /// A fake trapper: records every request, answers with `handler` (None = close silently).
 struct Mock {
     addr: SocketAddr,
     log: Arc<Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Mock {
     async fn start(handler: Arc<Handler>) -> Mock {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Mock::start_at("127.0.0.1:0".parse().unwrap(), handler, Arc::default()).await
+    }
+
+    /// A mock on `addr` that appends to `log` (to continue the log of a stopped one).
+    async fn start_at(
+        addr: SocketAddr,
+        handler: Arc<Handler>,
+        log: Arc<Mutex<Vec<Value>>>,
+    ) -> Mock {
+        let l = TcpListener::bind(addr).await.unwrap();
         let addr = l.local_addr().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
         let log2 = Arc::clone(&log);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             loop {
                 let Ok((mut s, _)) = l.accept().await else {
                     return;
@@ -45,7 +56,14 @@ impl Mock {
                 }
             }
         });
-        Mock { addr, log }
+        Mock { addr, log, task }
+    }
+
+    /// Stops listening (connections are refused from now on); returns the log.
+    async fn stop(self) -> Arc<Mutex<Vec<Value>>> {
+        self.task.abort();
+        let _ = self.task.await;
+        self.log
     }
 
     fn requests(&self, kind: &str) -> Vec<Value> {
@@ -661,4 +679,133 @@ async fn a_small_buffer_does_not_slow_log_items_down() {
         .map(|r| r["value"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(got, lines);
+}
+
+/// The proof of the persistent buffer: values collected while the server is down survive
+/// `kill -9` of `zagent run` and arrive after the restart, each exactly once, with the
+/// session and ids the server dedupes by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_buffer_survives_kill_9_and_delivers_each_value_once() {
+    let dir = tempfile::Builder::new().prefix("pbuf-").tempdir().unwrap();
+    let seq = dir.path().join("seq");
+    let db = dir.path().join("buffer.db");
+    let handler: Arc<Handler> = Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[
+            {"key":"pbuf.seq","itemid":31,"delay":"1s","lastlogsize":0,"mtime":0}]})),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    });
+    let m = Mock::start(Arc::clone(&handler)).await;
+    let port = m.addr.port();
+    // A counter: every check returns the next number, so a lost or repeated value shows.
+    let conf = format!(
+        "Server=127.0.0.1\nServerActive=127.0.0.1:{port}\nHostname=pbuf-host\nBufferSend=1\nLogType=console\nAllowRoot=1\n\
+         UserParameter=pbuf.seq,n=$(cat {s} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {s}; echo $n\n\
+         EnablePersistentBuffer=1\nPersistentBufferFile={db}\n",
+        s = seq.display(),
+        db = db.display()
+    );
+    let counter = || -> u64 {
+        std::fs::read_to_string(&seq)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let received = |log: &Arc<Mutex<Vec<Value>>>| -> Vec<Value> {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|v| v["request"] == "agent data")
+            .flat_map(|r| {
+                let session = r["session"].clone();
+                r["data"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |mut row| {
+                        row["session"] = session.clone();
+                        row
+                    })
+            })
+            .collect()
+    };
+    let wait_until = |what: &str, limit: Duration, f: &dyn Fn() -> bool| {
+        let end = std::time::Instant::now() + limit;
+        while !f() {
+            assert!(
+                std::time::Instant::now() < end,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let mut agent = util::start_zagent(&conf);
+    wait_until("the first values", Duration::from_secs(15), &|| {
+        received(&m.log).len() >= 2
+    });
+
+    // Server down: connections are refused while the agent keeps collecting.
+    let log = m.stop().await;
+    let before_outage = received(&log).len();
+    let at_outage = counter();
+    wait_until(
+        "values collected in the outage",
+        Duration::from_secs(15),
+        &|| counter() >= at_outage + 4,
+    );
+    // Kill -9 between two checks (the last value had 300 ms to reach the file).
+    let c = counter();
+    wait_until("the next check", Duration::from_secs(5), &|| counter() > c);
+    std::thread::sleep(Duration::from_millis(300));
+    agent.child.kill().unwrap();
+    agent.child.wait().unwrap();
+    let collected_before_kill = counter();
+    assert_eq!(
+        received(&log).len(),
+        before_outage,
+        "nothing was delivered in the outage"
+    );
+    drop(agent);
+
+    // Server up again on the same port, agent restarted with the same file.
+    let m = Mock::start_at(format!("127.0.0.1:{port}").parse().unwrap(), handler, log).await;
+    let _agent = util::start_zagent(&conf);
+    wait_until("the outage's values", Duration::from_secs(20), &|| {
+        let got: Vec<u64> = received(&m.log)
+            .iter()
+            .filter_map(|r| r["value"].as_str()?.parse().ok())
+            .collect();
+        (1..=collected_before_kill + 2).all(|n| got.contains(&n))
+    });
+    let rows = received(&m.log);
+    let values: Vec<u64> = rows
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let mut sorted = values.clone();
+    sorted.sort_unstable();
+    let n = *sorted.last().unwrap();
+    assert_eq!(
+        sorted,
+        (1..=n).collect::<Vec<_>>(),
+        "every value exactly once: {values:?}"
+    );
+
+    // One session across the restart, ids strictly increasing across it: the server's
+    // session+id dedupe stays valid for rows from the previous run.
+    let sessions: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["session"].as_str().unwrap())
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let ids: Vec<u64> = rows.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // The outage's values came after the restart, oldest first.
+    let first_after = &values[before_outage..];
+    assert_eq!(
+        first_after[..(collected_before_kill as usize - before_outage)],
+        ((before_outage as u64 + 1)..=collected_before_kill).collect::<Vec<_>>()
+    );
 }

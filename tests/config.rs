@@ -668,3 +668,140 @@ fn check_config_reads_tls_files_like_run() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+#[test]
+fn persistent_buffer_directives_like_agent2() {
+    // Off by default; on with a file, default period 1h, agent2's time suffixes.
+    assert_eq!(config::defaults().persistent_buffer, None);
+    let on = format!("{BASE}EnablePersistentBuffer=1\nPersistentBufferFile=/var/lib/z/b.db\n");
+    let pb = config::parse_str(&on, Path::new("m.conf"))
+        .unwrap()
+        .persistent_buffer
+        .unwrap();
+    assert_eq!(pb.file, PathBuf::from("/var/lib/z/b.db"));
+    assert_eq!(pb.period, Duration::from_secs(3600));
+    assert_eq!(
+        (pb.origin.line, pb.origin.file.to_str()),
+        (4, Some("m.conf"))
+    );
+    for (v, secs) in [
+        ("60", 60),
+        ("1m", 60),
+        ("25h", 90_000),
+        ("2w", 1_209_600),
+        ("365d", 31_536_000),
+    ] {
+        let text = format!("{on}PersistentBufferPeriod={v}\n");
+        let cfg = config::parse_str(&text, Path::new("m.conf")).unwrap();
+        assert_eq!(cfg.persistent_buffer.unwrap().period.as_secs(), secs, "{v}");
+    }
+    // Disabled explicitly: no buffer, and no file may be named.
+    let off = format!("{BASE}EnablePersistentBuffer=0\n");
+    assert_eq!(
+        config::parse_str(&off, Path::new("m.conf"))
+            .unwrap()
+            .persistent_buffer,
+        None
+    );
+
+    // agent2's ranges and its two start-up errors, each at its line.
+    let cases = [
+        ("EnablePersistentBuffer=2\n", "m.conf:3: wrong value of \"EnablePersistentBuffer\""),
+        ("PersistentBufferPeriod=59\n", "m.conf:3: wrong value of \"PersistentBufferPeriod\": 59 seconds is outside 60-31536000"),
+        ("PersistentBufferPeriod=366d\n", "m.conf:3: wrong value of \"PersistentBufferPeriod\""),
+        ("PersistentBufferPeriod=1M\n", "m.conf:3: wrong value of \"PersistentBufferPeriod\": \"1M\" is not a time"),
+        (
+            "EnablePersistentBuffer=1\n",
+            "m.conf:3: \"EnablePersistentBuffer\" parameter misconfiguration: \"PersistentBufferFile\" parameter is not set",
+        ),
+        (
+            "EnablePersistentBuffer=1\nPersistentBufferFile=\n",
+            "m.conf:3: \"EnablePersistentBuffer\" parameter misconfiguration",
+        ),
+        (
+            "PersistentBufferFile=/tmp/b.db\n",
+            "m.conf:3: \"PersistentBufferFile\" parameter is not empty but \"EnablePersistentBuffer\" is not set",
+        ),
+    ];
+    for (lines, want) in cases {
+        let errs = errors_of(config::parse_str(
+            &format!("{BASE}{lines}"),
+            Path::new("m.conf"),
+        ));
+        assert_eq!(errs.len(), 1, "{lines}: {errs:?}");
+        assert!(errs[0].starts_with(want), "{lines}: {}", errs[0]);
+    }
+}
+
+#[test]
+fn check_config_validates_the_persistent_buffer_directives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.conf");
+    std::fs::write(
+        &path,
+        format!("{BASE}EnablePersistentBuffer=1\nPersistentBufferPeriod=10s\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .arg("check-config")
+        .arg("-c")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let file = path.display();
+    assert!(
+        text.contains(&format!(
+            "{file}:3: \"EnablePersistentBuffer\" parameter misconfiguration"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{file}:4: wrong value of \"PersistentBufferPeriod\""
+        )),
+        "{text}"
+    );
+
+    // A good file whose buffer directory is missing: its line, and nothing is created.
+    let missing = dir.path().join("no-such-dir").join("b.db");
+    std::fs::write(
+        &path,
+        format!(
+            "{BASE}EnablePersistentBuffer=1\nPersistentBufferFile={}\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .args(["check-config", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{file}:4: cannot create the persistent buffer file"
+        )),
+        "{text}"
+    );
+    let ok = dir.path().join("b.db");
+    std::fs::write(
+        &path,
+        format!(
+            "{BASE}EnablePersistentBuffer=1\nPersistentBufferFile={}\n",
+            ok.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zagent"))
+        .args(["check-config", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!ok.exists(), "check-config must not create the file");
+}

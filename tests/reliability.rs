@@ -25,7 +25,8 @@ fn status(pid: u32, field: &str) -> u64 {
 fn ask(port: u16, key: &str, limit: Duration) -> (Duration, String) {
     let t0 = Instant::now();
     let out = raw_exchange(port, &frame(key.as_bytes()), limit).unwrap();
-    assert!(out.len() >= 13, "short reply {out:?} to {key}");
+    let shown: String = key.chars().take(80).collect();
+    assert!(out.len() >= 13, "short reply {out:?} to {shown}");
     (
         t0.elapsed(),
         String::from_utf8_lossy(&out[13..]).replace('\0', "|"),
@@ -453,4 +454,42 @@ fn checking_100k_user_parameters_is_linear() {
         "{err}"
     );
     assert!(took < Duration::from_secs(15), "{took:?}");
+}
+
+#[test]
+fn memory_goes_back_after_bursts_of_maximum_size_requests() {
+    let agent = start_zagent("Server=127.0.0.1\nAllowRoot=1\nTimeout=30\n");
+    let pid = agent.child.id();
+    let port = agent.port;
+    let (_, warm) = ask(port, "agent.ping", Duration::from_secs(5));
+    assert_eq!(warm, "1");
+    let start = status(pid, "VmRSS");
+    let key = std::sync::Arc::new(format!("agent.version[{}]", "a".repeat((1 << 20) - 100)));
+    for _ in 0..3 {
+        let askers: Vec<_> = (0..64)
+            .map(|_| {
+                let key = std::sync::Arc::clone(&key);
+                std::thread::spawn(move || {
+                    raw_exchange(port, &frame(key.as_bytes()), Duration::from_secs(30)).map(|o| {
+                        String::from_utf8_lossy(o.get(13..).unwrap_or(&[])).replace('\0', "|")
+                    })
+                })
+            })
+            .collect();
+        for a in askers {
+            let got = a.join().unwrap();
+            if got.as_deref().ok() != Some("ZBX_NOTSUPPORTED|Item does not allow parameters.") {
+                let log = std::fs::read_to_string(agent.path("zagent.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                panic!("{got:?}; log: {tail:#?}");
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let peak = status(pid, "VmHWM");
+    let after = status(pid, "VmRSS");
+    assert!(
+        after.saturating_sub(start) < 8 * 1024,
+        "RSS {start} KiB -> {after} KiB after the bursts (peak {peak} KiB)"
+    );
 }

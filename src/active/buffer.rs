@@ -64,6 +64,9 @@ pub struct Buffer {
     evicted: u64,
     /// Whether the persistent part was found full since the last report.
     persistent_full: bool,
+    /// Values are waiting elsewhere (the persistent buffer's file): a flush is due on
+    /// time even when nothing is held here.
+    backlog: bool,
 }
 
 impl Buffer {
@@ -79,7 +82,23 @@ impl Buffer {
             backoff: Duration::ZERO,
             evicted: 0,
             persistent_full: false,
+            backlog: false,
         }
+    }
+
+    /// Continues ids after `last_id` (a session resumed from the persistent buffer).
+    pub fn resume_ids(&mut self, last_id: u64) {
+        self.last_id = self.last_id.max(last_id);
+    }
+
+    /// Says whether values wait outside this buffer (see [`Buffer::flush_due`]).
+    pub fn set_backlog(&mut self, backlog: bool) {
+        self.backlog = backlog;
+    }
+
+    /// The value stored last, if it is still held.
+    pub fn newest(&self) -> Option<&Row> {
+        self.entries.back().map(|e| &e.row)
     }
 
     /// Values held.
@@ -169,7 +188,7 @@ impl Buffer {
     /// Whether a flush is due: `BufferSend` elapsed since the last send, the buffer is
     /// full, or persistent values fill their half — unless a failed send asked to wait.
     pub fn flush_due(&self, now: Instant, buffer_send: Duration) -> bool {
-        if self.entries.is_empty() {
+        if self.entries.is_empty() && !self.backlog {
             return false;
         }
         if let Some(at) = self.retry_at {
@@ -182,7 +201,7 @@ impl Buffer {
 
     /// When the next flush becomes due if nothing else is stored (for the worker's sleep).
     pub fn next_flush(&self, buffer_send: Duration) -> Option<Instant> {
-        if self.entries.is_empty() {
+        if self.entries.is_empty() && !self.backlog {
             return None;
         }
         Some(self.retry_at.unwrap_or(self.last_sent + buffer_send))
@@ -203,6 +222,13 @@ impl Buffer {
         self.last_sent = now;
         self.retry_at = None;
         self.backoff = Duration::ZERO;
+    }
+
+    /// The server took every value up to id `id` (sent from the persistent buffer, which
+    /// may hold values this buffer evicted).
+    pub fn sent_up_to(&mut self, id: u64, now: Instant) {
+        let n = self.entries.iter().take_while(|e| e.row.id <= id).count();
+        self.sent(n, now);
     }
 
     /// Sending failed: keep everything, retry after a doubling backoff (from
@@ -294,6 +320,25 @@ mod tests {
         // Ids keep increasing even though some were evicted.
         let ids: Vec<u64> = b.rows().iter().map(|r| r.id).collect();
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    }
+
+    #[test]
+    fn resumed_ids_and_backlog() {
+        let t0 = Instant::now();
+        let send = Duration::from_secs(5);
+        let mut b = Buffer::new(4, t0);
+        b.resume_ids(41);
+        b.push(v(1, "a", false));
+        b.push(v(2, "b", false));
+        assert_eq!(b.newest().unwrap().id, 43);
+        b.sent_up_to(42, t0);
+        assert_eq!(values(&b), vec!["b"]);
+        b.sent_up_to(43, t0);
+        assert!(!b.flush_due(t0 + send, send), "empty");
+        b.set_backlog(true);
+        assert!(!b.flush_due(t0 + Duration::from_secs(1), send));
+        assert!(b.flush_due(t0 + send, send), "backlog waits elsewhere");
+        assert_eq!(b.next_flush(send), Some(t0 + send));
     }
 
     #[test]

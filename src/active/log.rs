@@ -13,7 +13,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use regex::{Regex, RegexBuilder};
+use crate::regexp::{self, Regexp};
 use zbx_proto::key::ItemKey;
 
 use super::proto::GlobalRegexp;
@@ -186,7 +186,7 @@ pub enum Filter {
     /// Every line.
     None,
     /// A local regexp (the key's second parameter).
-    Local(Regex),
+    Local(Regexp),
     /// `@name`: every expression of the set must agree.
     Global(Vec<GlobalExpr>),
 }
@@ -201,9 +201,9 @@ pub enum GlobalExpr {
     /// Type 2: the string is not included.
     Excludes(String, bool),
     /// Type 3: the regexp matches.
-    Matches(Regex),
+    Matches(Regexp),
     /// Type 4: the regexp does not match.
-    NotMatches(Regex),
+    NotMatches(Regexp),
 }
 
 fn contains(hay: &str, needle: &str, case_sensitive: bool) -> bool {
@@ -217,12 +217,7 @@ fn contains(hay: &str, needle: &str, case_sensitive: bool) -> bool {
 impl GlobalExpr {
     fn compile(g: &GlobalRegexp) -> Option<GlobalExpr> {
         let cs = g.case_sensitive != 0;
-        let re = || {
-            RegexBuilder::new(&g.expression)
-                .case_insensitive(!cs)
-                .build()
-                .ok()
-        };
+        let re = || Regexp::build(&g.expression, !cs).ok();
         Some(match g.expression_type {
             0 => GlobalExpr::Includes(g.expression.clone(), cs),
             1 => {
@@ -241,15 +236,15 @@ impl GlobalExpr {
             GlobalExpr::Includes(s, cs) => contains(line, s, *cs),
             GlobalExpr::IncludesAny(v, cs) => v.iter().any(|s| contains(line, s, *cs)),
             GlobalExpr::Excludes(s, cs) => !contains(line, s, *cs),
-            GlobalExpr::Matches(r) => r.is_match(line),
-            GlobalExpr::NotMatches(r) => !r.is_match(line),
+            GlobalExpr::Matches(r) => r.is_match(line.as_bytes()),
+            GlobalExpr::NotMatches(r) => !r.is_match(line.as_bytes()),
         }
     }
 }
 
 impl Filter {
     /// The regexp whose groups the output template uses.
-    fn capture_regex(&self) -> Option<&Regex> {
+    fn capture_regex(&self) -> Option<&Regexp> {
         match self {
             Filter::None => None,
             Filter::Local(r) => Some(r),
@@ -263,38 +258,29 @@ impl Filter {
     fn accepts(&self, line: &str) -> bool {
         match self {
             Filter::None => true,
-            Filter::Local(r) => r.is_match(line),
+            Filter::Local(r) => r.is_match(line.as_bytes()),
             Filter::Global(v) => v.iter().all(|e| e.accepts(line)),
         }
     }
 }
 
-/// Applies the output template: `\0` is the whole match, `\1`…`\9` the groups (empty
-/// when a group did not take part). An empty template sends the whole line.
-pub fn render(template: &str, re: Option<&Regex>, line: &str) -> String {
+/// The value sent for one accepted line: the output template filled from the filter's
+/// match ([`regexp::render`], zabbix_agentd's rules); without an expression `\0` is the
+/// whole line. `None`: the template cannot be filled (`\@` without a group 1), and
+/// zabbix_agentd sends nothing for that line.
+pub fn render(template: &str, re: Option<&Regexp>, line: &str) -> Option<String> {
     if template.is_empty() {
-        return line.to_string();
+        return Some(line.to_string());
     }
-    let caps = re.and_then(|r| r.captures(line));
-    let mut out = String::with_capacity(template.len() + line.len());
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                chars.next();
-                match &caps {
-                    Some(caps) => {
-                        out.push_str(caps.get(d as usize).map_or("", |m| m.as_str()));
-                    }
-                    None if d == 0 => out.push_str(line),
-                    None => {}
-                }
-                continue;
-            }
+    let groups = match re {
+        Some(re) => re.captures(line.as_bytes())?,
+        None => {
+            let mut g: regexp::Groups = [None; regexp::GROUPS];
+            g[0] = Some((0, line.len()));
+            g
         }
-        out.push(c);
-    }
-    out
+    };
+    regexp::render(line.as_bytes(), &groups, template)
 }
 
 /// The parsed parameters of a log item.
@@ -305,7 +291,7 @@ pub struct LogSpec {
     /// log: the file; logrt: the directory.
     pub path: PathBuf,
     /// logrt: the file-name regexp.
-    pub name_re: Option<Regex>,
+    pub name_re: Option<Regexp>,
     /// Line filter.
     pub filter: Filter,
     /// Text encoding.
@@ -362,7 +348,7 @@ impl LogSpec {
                 if pattern.is_empty() {
                     return Err(NotSupported::invalid_param(0));
                 }
-                let re = Regex::new(pattern).map_err(|_| NotSupported::invalid_param(0))?;
+                let re = Regexp::new(pattern).map_err(|_| NotSupported::invalid_param(0))?;
                 (PathBuf::from(dir), Some(re))
             }
         };
@@ -383,7 +369,7 @@ impl LogSpec {
                 }
                 Filter::Global(set)
             }
-            s => Filter::Local(Regex::new(s).map_err(|_| NotSupported::invalid_param(1))?),
+            s => Filter::Local(Regexp::new(s).map_err(|_| NotSupported::invalid_param(1))?),
         };
         let encoding = Encoding::from_label(p(2)).ok_or_else(|| NotSupported::invalid_param(2))?;
         let (default_lines, max_lines) = if count {
@@ -577,7 +563,7 @@ impl LogItem {
                 for entry in dir.flatten() {
                     let name = entry.file_name();
                     let Some(name) = name.to_str() else { continue };
-                    if !re.is_some_and(|r| r.is_match(name)) {
+                    if !re.is_some_and(|r| r.is_match(name.as_bytes())) {
                         continue;
                     }
                     let Ok(md) = std::fs::metadata(entry.path()) else {
@@ -871,7 +857,10 @@ impl LogItem {
         let value = if self.spec.count {
             String::new()
         } else {
-            render(&self.spec.output, self.spec.filter.capture_regex(), &line)
+            match render(&self.spec.output, self.spec.filter.capture_regex(), &line) {
+                Some(v) => v,
+                None => return,
+            }
         };
         batch.lines.push(LogLine {
             value,
@@ -981,13 +970,16 @@ mod tests {
 
     #[test]
     fn output_template() {
-        let re = Regex::new(r"user=(\w+) code=(\d+)").unwrap();
+        let re = Regexp::new(r"user=(\w+) code=(\d+)").unwrap();
         let line = "x user=bob code=42 y";
-        assert_eq!(render(r"\2:\1", Some(&re), line), "42:bob");
-        assert_eq!(render(r"[\0]", Some(&re), line), "[user=bob code=42]");
-        assert_eq!(render(r"\3", Some(&re), line), "");
-        assert_eq!(render("", Some(&re), line), line);
-        assert_eq!(render(r"a\\b", None, line), r"a\\b");
+        let r = |t: &str, re: Option<&Regexp>| render(t, re, line).unwrap();
+        assert_eq!(r(r"\2:\1", Some(&re)), "42:bob");
+        assert_eq!(r(r"[\0]", Some(&re)), "[user=bob code=42]");
+        assert_eq!(r(r"\3", Some(&re)), "");
+        assert_eq!(r("", Some(&re)), line);
+        assert_eq!(r(r"a\\b", None), r"a\b");
+        assert_eq!(r(r"<\0>", None), format!("<{line}>"));
+        assert_eq!(render(r"\@", None, line), None);
     }
 
     #[test]
@@ -1015,8 +1007,8 @@ mod tests {
         assert!(!s.filter.accepts("ERROR 5 on cpu"));
         assert!(!s.filter.accepts("all fine on net"));
         assert_eq!(
-            render(&s.output, s.filter.capture_regex(), "Err 7 net"),
-            "7"
+            render(&s.output, s.filter.capture_regex(), "Err 7 net").as_deref(),
+            Some("7")
         );
     }
 

@@ -29,11 +29,15 @@
 //! - 7.0 extras: `upload: "disabled"` holds values until an item list omits it; remote
 //!   `commands` run once each as `system.run[...]` (AllowKey/DenyKey decide; at most
 //!   [`worker::MAX_COMMANDS`] per list) and their results go back in agent data.
+//! - Persistent buffer (`EnablePersistentBuffer=1`, [`persist`]): values also go to an
+//!   SQLite file and are sent from it, at most [`worker::PERSIST_CHUNK`] per message;
+//!   non-log values older than `PersistentBufferPeriod` are dropped.
 //! - Shutdown: one final flush per worker, bounded by [`SHUTDOWN_FLUSH_DEADLINE`].
 
 pub mod buffer;
 pub mod interval;
 pub mod log;
+pub mod persist;
 pub mod proto;
 pub mod worker;
 
@@ -102,12 +106,56 @@ pub async fn run(ctx: Arc<AgentCtx>, shutdown: CancellationToken) {
     run_with_tls(ctx, shutdown, tls).await;
 }
 
+/// Opens the persistent buffer when `EnablePersistentBuffer=1` (`None` otherwise), for
+/// every `ServerActive` entry × `Hostname`. The error names the `PersistentBufferFile`
+/// line.
+pub fn open_persistent_buffer(
+    config: &crate::config::Config,
+) -> Result<Option<Arc<persist::Store>>, crate::config::ConfigError> {
+    let Some(pb) = &config.persistent_buffer else {
+        return Ok(None);
+    };
+    let pairs: Vec<(String, String)> = config
+        .server_active
+        .iter()
+        .flat_map(|s| {
+            let label = persist::server_label(s);
+            config
+                .hostnames
+                .iter()
+                .map(move |h| (label.clone(), h.clone()))
+        })
+        .collect();
+    persist::Store::open(&pb.file, pb.period, &pairs)
+        .map(Some)
+        .map_err(|e| crate::config::ConfigError::new(&pb.origin, e.to_string()))
+}
+
 /// [`run`] with the TLS client (`TLSConnect`) built once at start-up; `None` connects
-/// unencrypted.
+/// unencrypted. Opens the persistent buffer itself when configured (a failure is logged
+/// and values stay in memory); `zagent run` opens it first and calls [`run_with_store`].
 pub async fn run_with_tls(
     ctx: Arc<AgentCtx>,
     shutdown: CancellationToken,
     tls: Option<Arc<TlsClient>>,
+) {
+    let store = match open_persistent_buffer(&ctx.config) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "Persistent buffer unavailable: values are buffered in memory only");
+            None
+        }
+    };
+    run_with_store(ctx, shutdown, tls, store).await;
+}
+
+/// [`run_with_tls`] with the persistent buffer opened by the caller (`None` = memory
+/// only).
+pub async fn run_with_store(
+    ctx: Arc<AgentCtx>,
+    shutdown: CancellationToken,
+    tls: Option<Arc<TlsClient>>,
+    store: Option<Arc<persist::Store>>,
 ) {
     if ctx.config.server_active.is_empty() {
         info!("ServerActive is empty: active checks disabled");
@@ -120,8 +168,16 @@ pub async fn run_with_tls(
     let mut set = tokio::task::JoinSet::new();
     for server in &ctx.config.server_active {
         for host in &hosts {
-            let w =
+            let mut w =
                 worker::Worker::new(Arc::clone(&ctx), server.clone(), host.clone(), tls.clone());
+            if let Some(store) = &store {
+                match store.take_slot(&persist::server_label(server), host) {
+                    Some((slot, resume)) => w = w.with_persist(slot, resume),
+                    None => {
+                        warn!(host = %host, "Host is not in the persistent buffer: its values are buffered in memory only")
+                    }
+                }
+            }
             set.spawn(w.run(shutdown.clone(), SHUTDOWN_FLUSH_DEADLINE));
         }
     }

@@ -18,6 +18,7 @@ use zbx_proto::key::ItemKey;
 use super::buffer::{Buffer, NewValue, Pushed};
 use super::interval::{self, Interval};
 use super::log::{Batch, LogItem, LogKind, LogLine, LogSpec};
+use super::persist::{Resume, Slot};
 use super::proto::{
     self, ActiveChecksReply, ActiveChecksRequest, ActiveItem, CommandResult, Delay, GlobalRegexp,
     ItemRef, Redirect, RemoteCommand, Sender,
@@ -41,6 +42,11 @@ pub const MAX_COMMANDS: usize = 100;
 pub const MAX_REDIRECTS: u32 = 3;
 /// `host_metadata` / `interface` length limit (6.0), in characters.
 pub const MAX_METADATA_CHARS: usize = 255;
+/// Values per "agent data" message sent from the persistent buffer (as a proxy sends
+/// history), and messages per flush while a backlog drains.
+pub const PERSIST_CHUNK: usize = 1000;
+/// See [`PERSIST_CHUNK`].
+pub const PERSIST_CHUNKS_PER_FLUSH: usize = 100;
 
 /// Wall clock now as (seconds, nanoseconds).
 pub fn wall_clock() -> (i64, u32) {
@@ -155,6 +161,9 @@ pub struct Worker {
     results_retry_at: Instant,
     /// 7.0 `upload: "disabled"`: no values are sent until an item list omits it.
     upload_disabled: bool,
+    /// `EnablePersistentBuffer=1`: every value is also in the file, and values are sent
+    /// from it (see [`super::persist`]).
+    persist: Option<Slot>,
 }
 
 impl Worker {
@@ -193,7 +202,21 @@ impl Worker {
             commands_done: std::collections::VecDeque::new(),
             results_retry_at: now,
             upload_disabled: false,
+            persist: None,
         }
+    }
+
+    /// Uses the persistent buffer: the session token and ids continue those of the
+    /// file's registry row, and the values left from the previous run are sent first.
+    pub fn with_persist(mut self, slot: Slot, resume: Resume) -> Worker {
+        self.session = resume.session;
+        self.buffer.resume_ids(resume.last_id);
+        self.buffer.set_backlog(resume.backlog > 0);
+        if resume.backlog > 0 {
+            info!(host = %self.host, values = resume.backlog, "Values left in the persistent buffer will be sent");
+        }
+        self.persist = Some(slot);
+        self
     }
 
     fn addr_label(&self) -> String {
@@ -566,12 +589,19 @@ impl Worker {
             };
         }
         let ts = (v.clock, v.ns);
+        let log = v.persistent;
         let r = self.buffer.push(v);
         if r != Pushed::PersistentFull {
             self.last_ts = ts;
+            if let (Some(p), Some(row)) = (&self.persist, self.buffer.newest()) {
+                p.insert(row, log);
+            }
         }
         let (evicted, persistent_full) = self.buffer.take_losses();
-        if evicted > 0 {
+        if evicted > 0 && self.persist.is_some() {
+            // Still in the file; memory keeps only the newest values.
+            self.buffer.set_backlog(true);
+        } else if evicted > 0 {
             if self.evicted_in_burst == 0 {
                 warn!(host = %self.host, size = self.ctx.config.buffer_size,
                     "Buffer is full: dropping the oldest non-log values (log values are kept)");
@@ -874,12 +904,49 @@ impl Worker {
 
     /// Sends the buffer (one connection). Failure keeps every value for a retry.
     async fn flush(&mut self) {
-        if self.upload_disabled {
+        if self.persist.is_none() {
+            self.flush_once().await;
             return;
         }
-        let rows = self.buffer.rows();
+        // A backlog in the file drains in chunks, one message after the other.
+        for _ in 0..PERSIST_CHUNKS_PER_FLUSH {
+            if !self.flush_once().await {
+                break;
+            }
+        }
+    }
+
+    /// The rows of the next message: the memory buffer's, or with the persistent buffer
+    /// the file's oldest (then the memory values the file failed to take).
+    async fn rows_to_send(&self) -> Vec<proto::Row> {
+        let Some(p) = &self.persist else {
+            return self.buffer.rows();
+        };
+        let mut rows = p.oldest(PERSIST_CHUNK).await;
+        if rows.len() < PERSIST_CHUNK {
+            let last = rows.last().map_or(0, |r| r.id);
+            let room = PERSIST_CHUNK - rows.len();
+            rows.extend(
+                self.buffer
+                    .rows()
+                    .into_iter()
+                    .filter(|r| r.id > last)
+                    .take(room),
+            );
+        }
+        rows
+    }
+
+    /// Sends one message. Returns whether more values wait in the persistent buffer
+    /// after a good send.
+    async fn flush_once(&mut self) -> bool {
+        if self.upload_disabled {
+            return false;
+        }
+        let rows = self.rows_to_send().await;
         if rows.is_empty() && self.command_results.is_empty() {
-            return;
+            self.buffer.set_backlog(false);
+            return false;
         }
         // Never mix legacy and itemid rows in one message.
         let legacy = rows
@@ -915,6 +982,7 @@ impl Worker {
             },
             Err(e) => Err(e.to_string()),
         };
+        let mut more = false;
         let now = Instant::now();
         match outcome {
             Ok(info) => {
@@ -923,7 +991,22 @@ impl Worker {
                     info!(host = %self.host, server = %self.addr_label(), "Sending values works again");
                     self.send_failing = false;
                 }
-                self.buffer.sent(n, now);
+                more = match (&self.persist, rows[..n].last()) {
+                    (Some(p), Some(last)) => {
+                        p.remove_up_to(last.id);
+                        self.buffer.sent_up_to(last.id, now);
+                        n < rows.len() || rows.len() >= PERSIST_CHUNK
+                    }
+                    (Some(_), None) => {
+                        self.buffer.sent(0, now);
+                        false
+                    }
+                    (None, _) => {
+                        self.buffer.sent(n, now);
+                        false
+                    }
+                };
+                self.buffer.set_backlog(more);
                 self.command_results.drain(..results);
                 if self.evicted_in_burst > 0 {
                     warn!(host = %self.host, dropped = self.evicted_in_burst,
@@ -944,6 +1027,7 @@ impl Worker {
                 debug!(retry_in = ?wait, "Send failed");
             }
         }
+        more
     }
 
     async fn heartbeat(&mut self) {
@@ -1020,7 +1104,11 @@ impl Worker {
                 () = tokio::time::sleep_until(wake.into()) => {}
             }
         }
-        if !self.buffer.is_empty() {
+        if let Some(p) = self.persist.clone() {
+            // Whatever is not sent stays in the file for the next start.
+            let _ = tokio::time::timeout(deadline, self.flush()).await;
+            let _ = tokio::task::spawn_blocking(move || p.sync()).await;
+        } else if !self.buffer.is_empty() {
             let n = self.buffer.len();
             if tokio::time::timeout(deadline, self.flush()).await.is_err()
                 || !self.buffer.is_empty()

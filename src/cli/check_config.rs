@@ -1,5 +1,6 @@
 //! `zagent check-config [-c FILE]`: the start-up validation of `zagent run`, and nothing
-//! else (no socket is opened, no file but the configuration tree is read).
+//! else (no socket is opened, no file but the configuration tree is read; the persistent
+//! buffer's file is neither created nor opened, only its directory is checked).
 //!
 //! Valid: one summary line on stdout, warnings on stderr, exit 0; the warnings end with a
 //! section listing every directive zagent ignores or reads differently from
@@ -20,6 +21,13 @@ pub fn run(config: Option<&Path>) -> ExitCode {
         None => Ok(config::defaults()),
     };
     let result = loaded.and_then(|cfg| config::check_run_user(&cfg).map(|()| cfg));
+    // The persistent buffer file is not created here: only its place is checked.
+    let result = result.and_then(|cfg| match &cfg.persistent_buffer {
+        Some(pb) => crate::active::persist::check_place(&pb.file)
+            .map(|()| cfg.clone())
+            .map_err(|m| config::ConfigErrors::from(vec![ConfigError::new(&pb.origin, m)])),
+        None => Ok(cfg),
+    });
     let mut err = std::io::stderr().lock();
     // The rest of `zagent run`'s start-up checks: UserParameters, rules and aliases that
     // cannot be used, and every TLS file read and checked.

@@ -37,6 +37,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     for (message, origin) in &config.warnings {
         warn!(%origin, "{message}");
     }
+    // Before the runtime's threads exist: their arenas get the same setting.
+    crate::sys::mem::tune_allocator();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("zagent")
@@ -96,6 +98,11 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
         Some(p) => Some(PidFile::create(p.clone())?),
         None => None,
     };
+    // The persistent buffer file is opened (created, checked) before privileges are
+    // dropped, like the PID file; an unusable file stops the start with its file:line.
+    let store = crate::active::open_persistent_buffer(&config)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("cannot start zagent")?;
     let ctx = AgentCtx::try_new(Arc::clone(&config)).context("cannot start zagent")?;
     crate::privdrop::drop_privileges(&config).context("cannot start zagent")?;
     crate::keys::user::log_shadowed_builtins(&ctx);
@@ -126,7 +133,7 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
     {
         let (ctx, shutdown, tls) = (Arc::clone(&ctx), shutdown.clone(), tls.client.clone());
         tasks.spawn(async move {
-            crate::active::run_with_tls(ctx, shutdown, tls).await;
+            crate::active::run_with_store(ctx, shutdown, tls, store).await;
             Ok(())
         });
     }

@@ -15,7 +15,7 @@ use zbx_proto::key::{is_key_char, ItemKey};
 use super::directives::{Raw, Set};
 use super::error::ConfigError;
 use super::net;
-use super::{Alias, Config, LogType, Origin, TlsConfig, TlsMode, UserParameter};
+use super::{Alias, Config, LogType, Origin, PersistentBuffer, TlsConfig, TlsMode, UserParameter};
 
 /// Longest `HostMetadata` / `HostInterface`, in characters (6.0's `HOST_METADATA_LEN`,
 /// `HOST_INTERFACE_LEN`).
@@ -195,6 +195,37 @@ fn hostnames(value: &str, origin: &Origin, errors: &mut Vec<ConfigError>) -> Vec
     names
 }
 
+/// zabbix_agent2's persistent buffer directives, with its two start-up checks.
+fn persistent_buffer(raw: &Raw, errors: &mut Vec<ConfigError>) -> Option<PersistentBuffer> {
+    let enable = raw.int("EnablePersistentBuffer");
+    let file = raw
+        .str("PersistentBufferFile")
+        .filter(|f| !f.value.is_empty());
+    let period = Duration::from_secs(raw.int("PersistentBufferPeriod").map_or(3600, |p| p.value));
+    match (enable.filter(|e| e.value == 1), file) {
+        (Some(_), Some(f)) => Some(PersistentBuffer {
+            file: PathBuf::from(&f.value),
+            origin: f.origin.clone(),
+            period,
+        }),
+        (Some(e), None) => {
+            errors.push(ConfigError::new(
+                &e.origin,
+                "\"EnablePersistentBuffer\" parameter misconfiguration: \"PersistentBufferFile\" parameter is not set; give the SQLite file's path",
+            ));
+            None
+        }
+        (None, Some(f)) => {
+            errors.push(ConfigError::new(
+                &f.origin,
+                "\"PersistentBufferFile\" parameter is not empty but \"EnablePersistentBuffer\" is not set; set EnablePersistentBuffer=1 or remove the line",
+            ));
+            None
+        }
+        (None, None) => None,
+    }
+}
+
 /// Where a whole-configuration error points when no single line is to blame.
 fn file_origin(main: &std::path::Path) -> Origin {
     Origin {
@@ -322,6 +353,8 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>, Vec
             }
         }
     }
+
+    cfg.persistent_buffer = persistent_buffer(&raw, &mut errors);
 
     // --- zbx_validate_config ---
     let validation_from = errors.len();

@@ -26,6 +26,9 @@ pub enum Kind {
     Multi,
     /// `AllowKey` (true) / `DenyKey` (false): a key pattern, kept in order.
     KeyRule(bool),
+    /// A time in seconds with an optional s/m/h/d/w suffix (zabbix_agent2's form), in
+    /// `min..=max` seconds.
+    Time(u64, u64),
     /// `EnableRemoteCommands` (deprecated): exactly `0` or `1`, turned into a
     /// `DenyKey`/`AllowKey=system.run[*]` rule at its place.
     RemoteCommands,
@@ -101,6 +104,18 @@ pub const DIRECTIVES: &[(&str, Kind, Support)] = &[
         Kind::Int(0, 3600),
         Support::ZagentOnly,
     ),
+    // zabbix_agent2's persistent buffer (its ranges: 0-1, and 1m-365d as 6.0.14 checks).
+    (
+        "EnablePersistentBuffer",
+        Kind::Int(0, 1),
+        Support::ZagentOnly,
+    ),
+    ("PersistentBufferFile", Kind::Str, Support::ZagentOnly),
+    (
+        "PersistentBufferPeriod",
+        Kind::Time(60, 365 * 86_400),
+        Support::ZagentOnly,
+    ),
 ];
 
 /// The table entry of `name` (case-sensitive, as zabbix).
@@ -118,6 +133,23 @@ pub fn parse_uint(value: &str) -> Option<u64> {
         b'M' => (&value[..value.len() - 1], 1 << 20),
         b'G' => (&value[..value.len() - 1], 1 << 30),
         b'T' => (&value[..value.len() - 1], 1 << 40),
+        _ => (value, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(mult)
+}
+
+/// zabbix_agent2's time value: digits with an optional `s`, `m`, `h`, `d` or `w` suffix,
+/// in seconds.
+pub fn parse_time(value: &str) -> Option<u64> {
+    let (digits, mult) = match value.as_bytes().last()? {
+        b's' => (&value[..value.len() - 1], 1u64),
+        b'm' => (&value[..value.len() - 1], 60),
+        b'h' => (&value[..value.len() - 1], 3600),
+        b'd' => (&value[..value.len() - 1], 86_400),
+        b'w' => (&value[..value.len() - 1], 7 * 86_400),
         _ => (value, 1),
     };
     if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
@@ -225,6 +257,18 @@ pub fn read_entries(entries: Vec<Entry>) -> (Raw, Vec<ConfigError>) {
                     e.value
                 ))),
             },
+            Kind::Time(min, max) => match parse_time(&e.value) {
+                Some(v) if (min..=max).contains(&v) => {
+                    if let Some(prev) = raw.ints.insert(name, Set { value: v, origin: e.origin.clone() }) {
+                        overridden(&mut raw.warnings, name, &prev.origin, &e.origin);
+                    }
+                }
+                Some(v) => errors.push(wrong(format!("{v} seconds is outside {min}-{max} (1m-365d)"))),
+                None => errors.push(wrong(format!(
+                    "\"{}\" is not a time: whole seconds, optionally with an s, m, h, d or w suffix (1m-365d)",
+                    e.value
+                ))),
+            },
             Kind::Str | Kind::List => {
                 let value = if kind == Kind::List { trim_list(&e.value) } else { e.value.clone() };
                 if let Some(prev) = raw.strings.insert(name, Set { value, origin: e.origin.clone() }) {
@@ -306,6 +350,18 @@ mod tests {
     }
 
     #[test]
+    fn time_like_agent2() {
+        assert_eq!(parse_time("90"), Some(90));
+        assert_eq!(parse_time("1m"), Some(60));
+        assert_eq!(parse_time("1h"), Some(3600));
+        assert_eq!(parse_time("365d"), Some(365 * 86_400));
+        assert_eq!(parse_time("1w"), Some(604_800));
+        for bad in ["", "h", "1M", "1.5h", "1h5", "-1", " 1h"] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn key_patterns() {
         for ok in [
             "system.run[*]",
@@ -338,6 +394,7 @@ mod tests {
         for d in debian.split_whitespace() {
             assert!(lookup(d).is_some(), "{d}");
         }
-        assert_eq!(DIRECTIVES.len(), debian.split_whitespace().count() + 1);
+        // + HeartbeatFrequency and agent2's three persistent-buffer directives.
+        assert_eq!(DIRECTIVES.len(), debian.split_whitespace().count() + 4);
     }
 }

@@ -27,6 +27,10 @@
 //!   a directory's files are read in sorted order (zabbix: `readdir` order).
 //! - `Server=` with an empty value: zabbix listens and admits nobody; zagent's empty
 //!   `server` list disables the listener (same effect for the server: no answers).
+//! - zabbix_agent2's `EnablePersistentBuffer`, `PersistentBufferFile` and
+//!   `PersistentBufferPeriod` are accepted (zabbix_agentd calls them unknown), with
+//!   agent2's ranges and its two start-up errors (enabled without a file; a file while
+//!   disabled).
 //! - A value given twice: the last wins, as in zabbix; zagent also adds a warning.
 
 pub mod build;
@@ -97,6 +101,17 @@ impl std::fmt::Display for ActiveAddr {
 pub struct ActiveServer {
     /// At least one node.
     pub nodes: Vec<ActiveAddr>,
+}
+
+/// The persistent buffer's settings (`EnablePersistentBuffer=1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersistentBuffer {
+    /// `PersistentBufferFile`: the SQLite file.
+    pub file: PathBuf,
+    /// Where `PersistentBufferFile` was set (for start-up errors).
+    pub origin: Origin,
+    /// `PersistentBufferPeriod` (1m-365d, default 1h): how long non-log values are kept.
+    pub period: Duration,
 }
 
 /// A `UserParameter=key,command` line.
@@ -276,6 +291,9 @@ pub struct Config {
     pub heartbeat_frequency: Duration,
     /// `SourceIP`.
     pub source_ip: Option<IpAddr>,
+    /// zabbix_agent2's `EnablePersistentBuffer=1` with `PersistentBufferFile` and
+    /// `PersistentBufferPeriod`; `None` = values are buffered in memory only.
+    pub persistent_buffer: Option<PersistentBuffer>,
 
     // --- items ---
     /// `Timeout` (1–30, default 3).
@@ -364,6 +382,7 @@ impl Default for Config {
             max_lines_per_second: 20,
             heartbeat_frequency: Duration::from_secs(60),
             source_ip: None,
+            persistent_buffer: None,
             timeout: Duration::from_secs(3),
             unsafe_user_parameters: false,
             user_parameters: Vec::new(),

@@ -22,6 +22,7 @@ pub mod access;
 pub mod agent;
 pub mod kernel;
 pub mod net_dns;
+pub mod net_health;
 pub mod net_if;
 pub mod net_service;
 pub mod net_tcp;
@@ -40,6 +41,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     kernel::KEYS,
     net_if::KEYS,
     net_tcp::KEYS,
+    net_health::KEYS,
     net_service::KEYS,
     net_dns::KEYS,
     web::KEYS,

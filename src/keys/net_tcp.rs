@@ -509,10 +509,14 @@ pub struct Listener {
     pub addr: String,
     /// Owning process name, when readable.
     pub process: Option<String>,
+    /// TCP only: the listener id of `net.tcp.listen.stats` (`0.0.0.0:80`, `[::]:22`)
+    /// and the backlog limit summed over its SO_REUSEPORT sockets.
+    pub tcp: Option<(String, u64)>,
 }
 
 /// LLD JSON: `[{"{#ADDR}":"0.0.0.0","{#PORT}":"22","{#PROCESS}":"sshd"},…]`, sorted by
-/// port then address; `{#PROCESS}` only when known.
+/// port then address; `{#PROCESS}` only when known; TCP rows add `{#LISTENER}` (the
+/// `net.tcp.listen.stats` id) and `{#BACKLOG}`.
 pub fn discovery_json(list: &[Listener]) -> String {
     let rows: Vec<serde_json::Value> = list
         .iter()
@@ -522,6 +526,10 @@ pub fn discovery_json(list: &[Listener]) -> String {
             m.insert("{#PORT}".into(), l.port.to_string().into());
             if let Some(p) = &l.process {
                 m.insert("{#PROCESS}".into(), p.clone().into());
+            }
+            if let Some((id, backlog)) = &l.tcp {
+                m.insert("{#LISTENER}".into(), id.clone().into());
+                m.insert("{#BACKLOG}".into(), backlog.to_string().into());
             }
             serde_json::Value::Object(m)
         })
@@ -534,7 +542,8 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
         Proto::Tcp => (StateMask::one(state::LISTEN), |_| true),
         Proto::Udp => (StateMask::one(state::CLOSE), udp_listening),
     };
-    let mut seen: HashMap<(u16, IpAddr), u32> = HashMap::new();
+    // (port, address) -> (first inode, summed backlog)
+    let mut seen: HashMap<(u16, IpAddr), (u32, u64)> = HashMap::new();
     let mut dropped = 0usize;
     ctx.net
         .visit(proto, states, req.timeout, &mut |r| {
@@ -546,10 +555,11 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
                 dropped += 1;
                 return;
             }
-            let e = seen.entry(key).or_insert(0);
-            if *e == 0 {
-                *e = r.inode;
+            let e = seen.entry(key).or_insert((0, 0));
+            if e.0 == 0 {
+                e.0 = r.inode;
             }
+            e.1 += u64::from(r.wqueue);
         })
         .map_err(engine_err)?;
     if dropped > 0 {
@@ -560,14 +570,21 @@ fn discovery(ctx: &AgentCtx, req: &Request, proto: Proto) -> KeyResult {
             "Listener discovery truncated"
         );
     }
-    let wanted: HashSet<u32> = seen.values().copied().filter(|i| *i != 0).collect();
+    let wanted: HashSet<u32> = seen.values().map(|v| v.0).filter(|i| *i != 0).collect();
     let owners = crate::sys::sockets::owners::socket_owners(Path::new(PROC), &wanted);
     let mut list: Vec<Listener> = seen
         .into_iter()
-        .map(|((port, ip), inode)| Listener {
+        .map(|((port, ip), (inode, backlog))| Listener {
             port,
             addr: ip.to_string(),
             process: owners.get(&inode).cloned(),
+            tcp: (proto == Proto::Tcp).then(|| {
+                let id = match ip {
+                    IpAddr::V4(_) => format!("{ip}:{port}"),
+                    IpAddr::V6(_) => format!("[{ip}]:{port}"),
+                };
+                (id, backlog)
+            }),
         })
         .collect();
     list.sort();
@@ -775,16 +792,18 @@ mod tests {
                 port: 22,
                 addr: "0.0.0.0".into(),
                 process: Some("sshd".into()),
+                tcp: Some(("0.0.0.0:22".into(), 128)),
             },
             Listener {
                 port: 53,
                 addr: "::".into(),
                 process: None,
+                tcp: None,
             },
         ];
         assert_eq!(
             discovery_json(&l),
-            r#"[{"{#ADDR}":"0.0.0.0","{#PORT}":"22","{#PROCESS}":"sshd"},{"{#ADDR}":"::","{#PORT}":"53"}]"#
+            r#"[{"{#ADDR}":"0.0.0.0","{#BACKLOG}":"128","{#LISTENER}":"0.0.0.0:22","{#PORT}":"22","{#PROCESS}":"sshd"},{"{#ADDR}":"::","{#PORT}":"53"}]"#
         );
     }
 

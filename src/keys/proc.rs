@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::{
     AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
 };
+use crate::regexp::Regexp;
 use crate::sys::oserror::zbx_strerror;
 use crate::sys::procfs::{self, PidStatus, ProcRoot};
 use crate::sys::procstat;
@@ -76,7 +77,7 @@ pub struct ProcFilter {
     pub state: Option<char>,
     /// Regex over the command line joined with spaces. `Some(None)`: an expression the
     /// engine refuses, which matches nothing.
-    pub cmdline: Option<Option<regex::Regex>>,
+    pub cmdline: Option<Option<Regexp>>,
 }
 
 impl ProcFilter {
@@ -206,7 +207,7 @@ pub fn build_filter(req: &Request) -> Result<Option<ProcFilter>, NotSupported> {
         name: req.opt(0).map(str::to_string),
         uid,
         state,
-        cmdline: req.opt(3).map(|re| regex::Regex::new(re).ok()),
+        cmdline: req.opt(3).map(|re| Regexp::new(re).ok()),
     }))
 }
 
@@ -389,7 +390,7 @@ async fn cpu_util(req: Request) -> KeyResult {
         name: req.opt(0).map(str::to_string),
         uid,
         state: None,
-        cmdline: req.opt(3).map(|re| regex::Regex::new(re).ok()),
+        cmdline: req.opt(3).map(|re| Regexp::new(re).ok()),
     });
     // Answer before the dispatcher's own timeout so the official reason is the one seen.
     let deadline = Instant::now() + req.timeout.saturating_sub(Duration::from_millis(250));
@@ -465,7 +466,7 @@ mod tests {
         };
         assert_eq!(count(zomb), 1);
         let re = |r: &str| ProcFilter {
-            cmdline: Some(regex::Regex::new(r).ok()),
+            cmdline: Some(Regexp::new(r).ok()),
             ..ProcFilter::default()
         };
         assert_eq!(count(re("-m http")), 1);

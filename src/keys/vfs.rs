@@ -14,6 +14,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::time::Instant;
 
 use super::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value};
+use crate::regexp::{self, Regexp};
 use crate::sys::iconv;
 use crate::sys::oserror::zbx_strerror;
 use crate::sys::procfs::{self, ProcRoot};
@@ -829,37 +830,17 @@ pub fn line_range(req: &Request, start_end_msg: &str) -> Result<(u32, u32), NotS
     Ok((start, end))
 }
 
-/// Substitutes `\0`…`\9` in `template` with the groups of `caps` (missing groups are
-/// empty); an empty template yields the whole line.
-pub fn apply_output(line: &str, caps: &regex::Captures<'_>, template: &str) -> String {
-    if template.is_empty() {
-        return line.to_string();
-    }
-    let mut out = String::new();
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
-                chars.next();
-                out.push_str(caps.get(d as usize).map(|m| m.as_str()).unwrap_or(""));
-                continue;
-            }
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Reads `path` line by line from `start` to `end` as zabbix_agentd does (lines end at
 /// LF, CR LF or a lone CR in `encoding`'s width; longer than 64 KiB: cut into 64 KiB
-/// pieces), calling `f` with each line converted to UTF-8 without its CR/LF; stops when
-/// `f` says so, or with `Timeout while processing item.` at the request's deadline.
+/// pieces), calling `f` with each line converted to UTF-8 (bytes as converted, up to a
+/// NUL) without its CR/LF; stops when `f` says so, or with `Timeout while processing
+/// item.` at the request's deadline.
 fn scan_lines(
     req: &Request,
     path: &str,
     encoding: &str,
     (start, end): (u32, u32),
-    mut f: impl FnMut(&str) -> bool,
+    mut f: impl FnMut(&[u8]) -> bool,
 ) -> Result<(), NotSupported> {
     let file = open_file(req, path)?;
     let split = userfile::Split {
@@ -885,11 +866,11 @@ fn scan_lines(
         }
         let utf8 = iconv::convert_to_utf8(line, encoding);
         let cut = utf8.iter().position(|b| *b == 0).unwrap_or(utf8.len());
-        let mut text = String::from_utf8_lossy(&utf8[..cut]).into_owned();
-        while text.ends_with(['\r', '\n']) {
-            text.pop();
+        let mut text = &utf8[..cut];
+        while let [rest @ .., b'\r' | b'\n'] = text {
+            text = rest;
         }
-        if f(&text) || current >= end {
+        if f(text) || current >= end {
             return Ok(());
         }
     }
@@ -901,15 +882,16 @@ fn file_regexp(_: &AgentCtx, req: &Request) -> KeyResult {
         return Err(NotSupported::invalid_param(1));
     }
     let range = line_range(req, "Start line parameter must not exceed end line.")?;
-    // An expression the engine refuses matches nothing, as in zabbix_agentd.
-    let re = regex::Regex::new(req.param(1)).ok();
+    // An expression PCRE2 refuses matches nothing, as in zabbix_agentd.
+    let re = Regexp::new(req.param(1)).ok();
     let mut found = None;
     scan_lines(req, req.param(0), req.param(2), range, |line| {
-        if let Some(caps) = re.as_ref().and_then(|re| re.captures(line)) {
-            found = Some(apply_output(line, &caps, req.param(5)));
-            return true;
-        }
-        false
+        let Some(groups) = re.as_ref().and_then(|re| re.captures(line)) else {
+            return false;
+        };
+        // A template naming `\@` without a group 1 answers empty, as agentd does.
+        found = Some(regexp::render(line, &groups, req.param(5)).unwrap_or_default());
+        true
     })?;
     Ok(Value::Str(found.unwrap_or_default()))
 }
@@ -920,7 +902,7 @@ fn file_regmatch(_: &AgentCtx, req: &Request) -> KeyResult {
         return Err(NotSupported::invalid_param(1));
     }
     let range = line_range(req, "Start line must not exceed end line.")?;
-    let re = regex::Regex::new(req.param(1)).ok();
+    let re = Regexp::new(req.param(1)).ok();
     let mut matched = false;
     scan_lines(req, req.param(0), req.param(2), range, |line| {
         matched = re.as_ref().is_some_and(|re| re.is_match(line));
@@ -1208,16 +1190,6 @@ mod tests {
             "/a/../b",
             "'..' is left: a link may sit before it"
         );
-    }
-
-    #[test]
-    fn output_template() {
-        let re = regex::Regex::new("foo ([0-9]+)").unwrap_or_else(|e| panic!("{e}"));
-        let line = "foo 56";
-        let caps = re.captures(line).unwrap_or_else(|| panic!("no match"));
-        assert_eq!(apply_output(line, &caps, "x\\1y\\0"), "x56yfoo 56");
-        assert_eq!(apply_output(line, &caps, ""), "foo 56");
-        assert_eq!(apply_output(line, &caps, "\\2|\\q"), "|\\q");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub use chunked::{dechunk, Dechunker};
 
 use super::net_tcp::parse_ushort;
 use super::{AgentCtx, BoxFuture, Handler, KeyDef, NotSupported, ParamDef, Params, Request, Value};
+use crate::regexp::{self, Regexp};
 use crate::tls;
 use crate::transport::{self, TransportError};
 
@@ -523,15 +524,15 @@ fn parse_length(s: &str) -> Option<usize> {
 /// The first line of `page` (split on `\n`, one `\r` before it dropped) that `re`
 /// matches, through the output template, cut to `length` characters; empty when
 /// nothing matches.
-pub fn regexp_first(page: &str, re: Option<&regex::Regex>, output: &str, length: usize) -> String {
+pub fn regexp_first(page: &str, re: Option<&Regexp>, output: &str, length: usize) -> String {
     let Some(re) = re else {
         return String::new();
     };
     let template = if output.is_empty() { "\\0" } else { output };
     for line in page.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
-        if let Some(caps) = re.captures(line) {
-            let out = super::vfs::apply_output(line, &caps, template);
+        if let Some(groups) = re.captures(line.as_bytes()) {
+            let out = regexp::render(line.as_bytes(), &groups, template).unwrap_or_default();
             return out.chars().take(length).collect();
         }
     }
@@ -564,7 +565,7 @@ fn page_regexp(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
             Some(s) => parse_length(s).ok_or_else(|| NotSupported::invalid_param(4))?,
         };
         let page = fetch(&ctx, &req).await?;
-        let re = regex::Regex::new(req.param(3)).ok();
+        let re = Regexp::new(req.param(3)).ok();
         Ok(Value::Str(regexp_first(
             &page_text(&page),
             re.as_ref(),
@@ -703,10 +704,10 @@ mod tests {
     #[test]
     fn regexp_lines_output_and_length() {
         let page = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world";
-        let re = regex::Regex::new("h(.*)").unwrap();
+        let re = Regexp::new("h(.*)").unwrap();
         assert_eq!(regexp_first(page, Some(&re), "", 2), "h:");
         assert_eq!(regexp_first(page, Some(&re), "", 65535), "h: 11");
-        let re = regex::Regex::new("wor(ld)").unwrap();
+        let re = Regexp::new("wor(ld)").unwrap();
         assert_eq!(regexp_first(page, Some(&re), "\\1!", 65535), "ld!");
         assert_eq!(regexp_first(page, None, "", 65535), "");
         assert_eq!(parse_length("0"), Some(0));

@@ -269,14 +269,14 @@ pub fn cmdline_arg0_base(raw: &[u8]) -> String {
 }
 
 /// A raw `/proc/[pid]/cmdline` as one line: arguments joined by spaces, as
-/// zabbix_agentd matches proc.num's `cmdline` regex against it.
-pub fn cmdline_joined(raw: &[u8]) -> String {
+/// zabbix_agentd matches proc.num's `cmdline` regex against it (raw bytes: a command
+/// line that is not UTF-8 matches no expression there, so none is repaired here).
+pub fn cmdline_joined(raw: &[u8]) -> Vec<u8> {
     let trimmed = raw.strip_suffix(&[0]).unwrap_or(raw);
-    let joined: Vec<u8> = trimmed
+    trimmed
         .iter()
         .map(|b| if *b == 0 { b' ' } else { *b })
-        .collect();
-    String::from_utf8_lossy(&joined).into_owned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -373,9 +373,9 @@ mod tests {
         assert_eq!(cmdline_arg0_base(b"bash\0"), "bash");
         assert_eq!(
             cmdline_joined(b"/usr/bin/python3\0-m\0http.server\0"),
-            "/usr/bin/python3 -m http.server"
+            b"/usr/bin/python3 -m http.server"
         );
-        assert_eq!(cmdline_joined(b""), "");
+        assert_eq!(cmdline_joined(b""), b"");
     }
 
     #[test]

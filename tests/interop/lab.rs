@@ -76,6 +76,24 @@ impl Lab {
         }
     }
 
+    /// The shared lab's frontend API, logged in as Admin (`zabbix-lab web up` once per
+    /// test binary; idempotent like `up`).
+    pub fn api(&self) -> util::zabbix_api::Api {
+        static WEB: OnceLock<()> = OnceLock::new();
+        WEB.get_or_init(|| {
+            self.run_ok(&["web", "up"])
+                .map(drop)
+                .unwrap_or_else(|e| panic!("{e}"))
+        });
+        let port = self
+            .env
+            .iter()
+            .find(|(k, _)| k == "ZABBIX_LAB_WEB_PORT")
+            .map_or("10081", |(_, v)| v.as_str());
+        util::zabbix_api::Api::login(&format!("127.0.0.1:{port}"), "Admin", "zabbix")
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Creates host `name` with `items` (after deleting any earlier host of that name).
     pub fn fresh_host(&self, name: &str, items: &[&str]) {
         self.run_ok(&["reset", name]).unwrap();

@@ -1,11 +1,13 @@
 //! The test suite's one support module: free ports, a `zagent run` child, a real
 //! `zabbix_agentd` child (stopped with its whole process group), running the real
-//! `zabbix_get`, and the one parser of `zabbix_agentd -t` / `zagent test` output.
+//! `zabbix_get`, the one parser of `zabbix_agentd -t` / `zagent test` output, network
+//! namespaces ([`netns`]) and (`zabbix_api`) the lab frontend's JSON-RPC API.
 //! `tests/tls_util` (in-process TLS listeners) and `tests/interop/lab.rs` build on it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod zabbix_api;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,6 +1,7 @@
 //! `system.hw.*` (Zabbix's hardware family): CPU details, MAC addresses, devices.
 //! It owns parameter meaning, arithmetic and reason texts, never raw I/O.
 
+use crate::regexp::Regexp;
 use std::ffi::CStr;
 use std::sync::Arc;
 
@@ -228,16 +229,16 @@ pub(super) fn hw_macaddr(_: &AgentCtx, req: &Request) -> KeyResult {
         "short" => false,
         _ => return Err(NotSupported::invalid_param(1)),
     };
-    // A name expression the engine refuses matches nothing, as in zabbix_agentd.
+    // A name expression PCRE2 refuses matches nothing, as in zabbix_agentd.
     let re = match req.param(0) {
         "" => None,
-        r => Some(regex::Regex::new(r).ok()),
+        r => Some(Regexp::new(r).ok()),
     };
     let pairs: Vec<(String, String)> = ipv4_interfaces()?
         .into_iter()
         .filter(|(name, _)| match &re {
             None => true,
-            Some(Some(re)) => re.is_match(name),
+            Some(Some(re)) => re.is_match(name.as_bytes()),
             Some(None) => false,
         })
         .collect();

@@ -1,6 +1,7 @@
 //! `system.sw.*` (Zabbix's software family): architecture, OS name, installed packages.
 //! It owns parameter meaning, arithmetic and reason texts, never raw I/O.
 
+use crate::regexp::Regexp;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -102,7 +103,7 @@ pub(super) const MAX_PACKAGES_TEXT: usize = 64 * 1024 - 1;
 
 /// The package names of one manager's list output, filtered by `re` (`Some(None)`: an
 /// expression the engine refuses, which matches nothing).
-pub fn package_names(output: &str, dpkg: bool, re: Option<&Option<regex::Regex>>) -> Vec<String> {
+pub fn package_names(output: &str, dpkg: bool, re: Option<&Option<Regexp>>) -> Vec<String> {
     output
         .split('\n')
         .filter(|l| !l.is_empty())
@@ -116,7 +117,7 @@ pub fn package_names(output: &str, dpkg: bool, re: Option<&Option<regex::Regex>>
         })
         .filter(|name| match re {
             None => true,
-            Some(Some(re)) => re.is_match(name),
+            Some(Some(re)) => re.is_match(name.as_bytes()),
             Some(None) => false,
         })
         .collect()
@@ -142,7 +143,7 @@ pub(super) fn sw_packages(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
         };
         let re = match req.param(0) {
             "" | "all" => None,
-            r => Some(regex::Regex::new(r).ok()),
+            r => Some(Regexp::new(r).ok()),
         };
         let only = match req.param(1) {
             "" | "all" => None,

@@ -3,6 +3,7 @@
 use super::*;
 use super::{cpu::*, hardware::*, memory::*, software::*, swap::*, time::*, uname::*, users::*};
 use crate::keys::Value;
+use crate::regexp::Regexp;
 
 const MEMINFO: &str = include_str!("../../../tests/fixtures/proc/meminfo");
 
@@ -206,7 +207,7 @@ fn packages_like_agentd() {
         package_line(Some("dpkg"), names),
         "[dpkg] adduser, zlib1g:amd64"
     );
-    let re = Some(regex::Regex::new("^z").ok());
+    let re = Some(Regexp::new("^z").ok());
     assert_eq!(
         package_line(None, package_names(dpkg, true, re.as_ref())),
         "zlib1g:amd64"

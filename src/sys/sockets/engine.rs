@@ -3,7 +3,7 @@
 //! walk of the socket table. The only module that knows both readers.
 
 use super::model::{Proto, SockFilter, SockRecord, StateCounts, StateMask};
-use super::netlink::{dump, wire, SockDiagError};
+use super::netlink::{dump, wire, wire::TcpInfo, SockDiagError};
 
 /// The directory whose `net/` holds the calling thread's network namespace's tables.
 /// `/proc/net` follows the process's main thread; `/proc/thread-self/net` follows the
@@ -49,6 +49,9 @@ pub struct Engine {
     fallback_logged: std::sync::atomic::AtomicBool,
     /// Skip netlink and read the text tables (tests; kernels known to lack sock_diag).
     proc_only: bool,
+    /// Socket-table walks started (netlink dumps or text-table reads): the proof that a
+    /// key costs one dump.
+    dumps: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Engine {
@@ -65,6 +68,7 @@ impl Engine {
             proc_root: proc_root.into(),
             fallback_logged: std::sync::atomic::AtomicBool::new(false),
             proc_only: false,
+            dumps: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -99,6 +103,8 @@ impl Engine {
         timeout: std::time::Duration,
         visit: &mut dyn FnMut(&SockRecord),
     ) -> Result<(), EngineError> {
+        self.dumps
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let failed = |reason: String| EngineError::Failed {
             proto: proto.name(),
             reason,
@@ -141,6 +147,50 @@ impl Engine {
                 from_text(visit)
             }
             Err(e) => Err(failed(e.to_string())),
+        }
+    }
+
+    /// How many socket-table walks this engine has started (every [`Engine::visit`],
+    /// [`Engine::visit_ports`], [`Engine::visit_info`] and non-shared [`Engine::count`]
+    /// is one).
+    pub fn dumps(&self) -> u64 {
+        self.dumps.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Visits every TCP socket in `states` with its `tcp_info` (a separate, bigger
+    /// netlink request). Where netlink is unavailable the text tables are read and
+    /// every socket comes with `None`: counts intact, quality absent.
+    pub fn visit_info(
+        &self,
+        states: StateMask,
+        timeout: std::time::Duration,
+        visit: &mut dyn FnMut(&SockRecord, Option<&TcpInfo>),
+    ) -> Result<(), EngineError> {
+        if self.proc_only {
+            return self.visit(Proto::Tcp, states, timeout, &mut |r| visit(r, None));
+        }
+        let mut seen = 0usize;
+        let result = {
+            let mut counting = |r: &SockRecord, i: Option<&TcpInfo>| {
+                seen += 1;
+                visit(r, i)
+            };
+            self.dumps
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            dump::visit_info(Proto::Tcp, states, timeout, &mut counting)
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(SockDiagError::Open(_) | SockDiagError::Wire(wire::WireError::Kernel(_)))
+                if seen == 0 =>
+            {
+                // Counted again by visit_ports: the fallback is a second walk.
+                self.visit(Proto::Tcp, states, timeout, &mut |r| visit(r, None))
+            }
+            Err(e) => Err(EngineError::Failed {
+                proto: "tcp",
+                reason: e.to_string(),
+            }),
         }
     }
 

@@ -119,6 +119,13 @@ pub struct SockRecord {
     pub dst: [u8; 16],
     /// Socket inode (0 for TIME_WAIT and request sockets).
     pub inode: u32,
+    /// `idiag_rqueue`: for LISTEN the accept-queue length, else bytes not yet read.
+    pub rqueue: u32,
+    /// `idiag_wqueue`: for LISTEN the backlog limit, else bytes not yet acknowledged
+    /// (the /proc fallback reports 0 for a listener's backlog).
+    pub wqueue: u32,
+    /// Owner uid (`idiag_uid`; 0 for TIME_WAIT and request sockets).
+    pub uid: u32,
 }
 
 /// `AF_INET`.

@@ -198,12 +198,88 @@ pub mod wire {
             src,
             dst,
             inode: u32_ne(p, 68),
+            rqueue: u32_ne(p, 56),
+            wqueue: u32_ne(p, 60),
+            uid: u32_ne(p, 64),
         })
+    }
+
+    /// `INET_DIAG_INFO`: the reply attribute holding `struct tcp_info`.
+    pub const INET_DIAG_INFO: u16 = 2;
+    /// The `idiag_ext` bit asking for [`INET_DIAG_INFO`].
+    pub const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);
+    /// Offset of `idiag_ext` in a `SOCK_DIAG_BY_FAMILY` request.
+    pub const EXT_OFFSET_V2: usize = NLMSG_HDRLEN + 2;
+    /// Offset of `idiag_ext` in a legacy request.
+    pub const EXT_OFFSET_LEGACY: usize = NLMSG_HDRLEN + 3;
+
+    /// The few `struct tcp_info` fields the quality key uses (offsets of the kernel's
+    /// stable UAPI layout; older kernels send a shorter struct: missing fields read 0).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+    pub struct TcpInfo {
+        /// `tcpi_rtt`: smoothed RTT, microseconds.
+        pub rtt_us: u32,
+        /// `tcpi_unacked`: segments sent and not yet acknowledged.
+        pub unacked: u32,
+        /// `tcpi_lost`: segments currently considered lost.
+        pub lost: u32,
+        /// `tcpi_total_retrans`: segments retransmitted over the connection's life.
+        pub total_retrans: u32,
+    }
+
+    fn field(p: &[u8], at: usize) -> u32 {
+        if p.len() >= at + 4 {
+            u32_ne(p, at)
+        } else {
+            0
+        }
+    }
+
+    /// Decodes the `struct tcp_info` payload of an `INET_DIAG_INFO` attribute. `None`
+    /// when it is too short to hold even the RTT.
+    pub fn decode_tcp_info(p: &[u8]) -> Option<TcpInfo> {
+        if p.len() < 72 {
+            return None;
+        }
+        Some(TcpInfo {
+            rtt_us: field(p, 68),
+            unacked: field(p, 24),
+            lost: field(p, 32),
+            total_retrans: field(p, 100),
+        })
+    }
+
+    /// Finds the `INET_DIAG_INFO` attribute in the attributes following an
+    /// `inet_diag_msg` and decodes it.
+    pub fn find_tcp_info(attrs: &[u8]) -> Option<TcpInfo> {
+        let mut off = 0usize;
+        while off + 4 <= attrs.len() {
+            let len = usize::from(u16_ne(attrs, off));
+            let ty = u16_ne(attrs, off + 2) & 0x3fff;
+            if len < 4 || off + len > attrs.len() {
+                return None;
+            }
+            if ty == INET_DIAG_INFO {
+                return decode_tcp_info(&attrs[off + 4..off + len]);
+            }
+            off += (len + 3) & !3;
+        }
+        None
     }
 
     /// Walks one batch of netlink messages (what one `recv` returned), calling `visit`
     /// for each socket. Stops at `NLMSG_DONE`. Messages of other types are skipped.
     pub fn walk(buf: &[u8], mut visit: impl FnMut(&SockRecord)) -> Result<Progress, WireError> {
+        walk_ext(buf, false, |r, _| visit(r))
+    }
+
+    /// [`walk`] that also decodes each socket's `tcp_info` when `want_info` (the
+    /// request asked for [`EXT_INFO`]); without it, attributes are not looked at.
+    pub fn walk_ext(
+        buf: &[u8],
+        want_info: bool,
+        mut visit: impl FnMut(&SockRecord, Option<&TcpInfo>),
+    ) -> Result<Progress, WireError> {
         let mut off = 0usize;
         while off + NLMSG_HDRLEN <= buf.len() {
             let len = u32_ne(buf, off) as usize;
@@ -228,7 +304,12 @@ pub mod wire {
                 NLMSG_OVERRUN => return Err(WireError::Overrun),
                 TCPDIAG_GETSOCK | SOCK_DIAG_BY_FAMILY => {
                     if let Some(r) = decode_diag_msg(payload) {
-                        visit(&r);
+                        let info = if want_info {
+                            find_tcp_info(&payload[INET_DIAG_MSG_LEN..])
+                        } else {
+                            None
+                        };
+                        visit(&r, info.as_ref());
                     }
                 }
                 _ => {}
@@ -392,11 +473,15 @@ pub mod dump {
     use super::wire::{self, Progress};
     use super::{limits, Proto, SockDiagError, SockRecord, StateMask, AF_INET, AF_INET6};
 
+    /// A visitor of sockets with their `tcp_info` (None when not asked or not sent).
+    type InfoVisit<'a> = dyn FnMut(&SockRecord, Option<&wire::TcpInfo>) + 'a;
+
     fn run(
         req: &[u8],
         buf: &mut [u8],
         timeout: Duration,
-        visit: &mut dyn FnMut(&SockRecord),
+        want_info: bool,
+        visit: &mut InfoVisit<'_>,
     ) -> Result<(), SockDiagError> {
         let sock = NlSocket::open(limits::SO_RCVBUF, timeout).map_err(SockDiagError::Open)?;
         sock.send(req).map_err(|source| SockDiagError::Io {
@@ -411,7 +496,7 @@ pub mod dump {
             if n == 0 {
                 return Ok(());
             }
-            if wire::walk(&buf[..n], &mut *visit)? == Progress::Done {
+            if wire::walk_ext(&buf[..n], want_info, &mut *visit)? == Progress::Done {
                 return Ok(());
             }
         }
@@ -430,20 +515,44 @@ pub mod dump {
         timeout: Duration,
         visit: &mut dyn FnMut(&SockRecord),
     ) -> Result<(), SockDiagError> {
+        visit_ext(proto, states, ports, false, timeout, &mut |r, _| visit(r))
+    }
+
+    /// [`visit`] asking the kernel for each socket's `tcp_info` too (`INET_DIAG_INFO`,
+    /// a bigger reply: use only for the quality key). Sockets without it (TIME_WAIT,
+    /// request sockets, a kernel that does not send it) come with `None`.
+    pub fn visit_info(
+        proto: Proto,
+        states: StateMask,
+        timeout: Duration,
+        visit: &mut InfoVisit<'_>,
+    ) -> Result<(), SockDiagError> {
+        visit_ext(proto, states, (None, None), true, timeout, visit)
+    }
+
+    fn visit_ext(
+        proto: Proto,
+        states: StateMask,
+        ports: (Option<u16>, Option<u16>),
+        want_info: bool,
+        timeout: Duration,
+        visit: &mut InfoVisit<'_>,
+    ) -> Result<(), SockDiagError> {
         let mut buf = vec![0u8; limits::RECV_BUF];
         let (bc, bc_len) = wire::port_bytecode(ports.0, ports.1);
         // With a port program first; if the kernel refuses it before answering anything,
         // once more without (the caller filters anyway).
         if bc_len > 0 {
             let mut seen = 0usize;
-            let mut counting = |r: &SockRecord| {
+            let mut counting = |r: &SockRecord, i: Option<&wire::TcpInfo>| {
                 seen += 1;
-                visit(r)
+                visit(r, i)
             };
             match visit_with(
                 proto,
                 states,
                 &bc[..bc_len],
+                want_info,
                 timeout,
                 &mut buf,
                 &mut counting,
@@ -457,27 +566,31 @@ pub mod dump {
                 other => return other,
             }
         }
-        visit_with(proto, states, &[], timeout, &mut buf, visit)
+        visit_with(proto, states, &[], want_info, timeout, &mut buf, visit)
     }
 
     fn visit_with(
         proto: Proto,
         states: StateMask,
         program: &[u8],
+        want_info: bool,
         timeout: Duration,
         buf: &mut [u8],
-        visit: &mut dyn FnMut(&SockRecord),
+        visit: &mut InfoVisit<'_>,
     ) -> Result<(), SockDiagError> {
+        let ext = if want_info { wire::EXT_INFO } else { 0 };
         if proto == Proto::Tcp {
             // One walk for both families. If the kernel refuses the legacy request
             // before sending anything, use one dump per family.
             let mut seen = 0usize;
-            let mut counting = |r: &SockRecord| {
+            let mut counting = |r: &SockRecord, i: Option<&wire::TcpInfo>| {
                 seen += 1;
-                visit(r)
+                visit(r, i)
             };
-            let (req, len) = wire::with_bytecode(&wire::request_legacy_tcp(states, 1), program);
-            match run(&req[..len], buf, timeout, &mut counting) {
+            let mut legacy = wire::request_legacy_tcp(states, 1);
+            legacy[wire::EXT_OFFSET_LEGACY] = ext;
+            let (req, len) = wire::with_bytecode(&legacy, program);
+            match run(&req[..len], buf, timeout, want_info, &mut counting) {
                 Ok(()) => return Ok(()),
                 Err(SockDiagError::Wire(wire::WireError::Kernel(errno))) if seen == 0 => {
                     tracing::debug!(
@@ -489,14 +602,15 @@ pub mod dump {
             }
         }
         for family in [AF_INET, AF_INET6] {
-            let (req, len) =
-                wire::with_bytecode(&wire::request_v2(family, proto, states, 1), program);
+            let mut v2 = wire::request_v2(family, proto, states, 1);
+            v2[wire::EXT_OFFSET_V2] = ext;
+            let (req, len) = wire::with_bytecode(&v2, program);
             let mut seen = 0usize;
-            let mut counting = |r: &SockRecord| {
+            let mut counting = |r: &SockRecord, i: Option<&wire::TcpInfo>| {
                 seen += 1;
-                visit(r)
+                visit(r, i)
             };
-            match run(&req[..len], buf, timeout, &mut counting) {
+            match run(&req[..len], buf, timeout, want_info, &mut counting) {
                 // A kernel without IPv6 has no AF_INET6 sock_diag handler: no IPv6
                 // sockets to count, as /proc/net/tcp6 is then missing too.
                 Err(SockDiagError::Wire(wire::WireError::Kernel(errno)))

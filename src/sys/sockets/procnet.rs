@@ -59,7 +59,14 @@ pub fn parse_line(line: &str, family: u8) -> Option<SockRecord> {
     let (dst, dport) = parse_endpoint(it.next()?, family)?;
     let st = u8::from_str_radix(it.next()?, 16).ok()?;
     // tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, timeout, inode
-    let inode = it.nth(5).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+    let (tx, rx) = it
+        .next()
+        .and_then(|q| q.split_once(':'))
+        .map_or((0, 0), |(t, r)| {
+            (hex_u32(t).unwrap_or(0), hex_u32(r).unwrap_or(0))
+        });
+    let uid = it.nth(2).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+    let inode = it.nth(1).and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
     Some(SockRecord {
         family,
         state: if st == state::NEW_SYN_RECV {
@@ -72,6 +79,11 @@ pub fn parse_line(line: &str, family: u8) -> Option<SockRecord> {
         src,
         dst,
         inode,
+        // For a listener the text table has the accept queue in rx_queue but not the
+        // backlog limit.
+        rqueue: rx,
+        wqueue: if st == state::LISTEN { 0 } else { tx },
+        uid,
     })
 }
 

@@ -366,3 +366,117 @@ fn requests_are_laid_out_as_the_kernel_expects() {
     assert_eq!(u16::from_ne_bytes(l[4..6].try_into().unwrap()), 18); // TCPDIAG_GETSOCK
     assert_eq!(u32::from_ne_bytes(l[68..72].try_into().unwrap()), 1 << 10); // idiag_states
 }
+
+#[test]
+fn decodes_queues_and_uid() {
+    let mut m = diag_msg(
+        SOCK_DIAG_BY_FAMILY,
+        AF_INET,
+        state::LISTEN,
+        80,
+        0,
+        v4([0, 0, 0, 0]),
+        v4([0, 0, 0, 0]),
+        9,
+    );
+    // inet_diag_msg offsets (after the 16-byte header): rqueue 56, wqueue 60, uid 64
+    m[16 + 56..16 + 60].copy_from_slice(&9u32.to_ne_bytes()); // idiag_rqueue: accept queue
+    m[16 + 60..16 + 64].copy_from_slice(&8u32.to_ne_bytes()); // idiag_wqueue: backlog
+    m[16 + 64..16 + 68].copy_from_slice(&1001u32.to_ne_bytes()); // idiag_uid
+    let r = decode_diag_msg(&m[16..]).unwrap();
+    assert_eq!((r.rqueue, r.wqueue, r.uid, r.inode), (9, 8, 1001, 9));
+}
+
+/// An `inet_diag_msg` followed by an INET_DIAG_SHUTDOWN attribute then an
+/// INET_DIAG_INFO attribute holding a 104-byte `struct tcp_info`.
+fn diag_msg_with_info() -> Vec<u8> {
+    let mut m = diag_msg(
+        SOCK_DIAG_BY_FAMILY,
+        AF_INET,
+        state::ESTABLISHED,
+        40000,
+        443,
+        v4([10, 0, 0, 2]),
+        v4([10, 0, 0, 1]),
+        5,
+    );
+    // nlattr INET_DIAG_SHUTDOWN (8): len 5 (u8 payload), padded to 8
+    m.extend_from_slice(&5u16.to_ne_bytes());
+    m.extend_from_slice(&8u16.to_ne_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    // nlattr INET_DIAG_INFO (2): len 4 + 104
+    m.extend_from_slice(&108u16.to_ne_bytes());
+    m.extend_from_slice(&INET_DIAG_INFO.to_ne_bytes());
+    let mut info = [0u8; 104];
+    info[24..28].copy_from_slice(&3u32.to_ne_bytes()); // tcpi_unacked
+    info[32..36].copy_from_slice(&1u32.to_ne_bytes()); // tcpi_lost
+    info[68..72].copy_from_slice(&12_345u32.to_ne_bytes()); // tcpi_rtt (us)
+    info[100..104].copy_from_slice(&7u32.to_ne_bytes()); // tcpi_total_retrans
+    m.extend_from_slice(&info);
+    let len = m.len() as u32;
+    m[0..4].copy_from_slice(&len.to_ne_bytes()); // nlmsg_len
+    m
+}
+
+#[test]
+fn tcp_info_attribute_is_found_after_others() {
+    let mut b = diag_msg_with_info();
+    b.extend(done());
+    let mut got = Vec::new();
+    let p = walk_ext(&b, true, |r, i| got.push((r.sport, i.copied()))).unwrap();
+    assert_eq!(p, Progress::Done);
+    let want = TcpInfo {
+        rtt_us: 12_345,
+        unacked: 3,
+        lost: 1,
+        total_retrans: 7,
+    };
+    assert_eq!(got, vec![(40000, Some(want))]);
+    // Not asked: attributes are not looked at.
+    let mut none = Vec::new();
+    walk_ext(&b, false, |_, i| none.push(i.copied())).unwrap();
+    assert_eq!(none, vec![None]);
+    // A short tcp_info (older kernel) without the RTT: no info, the socket still counts.
+    assert_eq!(decode_tcp_info(&[0u8; 40]), None);
+    // A malformed attribute length ends the search without a panic.
+    assert_eq!(find_tcp_info(&[200, 0, 2, 0, 1, 2, 3]), None);
+}
+
+#[test]
+fn engine_counts_its_walks() {
+    let dir = std::env::temp_dir().join(format!("zagent-dumps-{}", std::process::id()));
+    let net = dir.join("net");
+    std::fs::create_dir_all(&net).unwrap();
+    let fx = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/net");
+    for n in ["tcp", "tcp6"] {
+        std::fs::copy(fx.join(format!("proc_net_{n}")), net.join(n)).unwrap();
+    }
+    let e = Engine::proc_tables(&dir);
+    let t = std::time::Duration::from_secs(1);
+    assert_eq!(e.dumps(), 0);
+    let mut n = 0;
+    e.visit(Proto::Tcp, StateMask::ALL, t, &mut |_| n += 1)
+        .unwrap();
+    assert_eq!((e.dumps(), n), (1, 7));
+    let mut infos = 0;
+    e.visit_info(StateMask::ALL, t, &mut |_, i| {
+        infos += usize::from(i.is_some())
+    })
+    .unwrap();
+    // The text tables have no tcp_info: sockets come without it.
+    assert_eq!((e.dumps(), infos), (2, 0));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn proc_line_queues_and_uid() {
+    use super::procnet::parse_line;
+    // LISTEN with 3 in the accept queue (rx_queue), uid 1001, inode 4242
+    let l = "   0: 0100007F:2742 00000000:0000 0A 00000000:00000003 00:00000000 00000000  1001        0 4242 1 0 100 0 0 10 0";
+    let r = parse_line(l, AF_INET).unwrap();
+    assert_eq!((r.rqueue, r.wqueue, r.uid, r.inode), (3, 0, 1001, 4242));
+    // ESTABLISHED with 0x10 bytes unacknowledged (tx_queue)
+    let e = "   1: 0100007F:A808 0100007F:2742 01 00000010:00000000 00:00000000 00000000     7        0 99 1 0 100 0 0 10 0";
+    let r = parse_line(e, AF_INET).unwrap();
+    assert_eq!((r.rqueue, r.wqueue, r.uid, r.inode), (0, 16, 7, 99));
+}

@@ -1,0 +1,943 @@
+//! The pure aggregators behind the TCP-health keys: one pass over [`SockRecord`]s
+//! (from one dump) fills listeners, ephemeral-port use and grouped counts; a report
+//! step turns them into bounded JSON (top-N + "other"). No I/O, no parameter texts.
+//!
+//! Memory is bounded whatever the socket count: keys are small fixed-size structs, and
+//! every map stops growing at [`MAX_KEYS`] entries (sockets of further keys are still
+//! counted, in "other").
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::sys::sockets::wire::TcpInfo;
+use crate::sys::sockets::{state, AddrFilter, SockRecord, AF_INET};
+use crate::sys::tcp_limits::EphemeralRange;
+
+/// Most distinct keys a map tracks (listeners, local endpoints, destinations, groups).
+pub const MAX_KEYS: usize = 65_536;
+/// Most RTT samples the quality key keeps for its p95 (4 MB).
+pub const MAX_RTT_SAMPLES: usize = 1_000_000;
+
+/// Compact per-state counts (u32: a host has fewer than 4G sockets).
+type Counts = [u32; 12];
+
+fn add(c: &mut Counts, st: u8) {
+    if let Some(x) = c.get_mut(usize::from(st)) {
+        *x += 1;
+    }
+}
+
+fn ip(family: u8, a: &[u8; 16]) -> IpAddr {
+    let r = SockRecord {
+        family,
+        state: 0,
+        sport: 0,
+        dport: 0,
+        src: *a,
+        dst: [0; 16],
+        inode: 0,
+        rqueue: 0,
+        wqueue: 0,
+        uid: 0,
+    };
+    r.local_ip()
+}
+
+fn endpoint(family: u8, a: &[u8; 16], port: u16) -> String {
+    if family == AF_INET {
+        format!("{}:{port}", ip(family, a))
+    } else {
+        format!("[{}]:{port}", ip(family, a))
+    }
+}
+
+fn bracketed(family: u8, a: &[u8; 16]) -> String {
+    if family == AF_INET {
+        ip(family, a).to_string()
+    } else {
+        format!("[{}]", ip(family, a))
+    }
+}
+
+/// A percentage with at most 2 decimals.
+pub fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    (part as f64 * 10_000.0 / whole as f64).round() / 100.0
+}
+
+/// The JSON object of `net.tcp.states` (11 keys, kernel order).
+pub fn states_obj(c: &Counts) -> Json {
+    let mut m = Map::new();
+    for s in 1..=state::MAX {
+        m.insert(
+            state::NAMES[usize::from(s)].to_string(),
+            json!(c[usize::from(s)]),
+        );
+    }
+    Json::Object(m)
+}
+
+/// Local endpoint: family, address, port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Local {
+    family: u8,
+    port: u16,
+    addr: [u8; 16],
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ListenAgg {
+    sockets: u32,
+    queue: u64,
+    backlog: u64,
+}
+
+/// Per-listener health: accept queues of LISTEN sockets and per-state counts of the
+/// connections on each local endpoint.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    listen: HashMap<Local, ListenAgg>,
+    local: HashMap<Local, Counts>,
+    /// Connections whose local endpoint did not fit in `local`: per port only.
+    overflow: HashMap<u16, Counts>,
+}
+
+impl Listeners {
+    /// Takes one socket.
+    #[inline]
+    pub fn add(&mut self, r: &SockRecord) {
+        let k = Local {
+            family: r.family,
+            port: r.sport,
+            addr: r.src,
+        };
+        if r.state == state::LISTEN {
+            if self.listen.len() >= MAX_KEYS && !self.listen.contains_key(&k) {
+                return;
+            }
+            let l = self.listen.entry(k).or_default();
+            l.sockets += 1;
+            l.queue += u64::from(r.rqueue);
+            l.backlog += u64::from(r.wqueue);
+            return;
+        }
+        if let Some(c) = self.local.get_mut(&k) {
+            add(c, r.state);
+        } else if self.local.len() < MAX_KEYS {
+            let mut c = Counts::default();
+            add(&mut c, r.state);
+            self.local.insert(k, c);
+        } else {
+            add(self.overflow.entry(r.sport).or_default(), r.state);
+        }
+    }
+
+    /// The `net.tcp.listen.stats` object, listeners filtered by `laddr`/`port`.
+    pub fn report(&self, laddr: Option<&AddrFilter>, port: Option<u16>) -> Json {
+        // Connections per port, summed per listener at the end (wildcard listeners
+        // take every address of their family; [::] includes IPv4-mapped peers).
+        let mut ids: Vec<&Local> = self
+            .listen
+            .keys()
+            .filter(|k| port.map_or(true, |p| p == k.port))
+            .filter(|k| laddr.map_or(true, |f| f.matches(k.family, &k.addr)))
+            .collect();
+        ids.sort();
+        let mut per: HashMap<Local, Counts> =
+            ids.iter().map(|k| (**k, Counts::default())).collect();
+        let mut by_port: HashMap<u16, Vec<Local>> = HashMap::new();
+        for k in &ids {
+            by_port.entry(k.port).or_default().push(**k);
+        }
+        let sum = |into: &mut Counts, c: &Counts| {
+            for (a, b) in into.iter_mut().zip(c.iter()) {
+                *a += b;
+            }
+        };
+        for (lk, c) in &self.local {
+            let Some(ls) = by_port.get(&lk.port) else {
+                continue;
+            };
+            // An exact-address listener wins over a wildcard one of the same family.
+            let exact = ls
+                .iter()
+                .find(|l| l.family == lk.family && l.addr == lk.addr);
+            let target = exact.or_else(|| {
+                ls.iter()
+                    .find(|l| l.family == lk.family && l.addr == [0u8; 16])
+            });
+            if let Some(t) = target {
+                if let Some(into) = per.get_mut(t) {
+                    sum(into, c);
+                }
+            }
+        }
+        for (p, c) in &self.overflow {
+            if let Some(t) = by_port
+                .get(p)
+                .and_then(|ls| ls.iter().find(|l| l.addr == [0u8; 16]))
+            {
+                if let Some(into) = per.get_mut(t) {
+                    sum(into, c);
+                }
+            }
+        }
+        let mut out = Map::new();
+        for k in ids {
+            let Some(l) = self.listen.get(k) else {
+                continue;
+            };
+            let c = per.get(k).copied().unwrap_or_default();
+            out.insert(
+                endpoint(k.family, &k.addr, k.port),
+                json!({
+                    "laddr": ip(k.family, &k.addr).to_string(),
+                    "port": k.port,
+                    "sockets": l.sockets,
+                    "queue": l.queue,
+                    "backlog": l.backlog,
+                    "queue_pct": pct(l.queue, l.backlog),
+                    "syn_recv": c[usize::from(state::SYN_RECV)],
+                    "states": states_obj(&c),
+                }),
+            );
+        }
+        Json::Object(out)
+    }
+
+    /// One row per listener (reuseport groups collapsed): id, address, port, backlog.
+    pub fn ids(&self) -> Vec<(String, String, u16, u64)> {
+        let mut ks: Vec<&Local> = self.listen.keys().collect();
+        ks.sort();
+        ks.into_iter()
+            .map(|k| {
+                (
+                    endpoint(k.family, &k.addr, k.port),
+                    ip(k.family, &k.addr).to_string(),
+                    k.port,
+                    self.listen.get(k).map_or(0, |l| l.backlog),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Destination of an outgoing connection: local address, remote address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Dest {
+    family: u8,
+    rport: u16,
+    laddr: [u8; 16],
+    raddr: [u8; 16],
+}
+
+/// Ephemeral-port use per destination.
+#[derive(Debug)]
+pub struct Ephemeral {
+    range: EphemeralRange,
+    size: u32,
+    dests: HashMap<Dest, u32>,
+    in_use: u64,
+    untracked: u64,
+}
+
+impl Ephemeral {
+    /// Empty, for `range`.
+    pub fn new(range: EphemeralRange) -> Ephemeral {
+        let size = range.size();
+        Ephemeral {
+            range,
+            size,
+            dests: HashMap::new(),
+            in_use: 0,
+            untracked: 0,
+        }
+    }
+
+    /// Takes one socket (LISTEN ones and local ports outside the range are ignored).
+    #[inline]
+    pub fn add(&mut self, r: &SockRecord) {
+        if r.state == state::LISTEN || !self.range.contains(r.sport) {
+            return;
+        }
+        self.in_use += 1;
+        let k = Dest {
+            family: r.family,
+            rport: r.dport,
+            laddr: r.src,
+            raddr: r.dst,
+        };
+        if let Some(c) = self.dests.get_mut(&k) {
+            *c += 1;
+        } else if self.dests.len() < MAX_KEYS {
+            self.dests.insert(k, 1);
+        } else {
+            self.untracked += 1;
+        }
+    }
+
+    /// The `net.tcp.ephemeral` object with the `top` busiest destinations.
+    pub fn report(&self, top: usize) -> Json {
+        let mut v: Vec<(&Dest, &u32)> = self.dests.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let size = u64::from(self.size);
+        let name = |d: &Dest| {
+            format!(
+                "{}->{}",
+                bracketed(d.family, &d.laddr),
+                endpoint(d.family, &d.raddr, d.rport)
+            )
+        };
+        let (max_pct, worst) = v.first().map_or((0.0, String::new()), |(d, c)| {
+            (pct(u64::from(**c), size), name(d))
+        });
+        let rows: Vec<Json> = v
+            .iter()
+            .take(top)
+            .map(|(d, c)| {
+                json!({
+                    "laddr": ip(d.family, &d.laddr).to_string(),
+                    "raddr": ip(d.family, &d.raddr).to_string(),
+                    "rport": d.rport,
+                    "count": **c,
+                    "pct": pct(u64::from(**c), size),
+                })
+            })
+            .collect();
+        let rest: u64 = v.iter().skip(top).map(|(_, c)| u64::from(**c)).sum();
+        json!({
+            "low": self.range.low,
+            "high": self.range.high,
+            "reserved": self.range.reserved_in_range(),
+            "size": self.size,
+            "in_use": self.in_use,
+            "destinations": v.len(),
+            "max_pct": max_pct,
+            "worst": worst,
+            "top": rows,
+            "other": {
+                "destinations": v.len().saturating_sub(top),
+                "count": rest + self.untracked,
+            },
+        })
+    }
+}
+
+/// What a group key is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    /// Local port.
+    Lport,
+    /// Remote port.
+    Rport,
+    /// Remote address.
+    Raddr,
+    /// Remote address and port.
+    Remote,
+    /// Owner uid.
+    Uid,
+    /// Owning process (socket inode, resolved to a name afterwards).
+    Process,
+}
+
+impl By {
+    /// From the key parameter.
+    pub fn parse(s: &str) -> Option<By> {
+        Some(match s {
+            "lport" => By::Lport,
+            "rport" => By::Rport,
+            "raddr" => By::Raddr,
+            "remote" => By::Remote,
+            "uid" => By::Uid,
+            "process" => By::Process,
+            _ => return None,
+        })
+    }
+
+    /// The parameter spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            By::Lport => "lport",
+            By::Rport => "rport",
+            By::Raddr => "raddr",
+            By::Remote => "remote",
+            By::Uid => "uid",
+            By::Process => "process",
+        }
+    }
+
+    #[inline]
+    fn key(self, r: &SockRecord) -> GKey {
+        let mut k = GKey {
+            family: 0,
+            port: 0,
+            addr: [0; 16],
+        };
+        match self {
+            By::Lport => k.port = r.sport,
+            By::Rport => k.port = r.dport,
+            By::Raddr => {
+                k.family = r.family;
+                k.addr = r.dst;
+            }
+            By::Remote => {
+                k.family = r.family;
+                k.addr = r.dst;
+                k.port = r.dport;
+            }
+            By::Uid => k.addr[..4].copy_from_slice(&r.uid.to_ne_bytes()),
+            By::Process => k.addr[..4].copy_from_slice(&r.inode.to_ne_bytes()),
+        }
+        k
+    }
+}
+
+/// A group key: 20 bytes whatever the grouping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GKey {
+    family: u8,
+    port: u16,
+    addr: [u8; 16],
+}
+
+impl GKey {
+    fn u32(&self) -> u32 {
+        u32::from_ne_bytes([self.addr[0], self.addr[1], self.addr[2], self.addr[3]])
+    }
+}
+
+/// Per-group quality sums (tcp_info).
+#[derive(Debug, Clone, Default)]
+struct Quality {
+    with_info: u32,
+    rtt_sum_us: u64,
+    rtt_max_us: u32,
+    rtts: Vec<u32>,
+    retrans: u64,
+    lost: u64,
+    unacked: u64,
+    sendq_nonempty: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Group {
+    count: u32,
+    q: Option<Box<Quality>>,
+}
+
+/// Resolves group keys to names (uid → user, inode → process).
+pub trait Names {
+    /// The user name of `uid`, when known.
+    fn user(&mut self, uid: u32) -> Option<String>;
+    /// The process names holding each inode (those it could see).
+    fn processes(&mut self, inodes: &std::collections::HashSet<u32>) -> HashMap<u32, String>;
+}
+
+/// State counts grouped by one [`By`] (optionally with tcp_info sums).
+#[derive(Debug)]
+pub struct Grouped {
+    by: By,
+    quality: bool,
+    groups: HashMap<GKey, Group>,
+    total: u64,
+    untracked: u64,
+    samples: usize,
+}
+
+impl Grouped {
+    /// Empty; `quality` also sums tcp_info.
+    pub fn new(by: By, quality: bool) -> Grouped {
+        Grouped {
+            by,
+            quality,
+            groups: HashMap::new(),
+            total: 0,
+            untracked: 0,
+            samples: 0,
+        }
+    }
+
+    /// Takes one socket (the caller filters states).
+    #[inline]
+    pub fn add(&mut self, r: &SockRecord, info: Option<&TcpInfo>) {
+        self.total += 1;
+        let k = self.by.key(r);
+        let full = self.groups.len() >= MAX_KEYS;
+        let g = match self.groups.get_mut(&k) {
+            Some(g) => g,
+            None if full => {
+                self.untracked += 1;
+                return;
+            }
+            None => self.groups.entry(k).or_default(),
+        };
+        g.count += 1;
+        if self.quality {
+            let q = g.q.get_or_insert_with(Box::default);
+            if r.state != state::LISTEN && r.wqueue > 0 {
+                q.sendq_nonempty += 1;
+            }
+            if let Some(i) = info {
+                q.with_info += 1;
+                q.rtt_sum_us += u64::from(i.rtt_us);
+                q.rtt_max_us = q.rtt_max_us.max(i.rtt_us);
+                if self.samples < MAX_RTT_SAMPLES {
+                    q.rtts.push(i.rtt_us);
+                    self.samples += 1;
+                }
+                q.retrans += u64::from(i.total_retrans);
+                q.lost += u64::from(i.lost);
+                q.unacked += u64::from(i.unacked);
+            }
+        }
+    }
+
+    /// The `net.tcp.group` (or `net.tcp.quality`) object: `state` is echoed.
+    pub fn report(self, state_name: &str, top: usize, names: &mut dyn Names) -> Json {
+        let by = self.by;
+        // Process: re-key by name ("?" when not visible).
+        let rows: Vec<(String, Option<u32>, Group)> = match by {
+            By::Process => {
+                let inodes: std::collections::HashSet<u32> = self
+                    .groups
+                    .keys()
+                    .map(GKey::u32)
+                    .filter(|i| *i != 0)
+                    .collect();
+                let owners = names.processes(&inodes);
+                let mut merged: HashMap<String, Group> = HashMap::new();
+                for (k, g) in self.groups {
+                    let name = owners.get(&k.u32()).cloned().unwrap_or_else(|| "?".into());
+                    let m = merged.entry(name).or_default();
+                    m.count += g.count;
+                    if let Some(q) = g.q {
+                        let mq = m.q.get_or_insert_with(Box::default);
+                        mq.with_info += q.with_info;
+                        mq.rtt_sum_us += q.rtt_sum_us;
+                        mq.rtt_max_us = mq.rtt_max_us.max(q.rtt_max_us);
+                        mq.rtts.extend_from_slice(&q.rtts);
+                        mq.retrans += q.retrans;
+                        mq.lost += q.lost;
+                        mq.unacked += q.unacked;
+                        mq.sendq_nonempty += q.sendq_nonempty;
+                    }
+                }
+                merged.into_iter().map(|(n, g)| (n, None, g)).collect()
+            }
+            _ => self
+                .groups
+                .into_iter()
+                .map(|(k, g)| {
+                    let (name, uid) = match by {
+                        By::Lport | By::Rport => (k.port.to_string(), None),
+                        By::Raddr => (ip(k.family, &k.addr).to_string(), None),
+                        By::Remote => (endpoint(k.family, &k.addr, k.port), None),
+                        By::Uid | By::Process => {
+                            let uid = k.u32();
+                            (
+                                names.user(uid).unwrap_or_else(|| uid.to_string()),
+                                Some(uid),
+                            )
+                        }
+                    };
+                    (name, uid, g)
+                })
+                .collect(),
+        };
+        let mut rows = rows;
+        rows.sort_by(|a, b| b.2.count.cmp(&a.2.count).then_with(|| a.0.cmp(&b.0)));
+        let row = |(name, uid, g): &(String, Option<u32>, Group)| {
+            let mut m = Map::new();
+            m.insert("key".into(), json!(name));
+            if let Some(u) = uid {
+                m.insert("uid".into(), json!(u));
+            }
+            m.insert("count".into(), json!(g.count));
+            if let Some(q) = &g.q {
+                m.insert("sendq_nonempty".into(), json!(q.sendq_nonempty));
+                if q.with_info > 0 {
+                    let mut rtts = q.rtts.clone();
+                    rtts.sort_unstable();
+                    let p95 = rtts
+                        .get((rtts.len() * 95).div_ceil(100).saturating_sub(1))
+                        .copied()
+                        .unwrap_or(0);
+                    let ms = |us: f64| (us / 10.0).round() / 100.0;
+                    m.insert("with_info".into(), json!(q.with_info));
+                    m.insert(
+                        "rtt_avg_ms".into(),
+                        json!(ms(q.rtt_sum_us as f64 / f64::from(q.with_info))),
+                    );
+                    m.insert("rtt_p95_ms".into(), json!(ms(f64::from(p95))));
+                    m.insert("rtt_max_ms".into(), json!(ms(f64::from(q.rtt_max_us))));
+                    m.insert("retrans".into(), json!(q.retrans));
+                    m.insert("lost".into(), json!(q.lost));
+                    m.insert("unacked".into(), json!(q.unacked));
+                }
+            }
+            Json::Object(m)
+        };
+        let max = rows.first().map_or_else(
+            || json!({"key": "", "count": 0}),
+            |r| json!({"key": r.0, "count": r.2.count}),
+        );
+        let top_rows: Vec<Json> = rows.iter().take(top).map(row).collect();
+        let rest: u64 = rows.iter().skip(top).map(|r| u64::from(r.2.count)).sum();
+        json!({
+            "by": by.name(),
+            "state": state_name,
+            "total": self.total,
+            "groups": rows.len(),
+            "max": max,
+            "top": top_rows,
+            "other": {
+                "groups": rows.len().saturating_sub(top),
+                "count": rest + self.untracked,
+            },
+        })
+    }
+}
+
+/// Everything `net.tcp.health` computes, in one pass.
+#[derive(Debug)]
+pub struct Health {
+    states: Counts,
+    /// Listeners.
+    pub listeners: Listeners,
+    ephemeral: Ephemeral,
+    cw_lport: Grouped,
+    cw_remote: Grouped,
+}
+
+impl Health {
+    /// Empty, for the ephemeral `range`.
+    pub fn new(range: EphemeralRange) -> Health {
+        Health {
+            states: Counts::default(),
+            listeners: Listeners::default(),
+            ephemeral: Ephemeral::new(range),
+            cw_lport: Grouped::new(By::Lport, false),
+            cw_remote: Grouped::new(By::Remote, false),
+        }
+    }
+
+    /// Takes one socket.
+    #[inline]
+    pub fn add(&mut self, r: &SockRecord) {
+        add(&mut self.states, r.state);
+        self.listeners.add(r);
+        self.ephemeral.add(r);
+        if r.state == state::CLOSE_WAIT {
+            self.cw_lport.add(r, None);
+            self.cw_remote.add(r, None);
+        }
+    }
+
+    /// The `net.tcp.health` object.
+    pub fn report(self, top: usize, names: &mut dyn Names) -> Json {
+        json!({
+            "states": states_obj(&self.states),
+            "listeners": self.listeners.report(None, None),
+            "ephemeral": self.ephemeral.report(top),
+            "close_wait": {
+                "lport": self.cw_lport.report("close_wait", top, names),
+                "remote": self.cw_remote.report("close_wait", top, names),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::sys::sockets::AF_INET6;
+
+    fn v4(a: [u8; 4]) -> [u8; 16] {
+        let mut x = [0u8; 16];
+        x[..4].copy_from_slice(&a);
+        x
+    }
+
+    fn rec(st: u8, src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> SockRecord {
+        SockRecord {
+            family: AF_INET,
+            state: st,
+            sport,
+            dport,
+            src: v4(src),
+            dst: v4(dst),
+            inode: 0,
+            rqueue: 0,
+            wqueue: 0,
+            uid: 0,
+        }
+    }
+
+    struct Fake;
+    impl Names for Fake {
+        fn user(&mut self, uid: u32) -> Option<String> {
+            (uid == 0).then(|| "root".to_string())
+        }
+        fn processes(&mut self, inodes: &std::collections::HashSet<u32>) -> HashMap<u32, String> {
+            inodes
+                .iter()
+                .filter(|i| **i < 100)
+                .map(|i| (*i, format!("p{}", i % 2)))
+                .collect()
+        }
+    }
+
+    fn range(low: u16, high: u16) -> EphemeralRange {
+        EphemeralRange {
+            low,
+            high,
+            reserved: vec![],
+        }
+    }
+
+    #[test]
+    fn listeners_queues_reuseport_and_states() {
+        let mut l = Listeners::default();
+        let mut a = rec(state::LISTEN, [0, 0, 0, 0], 80, [0; 4], 0);
+        (a.rqueue, a.wqueue) = (3, 511);
+        l.add(&a);
+        l.add(&a); // SO_REUSEPORT sibling: one listener, queues summed
+        let mut b = rec(state::LISTEN, [127, 0, 0, 1], 8080, [0; 4], 0);
+        (b.rqueue, b.wqueue) = (8, 8);
+        l.add(&b);
+        let mut v6 = rec(state::LISTEN, [0; 4], 22, [0; 4], 0);
+        v6.family = AF_INET6;
+        l.add(&v6);
+        for _ in 0..4 {
+            l.add(&rec(
+                state::ESTABLISHED,
+                [10, 0, 0, 1],
+                80,
+                [10, 0, 0, 9],
+                5000,
+            ));
+        }
+        l.add(&rec(
+            state::SYN_RECV,
+            [10, 0, 0, 1],
+            80,
+            [10, 0, 0, 9],
+            5001,
+        ));
+        l.add(&rec(
+            state::CLOSE_WAIT,
+            [127, 0, 0, 1],
+            8080,
+            [127, 0, 0, 1],
+            5002,
+        ));
+        // same port, other address: not the 127.0.0.1 listener's
+        l.add(&rec(
+            state::ESTABLISHED,
+            [127, 0, 0, 2],
+            8080,
+            [127, 0, 0, 1],
+            5003,
+        ));
+        let j = l.report(None, None);
+        let w = &j["0.0.0.0:80"];
+        assert_eq!(w["sockets"], 2);
+        assert_eq!(w["queue"], 6);
+        assert_eq!(w["backlog"], 1022);
+        assert_eq!(w["queue_pct"], 0.59);
+        assert_eq!(w["syn_recv"], 1);
+        assert_eq!(w["states"]["established"], 4);
+        let e = &j["127.0.0.1:8080"];
+        assert_eq!(
+            (e["queue_pct"].as_f64(), e["states"]["close_wait"].as_u64()),
+            (Some(100.0), Some(1))
+        );
+        assert_eq!(e["states"]["established"], 0);
+        assert_eq!(j["[::]:22"]["port"], 22);
+        assert_eq!(j.as_object().unwrap().len(), 3);
+        let f = AddrFilter::new("127.0.0.1".parse().unwrap(), None).unwrap();
+        let only = l.report(Some(&f), None);
+        assert_eq!(only.as_object().unwrap().len(), 1);
+        assert_eq!(l.report(None, Some(22)).as_object().unwrap().len(), 1);
+        let ids = l.ids();
+        assert_eq!(
+            ids[0],
+            ("0.0.0.0:80".to_string(), "0.0.0.0".to_string(), 80, 1022)
+        );
+    }
+
+    #[test]
+    fn ephemeral_top_other_and_pct() {
+        let mut e = Ephemeral::new(EphemeralRange {
+            low: 40000,
+            high: 40099,
+            reserved: vec![(40090, 40099)],
+        });
+        for p in 40000..40045 {
+            e.add(&rec(
+                state::TIME_WAIT,
+                [10, 0, 0, 2],
+                p,
+                [10, 0, 0, 1],
+                5432,
+            ));
+        }
+        for p in 40045..40050 {
+            e.add(&rec(
+                state::ESTABLISHED,
+                [10, 0, 0, 2],
+                p,
+                [10, 0, 0, 3],
+                80,
+            ));
+        }
+        e.add(&rec(
+            state::ESTABLISHED,
+            [10, 0, 0, 2],
+            40050,
+            [10, 0, 0, 4],
+            80,
+        ));
+        e.add(&rec(
+            state::ESTABLISHED,
+            [10, 0, 0, 2],
+            80,
+            [10, 0, 0, 5],
+            40001,
+        )); // server side
+        e.add(&rec(state::LISTEN, [0; 4], 40060, [0; 4], 0));
+        let j = e.report(2);
+        assert_eq!(j["size"], 90);
+        assert_eq!(j["reserved"], 10);
+        assert_eq!(j["in_use"], 51);
+        assert_eq!(j["destinations"], 3);
+        assert_eq!(j["max_pct"], 50.0);
+        assert_eq!(j["worst"], "10.0.0.2->10.0.0.1:5432");
+        assert_eq!(j["top"][1]["count"], 5);
+        assert_eq!(j["top"][1]["pct"], 5.56);
+        assert_eq!(j["other"], json!({"destinations": 1, "count": 1}));
+        let empty = Ephemeral::new(range(1, 2)).report(10);
+        assert_eq!(
+            (empty["worst"].as_str(), empty["max_pct"].as_f64()),
+            (Some(""), Some(0.0))
+        );
+    }
+
+    #[test]
+    fn groups_top_other_uid_process_and_bounds() {
+        let mut g = Grouped::new(By::Remote, false);
+        for i in 0..5u8 {
+            for _ in 0..=i {
+                g.add(
+                    &rec(state::CLOSE_WAIT, [10, 0, 0, 2], 1, [10, 0, 0, i], 5432),
+                    None,
+                );
+            }
+        }
+        let j = g.report("close_wait", 2, &mut Fake);
+        assert_eq!(j["total"], 15);
+        assert_eq!(j["groups"], 5);
+        assert_eq!(j["max"], json!({"key": "10.0.0.4:5432", "count": 5}));
+        assert_eq!(j["top"].as_array().unwrap().len(), 2);
+        assert_eq!(j["other"], json!({"groups": 3, "count": 6}));
+        let empty = Grouped::new(By::Lport, false).report("", 10, &mut Fake);
+        assert_eq!(empty["max"], json!({"key": "", "count": 0}));
+
+        let mut u = Grouped::new(By::Uid, false);
+        let mut r = rec(state::ESTABLISHED, [1, 1, 1, 1], 1, [2, 2, 2, 2], 2);
+        u.add(&r, None);
+        r.uid = 4242;
+        u.add(&r, None);
+        u.add(&r, None);
+        let j = u.report("", 10, &mut Fake);
+        assert_eq!(j["top"][0], json!({"key": "4242", "uid": 4242, "count": 2}));
+        assert_eq!(j["top"][1], json!({"key": "root", "uid": 0, "count": 1}));
+
+        let mut p = Grouped::new(By::Process, false);
+        for inode in [1, 3, 2, 500, 0] {
+            r.inode = inode;
+            p.add(&r, None);
+        }
+        let j = p.report("", 10, &mut Fake);
+        assert_eq!(j["top"][0], json!({"key": "?", "count": 2}));
+        assert_eq!(j["top"][1], json!({"key": "p1", "count": 2}));
+        assert_eq!(j["top"][2], json!({"key": "p0", "count": 1}));
+
+        // Bounded: past MAX_KEYS new keys only count.
+        let mut b = Grouped::new(By::Lport, false);
+        for port in 0..=u16::MAX {
+            b.add(&rec(state::ESTABLISHED, [1; 4], port, [2; 4], 1), None);
+        }
+        b.add(&rec(state::ESTABLISHED, [1; 4], 7, [2; 4], 1), None);
+        assert_eq!(b.groups.len(), MAX_KEYS);
+        let j = b.report("", 1, &mut Fake);
+        assert_eq!(j["total"], 65537);
+        assert_eq!(j["max"]["count"], 2);
+    }
+
+    #[test]
+    fn quality_sums_and_absent_info() {
+        let mut g = Grouped::new(By::Rport, true);
+        let mut r = rec(state::ESTABLISHED, [1; 4], 1, [2; 4], 443);
+        for (i, rtt) in (1..=20u32).map(|ms| ms * 1000).enumerate() {
+            r.wqueue = u32::from(i % 2 == 0);
+            let info = TcpInfo {
+                rtt_us: rtt,
+                unacked: 1,
+                lost: 0,
+                total_retrans: 2,
+            };
+            g.add(&r, Some(&info));
+        }
+        r.dport = 80;
+        g.add(&r, None);
+        let j = g.report("", 10, &mut Fake);
+        let q = &j["top"][0];
+        assert_eq!(q["key"], "443");
+        assert_eq!(q["rtt_avg_ms"], 10.5);
+        assert_eq!(q["rtt_p95_ms"], 19.0);
+        assert_eq!(q["rtt_max_ms"], 20.0);
+        assert_eq!(q["retrans"], 40);
+        assert_eq!(q["unacked"], 20);
+        assert_eq!(q["sendq_nonempty"], 10);
+        // No tcp_info: counts intact, quality fields absent.
+        assert_eq!(
+            j["top"][1],
+            json!({"key": "80", "count": 1, "sendq_nonempty": 0})
+        );
+    }
+
+    #[test]
+    fn health_is_every_part_from_one_pass() {
+        let mut h = Health::new(range(40000, 40999));
+        let mut l = rec(state::LISTEN, [0; 4], 80, [0; 4], 0);
+        l.wqueue = 128;
+        h.add(&l);
+        h.add(&rec(
+            state::CLOSE_WAIT,
+            [10, 0, 0, 1],
+            80,
+            [10, 0, 0, 9],
+            40001,
+        ));
+        h.add(&rec(
+            state::CLOSE_WAIT,
+            [10, 0, 0, 1],
+            40002,
+            [10, 0, 0, 9],
+            5432,
+        ));
+        let j = h.report(10, &mut Fake);
+        assert_eq!(j["states"]["close_wait"], 2);
+        assert_eq!(j["states"]["listen"], 1);
+        assert_eq!(j["listeners"]["0.0.0.0:80"]["states"]["close_wait"], 1);
+        assert_eq!(j["ephemeral"]["in_use"], 1);
+        assert_eq!(j["close_wait"]["lport"]["groups"], 2);
+        assert_eq!(j["close_wait"]["remote"]["max"]["key"], "10.0.0.9:40001");
+    }
+}

@@ -1,0 +1,278 @@
+//! Regular expressions exactly as zabbix_agentd 6.0 evaluates them: PCRE2 (Debian's
+//! libpcre2-8, the library zabbix_agentd links) compiled with `PCRE2_UTF | PCRE2_MULTILINE`
+//! (plus `PCRE2_CASELESS` for case-insensitive global regexps), and its output template
+//! (`\0`…`\9`, `\\`, `\@`). Every key and the log[] filters use this one module: compile,
+//! match, template. It must not read files or split lines (the callers own that).
+//!
+//! What zabbix_agentd does, and so this module:
+//! - `\d \w \s \b` are ASCII-only (no `PCRE2_UCP`), `.` is one UTF-8 character;
+//! - the subject ends at its first NUL byte (agentd passes C strings);
+//! - a subject that is not valid UTF-8: agentd matches it with the UTF check off
+//!   (`PCRE2_NO_UTF_CHECK`), which is undefined behaviour in PCRE2 — in practice an invalid
+//!   byte counts as one character (`a.b` matches `a\xFFb`), and `\pL` or `\X` crash its
+//!   collector ("Data gathering process terminated"). zagent matches such a subject with
+//!   each invalid byte read as `?` (same offsets, so groups and templates line up; the
+//!   output shows `?` there, as agentd's sanitised output does) and never crashes.
+//!   docs/COMPATIBILITY.md lists this deviation.
+
+use pcre2::bytes::{Regex, RegexBuilder};
+
+/// How many groups the output template can name: `\0` (the whole match) to `\9`.
+pub const GROUPS: usize = 10;
+
+/// A pattern PCRE2 refused, in PCRE2's own words (as zabbix_agentd reports them, e.g.
+/// "missing closing parenthesis").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CompileError(pub String);
+
+/// A compiled expression.
+#[derive(Debug, Clone)]
+pub struct Regexp {
+    re: Regex,
+}
+
+/// Where each group of one match lies in the subject (`None`: the group did not take part).
+pub type Groups = [Option<(usize, usize)>; GROUPS];
+
+/// The subject as PCRE2 sees it in zabbix_agentd: up to the first NUL byte.
+fn c_string(subject: &[u8]) -> &[u8] {
+    let end = subject
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(subject.len());
+    &subject[..end]
+}
+
+/// The subject to match: valid UTF-8 as is; otherwise a copy with each invalid byte read as
+/// `?` (same length, so match offsets stay those of the original).
+fn matchable(subject: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let subject = c_string(subject);
+    if std::str::from_utf8(subject).is_ok() {
+        return std::borrow::Cow::Borrowed(subject);
+    }
+    let mut out = Vec::with_capacity(subject.len());
+    for chunk in subject.utf8_chunks() {
+        out.extend_from_slice(chunk.valid().as_bytes());
+        out.resize(out.len() + chunk.invalid().len(), b'?');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// The bare PCRE2 message from the crate's "PCRE2: error compiling pattern at offset N: msg".
+fn bare_message(e: &pcre2::Error) -> String {
+    let text = e.to_string();
+    text.split_once(": ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .map_or(text.clone(), |(_, msg)| msg.to_string())
+}
+
+impl Regexp {
+    /// Compiles `pattern` case-sensitively (what every key parameter uses).
+    pub fn new(pattern: &str) -> Result<Regexp, CompileError> {
+        Regexp::build(pattern, false)
+    }
+
+    /// Compiles `pattern`, case-insensitively when `caseless` (global regexps from the
+    /// server with `case_sensitive: 0`).
+    pub fn build(pattern: &str, caseless: bool) -> Result<Regexp, CompileError> {
+        // agentd hands PCRE2 a C string: a NUL ends the pattern.
+        let pattern = pattern.split('\0').next().unwrap_or("");
+        RegexBuilder::new()
+            .utf(true)
+            .multi_line(true)
+            .caseless(caseless)
+            .build(pattern)
+            .map(|re| Regexp { re })
+            .map_err(|e| CompileError(bare_message(&e)))
+    }
+
+    /// Whether `subject` matches. A match error (PCRE2's match limit) is no match, as in
+    /// zabbix_agentd.
+    pub fn is_match(&self, subject: &[u8]) -> bool {
+        self.re.is_match(&matchable(subject)).unwrap_or(false)
+    }
+
+    /// The groups of the first match, or `None` when there is none.
+    pub fn captures(&self, subject: &[u8]) -> Option<Groups> {
+        let subject = matchable(subject);
+        let caps = self.re.captures(&subject).ok()??;
+        let mut groups: Groups = [None; GROUPS];
+        for (i, g) in groups.iter_mut().enumerate() {
+            *g = caps.get(i).map(|m| (m.start(), m.end()));
+        }
+        Some(groups)
+    }
+
+    /// zabbix_agentd's "regexp_sub": `None` when `subject` does not match (or the
+    /// template cannot be filled, see [`render`]); else the template's output.
+    pub fn sub(&self, subject: &[u8], template: &str) -> Option<String> {
+        let groups = self.captures(subject)?;
+        render(c_string(subject), &groups, template)
+    }
+}
+
+/// Fills the output template from one match, as zabbix_agentd does:
+/// - an empty template yields the whole subject;
+/// - `\0`…`\9`: that group (empty when it did not take part);
+/// - `\\`: one backslash;
+/// - `\@`: group 1 — and, as in agentd, the text since the previous escape is dropped;
+///   no group 1 at all makes the whole output `None`;
+/// - any other `\x` stays as written.
+///
+/// Bytes that are not UTF-8 become `?` (agentd sanitises the output the same way).
+pub fn render(subject: &[u8], groups: &Groups, template: &str) -> Option<String> {
+    if template.is_empty() {
+        return Some(sanitize(subject));
+    }
+    let t = template.as_bytes();
+    let group = |i: usize| groups[i].map_or(&[][..], |(s, e)| &subject[s..e]);
+    let mut out: Vec<u8> = Vec::with_capacity(t.len() + subject.len());
+    let mut start = 0; // first byte of the template not yet copied
+    let mut i = 0;
+    while let Some(off) = t[i..].iter().position(|b| *b == b'\\') {
+        let bs = i + off;
+        let next = t.get(bs + 1).copied();
+        match next {
+            Some(b'\\') => {
+                out.extend_from_slice(&t[start..bs + 1]);
+                start = bs + 2;
+                i = bs + 2;
+            }
+            Some(d @ b'0'..=b'9') => {
+                out.extend_from_slice(&t[start..bs]);
+                out.extend_from_slice(group(usize::from(d - b'0')));
+                start = bs + 2;
+                i = bs + 2;
+            }
+            Some(b'@') => {
+                groups[1]?;
+                out.extend_from_slice(group(1));
+                start = bs + 2;
+                i = bs + 2;
+            }
+            _ => {
+                out.extend_from_slice(&t[start..bs]);
+                start = bs;
+                i = bs + 1;
+            }
+        }
+        if i >= t.len() {
+            break;
+        }
+    }
+    out.extend_from_slice(&t[start.min(t.len())..]);
+    Some(sanitize(&out))
+}
+
+/// UTF-8 text with every byte that is not part of a valid sequence replaced by `?`.
+pub fn sanitize(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for _ in chunk.invalid() {
+            out.push('?');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)] // a test fails by panicking
+mod tests {
+    use super::*;
+
+    fn sub(re: &str, line: &str, template: &str) -> Option<String> {
+        Regexp::new(re)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .sub(line.as_bytes(), template)
+    }
+
+    #[test]
+    fn template_as_zabbix_agentd() {
+        // Each expectation was read from zabbix_agentd 6.0.14 `-t vfs.file.regexp[...]`.
+        assert_eq!(
+            sub("foo ([0-9]+)", "foo 12 bar", "\\1").as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            sub("foo ([0-9]+)", "foo 12 bar", "\\\\1").as_deref(),
+            Some("\\1")
+        );
+        assert_eq!(
+            sub("foo ([0-9]+)", "foo 12 bar", "\\\\\\\\1").as_deref(),
+            Some("\\\\1")
+        );
+        assert_eq!(
+            sub("foo ([0-9]+)", "foo 12 bar", "a\\@b").as_deref(),
+            Some("12b")
+        );
+        assert_eq!(
+            sub("foo ([0-9]+)", "foo 12 bar", "\\x").as_deref(),
+            Some("\\x")
+        );
+        assert_eq!(
+            sub("foo ([0-9]+)", "foo 12 bar", "<\\0>").as_deref(),
+            Some("<foo 12>")
+        );
+        assert_eq!(sub("foo", "foo 12 bar", "a\\@"), None);
+        assert_eq!(sub("foo", "foo 12 bar", "").as_deref(), Some("foo 12 bar"));
+        assert_eq!(sub("zzz", "foo 12 bar", ""), None);
+        assert_eq!(
+            sub("(a)|(b)", "b", "[\\1][\\2][\\9]").as_deref(),
+            Some("[][b][]")
+        );
+        assert_eq!(sub("x", "x", "end\\").as_deref(), Some("end\\"));
+    }
+
+    #[test]
+    fn pcre_not_rust_regex() {
+        let m = |re: &str, s: &[u8]| Regexp::new(re).map(|r| r.is_match(s));
+        assert_eq!(m("\\d", "٣".as_bytes()), Ok(false), "\\d is ASCII-only");
+        assert_eq!(
+            m("caf\\w", "café".as_bytes()),
+            Ok(false),
+            "\\w is ASCII-only"
+        );
+        assert_eq!(m("\\Qa.b\\E", b"a.b"), Ok(true));
+        assert_eq!(m("\\Qa.b\\E", b"axb"), Ok(false));
+        assert_eq!(m("\\h", b"a b"), Ok(true));
+        assert_eq!(m("\\141", b"a"), Ok(true));
+        assert_eq!(m("a(?#comment)b", b"ab"), Ok(true));
+        assert_eq!(m("a{1", b"a{1"), Ok(true));
+        assert_eq!(
+            m("abc", b"\xff\xfeabc"),
+            Ok(true),
+            "not UTF-8: the rest still matches"
+        );
+        assert_eq!(
+            m("a.b", b"a\xffb"),
+            Ok(true),
+            "an invalid byte is one character"
+        );
+        assert_eq!(m("\\pL", b"\xff"), Ok(false), "and never crashes");
+        assert_eq!(
+            Regexp::new("a(.)b")
+                .ok()
+                .and_then(|r| r.sub(b"a\xffb", "<\\1>")),
+            Some("<?>".to_string())
+        );
+        assert_eq!(m("cd", b"ab\0cd"), Ok(false), "the subject ends at NUL");
+        assert_eq!(m("^b", b"a\nb"), Ok(true), "multiline");
+        assert_eq!(
+            Regexp::new("(a").map(|_| ()),
+            Err(CompileError("missing closing parenthesis".into()))
+        );
+        assert_eq!(
+            Regexp::new("\\p{Foo}").map(|_| ()),
+            Err(CompileError("unknown property after \\P or \\p".into()))
+        );
+        let ci = Regexp::build("ERROR", true).unwrap_or_else(|e| panic!("{e}"));
+        assert!(ci.is_match(b"an error here"));
+    }
+
+    #[test]
+    fn sanitize_replaces_each_bad_byte() {
+        assert_eq!(sanitize(b"a\xffb\xfe"), "a?b?");
+    }
+}

@@ -113,7 +113,8 @@ mod tests {
     /// the declared parameter count apply as to any key.
     #[test]
     fn active_log_keys_resolve_through_the_registry() {
-        let c = ctx("Alias=applog:log[/var/log/app.log,error]\nDenyKey=logrt[*]\n");
+        let c =
+            ctx("Server=127.0.0.1\nAlias=applog:log[/var/log/app.log,error]\nDenyKey=logrt[*]\n");
         let k = c.prepare_active("applog").unwrap();
         assert_eq!(k.name, "log");
         assert_eq!(k.param(0), Some("/var/log/app.log"));

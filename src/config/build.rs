@@ -923,5 +923,8 @@ mod tests {
         assert_eq!(max_connections(3), 256);
         assert_eq!(max_connections(10), 640);
         assert_eq!(max_connections(100), 1024);
+        // Config::default() agrees with what a file without StartAgents builds.
+        let d = crate::config::Config::default();
+        assert_eq!(d.max_connections, max_connections(d.start_agents));
     }
 }

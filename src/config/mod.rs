@@ -367,7 +367,8 @@ impl Default for Config {
             listen_port: DEFAULT_LISTEN_PORT,
             start_agents: 3,
             listen_backlog: libc::SOMAXCONN as u32,
-            max_connections: 1024,
+            // The value build() derives for the default StartAgents: one rule, not two.
+            max_connections: max_connections(3),
             server_active: Vec::new(),
             hostnames: Vec::new(),
             hostname_set: false,

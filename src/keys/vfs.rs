@@ -582,31 +582,11 @@ fn file_permissions(_: &AgentCtx, req: &Request) -> KeyResult {
 
 /// The name of user `uid` (or group `gid` when `group`), `None` when unknown.
 pub fn owner_name(id: u32, group: bool) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    use crate::sys::account;
     if group {
-        // SAFETY: group is plain old data, filled by getgrgid_r.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: every pointer refers to a live buffer of the stated size.
-        let rc = unsafe { libc::getgrgid_r(id, &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
-        if rc != 0 || out.is_null() || grp.gr_name.is_null() {
-            return None;
-        }
-        // SAFETY: getgrgid_r succeeded, so gr_name points to a NUL-terminated string in buf.
-        let name = unsafe { std::ffi::CStr::from_ptr(grp.gr_name) };
-        Some(name.to_string_lossy().into_owned())
+        account::group_name(id).ok().flatten()
     } else {
-        // SAFETY: passwd is plain old data, filled by getpwuid_r.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer refers to a live buffer of the stated size.
-        let rc = unsafe { libc::getpwuid_r(id, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
-        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: getpwuid_r succeeded, so pw_name points to a NUL-terminated string in buf.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        Some(name.to_string_lossy().into_owned())
+        account::user_by_uid(id).ok().flatten().map(|u| u.name)
     }
 }
 

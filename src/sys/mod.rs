@@ -1,6 +1,7 @@
 //! Linux readers. Each reader is split into a fetch (I/O) and a pure parse tested on
 //! fixtures; the `/proc` root is overridable for tests.
 
+pub mod account;
 pub mod cpustat;
 pub mod dirwalk;
 pub mod diskstat;

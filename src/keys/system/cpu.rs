@@ -9,17 +9,12 @@ use crate::sys::oserror::zbx_strerror;
 // ---- CPU -----------------------------------------------------------------------------
 
 pub(super) fn sysinfo() -> Result<libc::sysinfo, NotSupported> {
-    // SAFETY: sysinfo is plain old data; the call fills it or fails.
-    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
-    // SAFETY: `info` is a valid, writable struct sysinfo.
-    if unsafe { libc::sysinfo(&mut info) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(NotSupported::new(format!(
+    crate::sys::host::sysinfo().map_err(|e| {
+        NotSupported::new(format!(
             "Cannot obtain system information: {}",
             zbx_strerror(&e)
-        )));
-    }
-    Ok(info)
+        ))
+    })
 }
 
 /// The first number after `label` on its line of `/proc/stat` (`ctxt`, `intr`).
@@ -57,16 +52,12 @@ pub(super) fn online_cpus() -> Result<u64, NotSupported> {
 }
 
 pub(super) fn cpu_count(name: libc::c_int) -> Result<u64, NotSupported> {
-    // SAFETY: sysconf takes any name and reports -1 on error.
-    let n = unsafe { libc::sysconf(name) };
-    if n <= 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(NotSupported::new(format!(
+    crate::sys::host::sysconf_positive(name).map_err(|e| {
+        NotSupported::new(format!(
             "Cannot obtain number of CPUs: {}",
             zbx_strerror(&e)
-        )));
-    }
-    Ok(n as u64)
+        ))
+    })
 }
 
 pub(super) fn cpu_load(_: &AgentCtx, req: &Request) -> KeyResult {

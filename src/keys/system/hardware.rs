@@ -2,7 +2,6 @@
 //! It owns parameter meaning, arithmetic and reason texts, never raw I/O.
 
 use crate::regexp::Regexp;
-use std::ffi::CStr;
 use std::sync::Arc;
 
 use super::read_proc;
@@ -185,42 +184,23 @@ pub fn macaddr_text(pairs: &[(String, String)], full: bool) -> String {
 /// Interfaces with an IPv4 address, one entry per address, loopbacks left out, with the
 /// MAC sysfs reports (zeros where there is none).
 pub(super) fn ipv4_interfaces() -> Result<Vec<(String, String)>, NotSupported> {
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list freed below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(NotSupported::new(format!(
+    let names = crate::sys::netif::ipv4_interface_names().map_err(|e| {
+        NotSupported::new(format!(
             "Cannot set socket parameters: {}",
             zbx_strerror(&e)
-        )));
-    }
-    let mut out = Vec::new();
-    let mut p = head;
-    while !p.is_null() {
-        // SAFETY: `p` walks the list getifaddrs returned; each node is valid until freed.
-        let ifa = unsafe { &*p };
-        p = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_flags & libc::IFF_LOOPBACK as u32 != 0 {
-            continue;
-        }
-        // SAFETY: ifa_addr is non-null and points to a sockaddr.
-        if i32::from(unsafe { (*ifa.ifa_addr).sa_family }) != libc::AF_INET {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
-            .to_string_lossy()
-            .into_owned();
-        let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
-            .ok()
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| "00:00:00:00:00:00".to_string());
-        out.push((name, mac));
-    }
-    // SAFETY: `head` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
-    Ok(out)
+        ))
+    })?;
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let mac = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
+                .ok()
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| "00:00:00:00:00:00".to_string());
+            (name, mac)
+        })
+        .collect())
 }
 
 pub(super) fn hw_macaddr(_: &AgentCtx, req: &Request) -> KeyResult {

@@ -1,8 +1,6 @@
 //! `system.uname` and `system.hostname` (Zabbix's uname/hostname family).
 //! It owns parameter meaning, arithmetic and reason texts, never raw I/O.
 
-use std::ffi::CStr;
-
 use crate::keys::{AgentCtx, KeyResult, NotSupported, Request, Value};
 use crate::sys::oserror::zbx_strerror;
 
@@ -35,28 +33,18 @@ impl Uname {
 
 /// Calls `uname(2)`.
 pub fn uname() -> Result<Uname, NotSupported> {
-    // SAFETY: utsname is plain old data; uname fills it or fails.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `u` is a valid, writable utsname.
-    if unsafe { libc::uname(&mut u) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(NotSupported::new(format!(
+    let u = crate::sys::host::uname().map_err(|e| {
+        NotSupported::new(format!(
             "Cannot obtain system information: {}",
             zbx_strerror(&e)
-        )));
-    }
-    let field = |f: &[libc::c_char]| {
-        // SAFETY: uname NUL-terminates every field within its array.
-        unsafe { CStr::from_ptr(f.as_ptr()) }
-            .to_string_lossy()
-            .into_owned()
-    };
+        ))
+    })?;
     Ok(Uname {
-        sysname: field(&u.sysname),
-        nodename: field(&u.nodename),
-        release: field(&u.release),
-        version: field(&u.version),
-        machine: field(&u.machine),
+        sysname: u.sysname,
+        nodename: u.nodename,
+        release: u.release,
+        version: u.version,
+        machine: u.machine,
     })
 }
 

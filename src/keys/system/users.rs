@@ -25,10 +25,8 @@ pub fn count_utmp_users(utmp: &[u8], alive: impl Fn(i32) -> bool) -> u64 {
 pub(super) fn users_num(_: &AgentCtx, _: &Request) -> KeyResult {
     // No utmp (systemd without utmp support): `who` prints nothing.
     let utmp = std::fs::read("/var/run/utmp").unwrap_or_default();
-    let alive = |pid: i32| {
-        // SAFETY: signal 0 only checks that the process exists.
-        let r = unsafe { libc::kill(pid, 0) };
-        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-    };
-    Ok(Value::Uint(count_utmp_users(&utmp, alive)))
+    Ok(Value::Uint(count_utmp_users(
+        &utmp,
+        crate::sys::host::process_exists,
+    )))
 }

@@ -108,8 +108,7 @@ pub fn plan(
 /// Started as root without `AllowRoot=1`: becomes `User=` (default `zabbix`). Call once,
 /// after binding the listener and before serving.
 pub fn drop_privileges(config: &Config) -> Result<(), PrivDropError> {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = crate::sys::account::real_uid();
     let account = match plan(uid, config, lookup_user)? {
         Plan::Stay => {
             if uid == 0 {

@@ -7,7 +7,6 @@
 //! mount, a read of a slow file); the pure parts (sums, text handling) are separate
 //! functions tested without I/O. It must not cache file data between checks.
 
-use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -282,13 +281,7 @@ fn statvfs_now(path: &str) -> Result<FsStat, NotSupported> {
             zbx_strerror(e)
         ))
     };
-    let c = CString::new(path).map_err(|_| fs_err(&io::Error::from_raw_os_error(libc::EINVAL)))?;
-    // SAFETY: statvfs is plain old data; the call fills it or fails.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is NUL-terminated and `s` is writable.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return Err(fs_err(&io::Error::last_os_error()));
-    }
+    let s = crate::sys::host::statvfs(path).map_err(|e| fs_err(&e))?;
     Ok(FsStat {
         frsize: s.f_frsize as u64,
         blocks: s.f_blocks as u64,
@@ -1133,7 +1126,8 @@ mod tests {
     fn fifo_without_writer_does_not_hang() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let fifo = dir.path().join("fifo");
-        let c = CString::new(fifo.to_string_lossy().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
         // SAFETY: mkfifo with a valid path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let req = Request {

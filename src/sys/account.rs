@@ -108,6 +108,12 @@ pub fn group_name(gid: u32) -> io::Result<Option<String>> {
     })
 }
 
+/// The real user id of this process.
+pub fn real_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
 /// The effective user id of this process.
 pub fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.

@@ -71,6 +71,41 @@ pub fn process_exists(pid: i32) -> bool {
     r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
+/// `kill(pid, sig)` (a negative `pid` names a process group).
+pub fn kill(pid: i32, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: kill(2) has no memory effects.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The host name (`gethostname(2)`); `None` when it fails or is empty.
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for writes of its length; gethostname NUL-terminates
+    // within it or truncates, and we stop at the first NUL or the end.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+/// `statvfs(3)` of `path` (a path holding a NUL is `EINVAL`).
+pub fn statvfs(path: &str) -> io::Result<libc::statvfs> {
+    let c = std::ffi::CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: statvfs is plain old data; the call fills it or fails.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is NUL-terminated and `s` is writable.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -360,3 +360,66 @@ fn psk_active_checks_and_send_reach_the_real_server() {
     assert_eq!(lab.values(host, "trap.psk"), vec!["42"]);
     lab.run_ok(&["reset", host]).unwrap();
 }
+
+/// The persistent buffer against the real 6.0 server: values collected while the server
+/// is down survive `kill -9` of `zagent run` and land in history once each after the
+/// restart (the restarted agent resumes the session and its ids, which the server takes).
+#[test]
+fn persistent_buffer_survives_kill_9_on_the_real_server() {
+    let _ = Lab::shared();
+    let port = lab::free_server_port();
+    let lab2 = Lab::private("pbuf-outage", port);
+    lab2.run_ok(&["up"]).unwrap();
+    let host = "pbuf-lab-host";
+    lab2.fresh_host(host, &["pbuf.seq:1s"]);
+    let dir = tempfile::Builder::new().prefix("pbuf-").tempdir().unwrap();
+    let seq = dir.path().join("seq");
+    let conf = format!(
+        "Server=127.0.0.1\nServerActive=127.0.0.1:{port}\nHostname={host}\nBufferSend=1\n\
+         LogType=console\nAllowRoot=1\nRefreshActiveChecks=60\n\
+         UserParameter=pbuf.seq,n=$(cat {s} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {s}; echo $n\n\
+         EnablePersistentBuffer=1\nPersistentBufferFile={db}\n",
+        s = seq.display(),
+        db = dir.path().join("buffer.db").display()
+    );
+    let counter = || -> u64 {
+        std::fs::read_to_string(&seq)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let mut agent = lab::util::start_zagent(&conf);
+    assert!(lab2.wait(host, "pbuf.seq", 2, 20), "no first values");
+
+    lab2.run_ok(&["down"]).unwrap();
+    let at_outage = counter();
+    assert!(wait_until(Duration::from_secs(15), || counter() >= at_outage + 4));
+    let c = counter();
+    assert!(wait_until(Duration::from_secs(5), || counter() > c));
+    std::thread::sleep(Duration::from_millis(300));
+    agent.child.kill().unwrap();
+    agent.child.wait().unwrap();
+    let collected = counter();
+    drop(agent);
+
+    lab2.run_ok(&["up"]).unwrap();
+    let _agent = lab::util::start_zagent(&conf);
+    let want = usize::try_from(collected).unwrap() + 2;
+    assert!(
+        lab2.wait(host, "pbuf.seq", want, 40),
+        "outage values missing: {:?}",
+        lab2.values(host, "pbuf.seq")
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let mut got: Vec<u64> = lab2
+        .values(host, "pbuf.seq")
+        .iter()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    got.sort_unstable();
+    let n = *got.last().unwrap();
+    assert!(n >= collected + 2);
+    assert_eq!(got, (1..=n).collect::<Vec<_>>(), "every value once");
+    lab2.run_ok(&["reset", host]).unwrap();
+    lab2.run_ok(&["down"]).unwrap();
+}

@@ -23,13 +23,18 @@
 //!   `<file>.corrupt` with a warning and a new one is started (agent2 deletes it); a file
 //!   that cannot be created or written is an error at start-up.
 //!
+//! - When the file cannot be written at run time (disk full), the failure is logged once and
+//!   the values stay in the memory buffer, and the worker sends them in id order with the
+//!   file's values ([`super::worker`]); only what memory evicted meanwhile (`BufferSize`)
+//!   is lost, as without the persistent buffer.
+//!
 //! Limits: at most [`QUEUE`] operations wait for the writer (more are dropped with one
 //! warning: the value stays in the memory buffer); one transaction takes at most
 //! [`BATCH`] operations; expiry runs at most once per [`EXPIRE_EVERY`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -105,6 +110,7 @@ pub struct Store {
     path: PathBuf,
     regs: Mutex<Registry>,
     queue_full_logged: AtomicBool,
+    dropped: AtomicU64,
 }
 
 /// Registry row id and resume point per (server label, host name).
@@ -290,6 +296,7 @@ impl Store {
             path: path.to_path_buf(),
             regs: Mutex::new(regs),
             queue_full_logged: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
         }))
     }
 
@@ -311,17 +318,24 @@ impl Store {
         match self.tx.try_send(op) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
                 if !self.queue_full_logged.swap(true, Ordering::Relaxed) {
                     warn!(file = %self.path.display(), limit = QUEUE,
                         "Persistent buffer cannot keep up: values are kept in memory only until it does");
                 }
             }
             Err(TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
                 if !self.queue_full_logged.swap(true, Ordering::Relaxed) {
                     warn!(file = %self.path.display(), "Persistent buffer writer has stopped: values are kept in memory only");
                 }
             }
         }
+    }
+
+    /// Operations not queued because the writer could not keep up (or had stopped).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Blocks until everything queued so far is committed (for tests and benchmarks).
@@ -376,6 +390,11 @@ impl Slot {
     /// See [`Store::sync`].
     pub fn sync(&self) {
         self.store.sync();
+    }
+
+    /// See [`Store::dropped`].
+    pub fn dropped(&self) -> u64 {
+        self.store.dropped()
     }
 }
 

@@ -918,17 +918,20 @@ impl Worker {
             return self.buffer.rows();
         };
         let mut rows = p.oldest(PERSIST_CHUNK).await;
-        if rows.len() < PERSIST_CHUNK {
-            let last = rows.last().map_or(0, |r| r.id);
-            let room = PERSIST_CHUNK - rows.len();
-            rows.extend(
-                self.buffer
-                    .rows()
-                    .into_iter()
-                    .filter(|r| r.id > last)
-                    .take(room),
-            );
-        }
+        // Values the file did not take (it failed to write) are sent from memory in id
+        // order; when the file may hold more than this chunk, only those below its last
+        // id, so that no unsent value of the file is acknowledged with them.
+        let more_in_file = rows.len() >= PERSIST_CHUNK;
+        let last = rows.last().map_or(0, |r| r.id);
+        let in_file: std::collections::HashSet<u64> = rows.iter().map(|r| r.id).collect();
+        rows.extend(
+            self.buffer
+                .rows()
+                .into_iter()
+                .filter(|r| !in_file.contains(&r.id) && (!more_in_file || r.id < last)),
+        );
+        rows.sort_by_key(|r| r.id);
+        rows.truncate(PERSIST_CHUNK);
         rows
     }
 

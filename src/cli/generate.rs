@@ -130,6 +130,7 @@ fn completions(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 fn range(name: &str) -> Option<String> {
     match lookup(name) {
         Some((Kind::Int(min, max), _)) => Some(format!("{min}-{max}")),
+        Some((Kind::Time(min, max), _)) => Some(format!("{min}-{max} seconds")),
         _ => None,
     }
 }

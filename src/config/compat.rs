@@ -13,10 +13,15 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "HeartbeatFrequency",
         "zabbix_agentd 6.0 does not know HeartbeatFrequency and refuses to start with it; zagent sends active-check heartbeats like zabbix_agent2 and 7.0 agents",
     ),
+    ("EnablePersistentBuffer", PERSIST),
+    ("PersistentBufferFile", PERSIST),
+    ("PersistentBufferPeriod", PERSIST),
     ("TLSCipherCert13", CIPHER13),
     ("TLSCipherPSK13", CIPHER13),
     ("TLSCipherAll13", CIPHER13),
 ];
+
+const PERSIST: &str = "a zabbix_agent2 directive (zabbix_agentd 6.0 refuses to start with it); zagent keeps the session and value ids of each server and host across restarts, so no value is sent twice, and moves a corrupt file aside instead of deleting it";
 
 const CIPHER13: &str = "Debian's zabbix_agentd (built with GnuTLS) refuses the TLS 1.3 cipher directives; zagent (OpenSSL) applies them";
 

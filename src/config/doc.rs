@@ -102,6 +102,12 @@ pub const DOCS: &[Doc] = &[
       "Most new lines per second a log or logrt item sends (the item's own maxlines parameter overrides it)."),
     d("HeartbeatFrequency", ACTIVE, "60", None,
       "Seconds between heartbeat messages to each active server (0 disables them). Not a zabbix_agentd 6.0 directive: keep it out of files that zabbix_agentd 6.0 must also read."),
+    d("EnablePersistentBuffer", ACTIVE, "0", None,
+      "1 keeps the values of active checks in the SQLite file PersistentBufferFile as well as in memory, so that values collected while the server is unreachable survive a restart of the agent (even a kill) and are sent after it, each once. A zabbix_agent2 directive: keep it out of files that zabbix_agentd 6.0 must also read."),
+    d("PersistentBufferFile", ACTIVE, "", None,
+      "The SQLite file of the persistent buffer; required with EnablePersistentBuffer=1 and refused without it. Its directory must exist and be writable; a file that is not a usable database is moved aside to <file>.corrupt and a new one started."),
+    d("PersistentBufferPeriod", ACTIVE, "1h", None,
+      "How long values are kept in the persistent buffer while the server is unreachable: seconds, or a number with s, m, h, d or w (1m-365d). Older values are dropped; values of log items are kept."),
     d("Alias", ADVANCED, "", None,
       "Another name for an item key, as alias:key, e.g. Alias=ping:agent.ping."),
     d("Timeout", ADVANCED, "3", None,
@@ -195,6 +201,9 @@ mod tests {
             get("HeartbeatFrequency"),
             cfg.heartbeat_frequency.as_secs().to_string()
         );
+        assert_eq!(get("EnablePersistentBuffer"), "0");
+        assert_eq!(cfg.persistent_buffer, None);
+        assert_eq!(get("PersistentBufferPeriod"), "1h");
         assert_eq!(get("LogFileSize"), cfg.log_file_size.to_string());
         assert_eq!(get("DebugLevel"), cfg.debug_level.to_string());
         assert_eq!(get("StartAgents"), cfg.start_agents.to_string());

@@ -104,7 +104,9 @@ pub fn cpu_state_index(kind: &str) -> Option<usize> {
 pub(super) fn cpu_util(_: &AgentCtx, req: &Request) -> KeyResult {
     let cpu = match req.param(0) {
         "" | "all" => None,
-        n => Some(crate::keys::num::uint31(n).ok_or_else(|| NotSupported::invalid_param(0))? as usize),
+        n => Some(
+            crate::keys::num::uint31(n).ok_or_else(|| NotSupported::invalid_param(0))? as usize,
+        ),
     };
     let state = cpu_state_index(req.param(1)).ok_or_else(|| NotSupported::invalid_param(1))?;
     let secs = match req.param(2) {

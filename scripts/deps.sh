@@ -8,10 +8,11 @@ build_pkgs=(gcc pkg-config libssl-dev libpcre2-dev)
 # zabbix_agent2, zabbix_get + zabbix_server (zabbix-server-pgsql), PostgreSQL for the lab
 # server, netstat for the seed script, ss/ip for namespaces, strace/procps for checks,
 # the openssl CLI (the TLS tests compare certificate names with its printer), the lab's
-# frontend API (api_jsonrpc.php served by PHP's built-in server, no web server package), and
-# python3 (a CLOSE_WAIT owner of another uid in the TCP-health namespace test).
+# frontend API (api_jsonrpc.php served by PHP's built-in server, no web server package),
+# python3 (a CLOSE_WAIT owner of another uid in the TCP-health namespace test), and lintian
+# (tests/package/run.sh checks the .deb with it).
 test_pkgs=(zabbix-agent zabbix-agent2 zabbix-server-pgsql postgresql net-tools iproute2 procps openssl
-           zabbix-frontend-php php-pgsql php8.2-cli php8.2-cgi python3-minimal)
+           zabbix-frontend-php php-pgsql php8.2-cli php8.2-cgi python3-minimal lintian)
 
 want=("${build_pkgs[@]}")
 [[ ${1:-} == --test ]] && want+=("${test_pkgs[@]}")

@@ -4,7 +4,7 @@
 # gathered in earlier runs. Any crash, panic, timeout or memory blow-up fails the run;
 # its input is left in fuzz/artifacts/<target>/. Ends with "fuzz: N passed, M failed".
 #
-#   scripts/fuzz.sh --smoke            every target FUZZ_SECONDS (default 30) seconds: CI
+#   scripts/fuzz.sh --smoke            every target FUZZ_SECONDS (default 25) seconds: CI
 #   scripts/fuzz.sh --time 600 [T...]  longer runs, optionally only targets T...
 #   scripts/fuzz.sh --list             the targets
 #
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-secs="${FUZZ_SECONDS:-30}"
+secs="${FUZZ_SECONDS:-25}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 jobs="${FUZZ_JOBS:-1}"
 targets=()

@@ -292,11 +292,9 @@ impl GroupKiller {
         if !self.armed.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        // SAFETY: kill(2) has no memory effects. The group leader is our unreaped child,
-        // so its pid (= pgid) cannot have been reused by an unrelated group.
-        let rc = unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
-        if rc != 0 {
-            let e = io::Error::last_os_error();
+        // The group leader is our unreaped child, so its pid (= pgid) cannot have been
+        // reused by an unrelated group.
+        if let Err(e) = crate::sys::host::kill(-self.pgid, libc::SIGKILL) {
             if e.raw_os_error() != Some(libc::ESRCH) {
                 tracing::warn!(pgid = self.pgid, error = %e, "Cannot kill command's process group");
             }

@@ -12,7 +12,7 @@
 //! glibc applies setgid/setgroups/setuid to every thread of the process, so calling this
 //! from a running tokio runtime is sound.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::io;
 
 use crate::config::Config;
@@ -108,8 +108,7 @@ pub fn plan(
 /// Started as root without `AllowRoot=1`: becomes `User=` (default `zabbix`). Call once,
 /// after binding the listener and before serving.
 pub fn drop_privileges(config: &Config) -> Result<(), PrivDropError> {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = crate::sys::account::real_uid();
     let account = match plan(uid, config, lookup_user)? {
         Plan::Stay => {
             if uid == 0 {
@@ -147,50 +146,23 @@ pub fn drop_privileges(config: &Config) -> Result<(), PrivDropError> {
     Ok(())
 }
 
-/// getpwnam_r: the account named `user`, `None` when there is none.
+/// The account named `user`, `None` when there is none ([`crate::sys::account`]).
 pub fn lookup_user(user: &str) -> Result<Option<Account>, PrivDropError> {
-    const MAX_BUF: usize = 1 << 20;
-    let cname = CString::new(user).map_err(|_| PrivDropError::BadName {
-        user: user.to_string(),
-    })?;
-    let mut buf_len = 4096usize;
-    loop {
-        let mut buf = vec![0u8; buf_len];
-        // SAFETY: zeroed passwd is a valid "empty" value the call overwrites.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call; buf is writable for buf_len bytes.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf_len < MAX_BUF {
-            buf_len *= 2;
-            continue;
-        }
-        if rc != 0 {
-            return Err(PrivDropError::Lookup {
-                user: user.to_string(),
-                source: io::Error::from_raw_os_error(rc),
-            });
-        }
-        if result.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: on success pw_name points at a NUL-terminated string inside buf.
-        let name = unsafe { CStr::from_ptr(pwd.pw_name) }
-            .to_string_lossy()
-            .into_owned();
-        return Ok(Some(Account {
-            name,
-            uid: pwd.pw_uid,
-            gid: pwd.pw_gid,
-        }));
+    if user.contains('\0') {
+        return Err(PrivDropError::BadName {
+            user: user.to_string(),
+        });
+    }
+    match crate::sys::account::user_by_name(user) {
+        Ok(found) => Ok(found.map(|u| Account {
+            name: u.name,
+            uid: u.uid,
+            gid: u.gid,
+        })),
+        Err(source) => Err(PrivDropError::Lookup {
+            user: user.to_string(),
+            source,
+        }),
     }
 }
 

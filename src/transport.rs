@@ -1,5 +1,6 @@
 //! One Zabbix exchange over TCP: connect (optionally from `SourceIP`), write one frame,
-//! read one frame by its length — never until EOF.
+//! read one frame by its length — never until EOF. [`connect_tcp`] is the agent's only
+//! outgoing TCP connect; the keys that connect use it too.
 //!
 //! Owns the stream type every client (`zagent get`, `zagent send`, active checks) and the
 //! passive listener use, so that encryption is added in one place: a [`Stream`]
@@ -120,11 +121,27 @@ pub async fn connect(
     port: u16,
     opts: &ClientOptions,
 ) -> Result<Stream, TransportError> {
+    let tcp = connect_tcp(host, port, opts.source_ip, opts.timeout).await?;
+    wrap(tcp, host, port, opts).await
+}
+
+/// The one outgoing TCP connect of the agent (active checks, `get`, `send`, and the keys
+/// that connect: `net.tcp.port`, `net.tcp.service*`, `web.page.*`). Resolves `host` (a
+/// name or an address without brackets) within `timeout`, then tries every address in
+/// order, each attempt bounded by `timeout`. With `source` (`SourceIP`) the socket is
+/// bound to it first, as zabbix_agentd's `zbx_tcp_connect` does: a source of the other
+/// address family fails that attempt (zabbix_agentd answers `net.tcp.port` 0 then).
+pub async fn connect_tcp(
+    host: &str,
+    port: u16,
+    source: Option<IpAddr>,
+    timeout: Duration,
+) -> Result<TcpStream, TransportError> {
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::time::timeout(opts.timeout, tokio::net::lookup_host((host, port)))
+        Err(_) => tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
             .await
-            .map_err(|_| TransportError::Timeout(opts.timeout))?
+            .map_err(|_| TransportError::Timeout(timeout))?
             .map_err(|source| TransportError::Resolve {
                 host: host.to_string(),
                 source,
@@ -133,8 +150,8 @@ pub async fn connect(
     };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
     for addr in addrs {
-        match tokio::time::timeout(opts.timeout, connect_one(addr, opts.source_ip)).await {
-            Ok(Ok(s)) => return wrap(s, host, port, opts).await,
+        match tokio::time::timeout(timeout, connect_one(addr, source)).await {
+            Ok(Ok(s)) => return Ok(s),
             Ok(Err(e)) => last = e,
             Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
         }

@@ -6,6 +6,7 @@
 
 use std::io::Read;
 use std::net::IpAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,28 +67,15 @@ enum Verdict {
     Rejected(String),
 }
 
-/// A port zabbix accepts (1024–32767, so not an ephemeral one) that is free right now.
-fn free_port() -> u16 {
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    let start = (seed ^ nanos) % 10000;
-    (0..10000u64)
-        .map(|i| 20000 + ((start + i) % 10000) as u16)
-        .find(|p| {
-            std::net::TcpListener::bind(("0.0.0.0", *p)).is_ok()
-                && std::net::TcpListener::bind(("::", *p)).is_ok()
-        })
-        .expect("no free port in 20000-29999")
-}
+mod util;
+use util::free_port;
 
 /// Starts `zabbix_agentd -f -c file`: rejected if it exits during start-up, accepted once it
 /// logs `agent #0 started` (its processes are then stopped) or is still running after 5 s.
 fn run_zabbix(file: &Path, out: &Path) -> Verdict {
     let log = std::fs::File::create(out).unwrap();
     let mut child = Command::new("zabbix_agentd")
+        .process_group(0)
         .arg("-f")
         .arg("-c")
         .arg(file)
@@ -117,17 +105,7 @@ fn run_zabbix(file: &Path, out: &Path) -> Verdict {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: plain kill(2) of our own child; its main process stops its children.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let stop = Instant::now() + Duration::from_secs(5);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > stop {
-            let _ = child.kill();
-            let _ = child.wait();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    util::stop_group(&mut child, Duration::from_secs(5));
     Verdict::Accepted
 }
 

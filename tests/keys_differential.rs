@@ -18,12 +18,8 @@ use std::sync::Arc;
 
 use zagent::keys::{AgentCtx, Value};
 
-/// One side's answer: a type letter and value, or the NOTSUPPORTED reason.
-#[derive(Debug, Clone, PartialEq)]
-enum Answer {
-    Value(char, String),
-    NotSupported(String),
-}
+mod util;
+use util::Answer;
 
 /// How two answers must agree.
 #[derive(Debug, Clone, Copy)]
@@ -77,20 +73,7 @@ fn fs_get_close(a: &str, b: &str, bytes: f64, inodes: f64) -> bool {
 const AGENTD_CRASHED: &str = "(zabbix_agentd -t crashed)";
 
 fn parse_agentd(key: &str, stdout: &str) -> Answer {
-    let rest = stdout
-        .strip_prefix(key)
-        .unwrap_or_else(|| panic!("agentd output does not start with the key {key}: {stdout:?}"))
-        .trim_start_matches(' ');
-    let rest = rest.strip_suffix('\n').unwrap_or(rest);
-    if let Some(reason) = rest.strip_prefix("[m|ZBX_NOTSUPPORTED] [") {
-        return Answer::NotSupported(reason.strip_suffix(']').unwrap_or(reason).to_string());
-    }
-    let b = rest.as_bytes();
-    assert!(
-        b.len() >= 4 && b[0] == b'[' && b[2] == b'|' && rest.ends_with(']'),
-        "unexpected agentd output for {key}: {stdout:?}"
-    );
-    Answer::Value(char::from(b[1]), rest[3..rest.len() - 1].to_string())
+    util::parse_test_output(key, stdout)
 }
 
 async fn agentd(conf: &Path, key: &str) -> Answer {

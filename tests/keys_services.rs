@@ -16,13 +16,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-const TIMEOUT_SECS: u64 = 2;
+mod util;
+use util::Answer;
 
-#[derive(Debug, Clone, PartialEq)]
-enum Answer {
-    Value(char, String),
-    NotSupported(String),
-}
+const TIMEOUT_SECS: u64 = 2;
 
 #[derive(Debug, Clone, Copy)]
 enum Cmp {
@@ -33,20 +30,7 @@ enum Cmp {
 }
 
 fn parse_output(key: &str, stdout: &str) -> Answer {
-    let rest = stdout
-        .strip_prefix(key)
-        .unwrap_or_else(|| panic!("output does not start with the key {key}: {stdout:?}"))
-        .trim_start_matches(' ');
-    let rest = rest.strip_suffix('\n').unwrap_or(rest);
-    if let Some(reason) = rest.strip_prefix("[m|ZBX_NOTSUPPORTED] [") {
-        return Answer::NotSupported(reason.strip_suffix(']').unwrap_or(reason).to_string());
-    }
-    let b = rest.as_bytes();
-    assert!(
-        b.len() >= 4 && b[0] == b'[' && b[2] == b'|' && rest.ends_with(']'),
-        "unexpected output for {key}: {stdout:?}"
-    );
-    Answer::Value(char::from(b[1]), rest[3..rest.len() - 1].to_string())
+    util::parse_test_output(key, stdout)
 }
 
 fn write_conf(dir: &Path) -> PathBuf {
@@ -859,4 +843,62 @@ fn dns_answers_like_agentd() {
     });
     let diffs = handle.join().unwrap();
     assert!(diffs.is_empty(), "differences:\n{}", diffs.join("\n"));
+}
+
+/// `net.tcp.port` and `net.tcp.service` connect from `SourceIP`, as zabbix_agentd does (all
+/// outgoing connections go through `transport::connect_tcp`): the listener sees the source
+/// address, and a source of the other family makes both agents answer 0.
+#[test]
+fn connecting_keys_honour_source_ip_like_agentd() {
+    use std::net::{Ipv6Addr, TcpListener as StdListener};
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("agent.conf");
+    std::fs::write(
+        &conf,
+        "AllowRoot=1\nLogType=console\nHostname=zt-svc\nSourceIP=127.0.0.3\nTimeout=5\n",
+    )
+    .unwrap();
+    let v4 = StdListener::bind(("127.0.0.1", 0)).unwrap();
+    let v6 = StdListener::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+    let p4 = v4.local_addr().unwrap().port();
+    let p6 = v6.local_addr().unwrap().port();
+    v4.set_nonblocking(true).unwrap();
+    let peers = |l: &StdListener| -> Vec<std::net::IpAddr> {
+        let mut out = Vec::new();
+        while let Ok((_, a)) = l.accept() {
+            out.push(a.ip());
+        }
+        out
+    };
+    for (name, cmd) in [
+        (
+            "zabbix_agentd",
+            agentd_cmd as fn(&Path, &str) -> std::process::Command,
+        ),
+        ("zagent", zagent_cmd),
+    ] {
+        let ask = |key: &str| {
+            let out = cmd(&conf, key).output().unwrap();
+            util::parse_test_output(key, &String::from_utf8_lossy(&out.stdout))
+        };
+        for key in [
+            format!("net.tcp.port[127.0.0.1,{p4}]"),
+            format!("net.tcp.service[tcp,127.0.0.1,{p4}]"),
+        ] {
+            assert_eq!(ask(&key), Answer::Value('u', "1".into()), "{name} {key}");
+            std::thread::sleep(Duration::from_millis(50));
+            let seen = peers(&v4);
+            assert_eq!(
+                seen,
+                vec!["127.0.0.3".parse::<std::net::IpAddr>().unwrap()],
+                "{name} {key}: the connection must come from SourceIP"
+            );
+        }
+        for key in [
+            format!("net.tcp.port[::1,{p6}]"),
+            format!("net.tcp.service[tcp,::1,{p6}]"),
+        ] {
+            assert_eq!(ask(&key), Answer::Value('u', "0".into()), "{name} {key}");
+        }
+    }
 }

@@ -120,3 +120,39 @@ fn agent2_plugin_options_and_relative_include_from_the_file_directory() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("unknown parameter \"Plugins\""), "{err}");
 }
+
+#[test]
+fn a_port_held_by_zabbix_agentd_is_refused_with_what_to_do() {
+    // The real zabbix_agentd holds the port; zagent on the same port must not start a
+    // second agent and must say how to switch.
+    let agentd = util::start_zabbix_agentd("Server=127.0.0.1\n");
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("zagent.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "LogType=console\nServer=127.0.0.1\nListenIP=127.0.0.1\nListenPort={}\nAllowRoot=1\n",
+            agentd.port
+        ),
+    )
+    .unwrap();
+    let out = Command::new(util::zagent_bin())
+        .args(["run", "-c"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "another process listens on port {}: if it is zabbix-agent, stop it first (systemctl disable --now zabbix-agent), or give zagent a free port with ListenPort=",
+            agentd.port
+        )),
+        "{err}"
+    );
+    // zabbix_agentd still answers.
+    assert_eq!(
+        util::stdout(&util::zabbix_get(agentd.port, "agent.ping", &[])).trim(),
+        "1"
+    );
+}

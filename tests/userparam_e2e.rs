@@ -31,30 +31,18 @@ fn seed_script() -> PathBuf {
 }
 
 /// A network namespace deleted (with everything in it) on drop.
-struct NetNs(String);
+struct NetNs(util::netns::Netns);
 
 impl NetNs {
     fn new(tag: &str) -> NetNs {
-        let name = format!("zt-user-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        let ok = Command::new("ip")
-            .args(["netns", "add", &name])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "ip netns add {name}");
-        let ok = Command::new("ip")
-            .args(["-n", &name, "link", "set", "lo", "up"])
-            .status()
-            .unwrap();
-        assert!(ok.success(), "lo up in {name}");
-        NetNs(name)
+        NetNs(util::netns::Netns::create(&format!("zt-user-{tag}")))
     }
 
     /// `ip netns exec NS unshare -m sh -c '<mount /etc/zabbix and /tmp>; exec "$@"'`:
     /// runs `argv` in the namespace with `etc` bound on /etc/zabbix and a private /tmp.
     fn command(&self, etc: &Path, argv: &[&str]) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.0, "unshare", "-m", "sh", "-c"])
+        c.args(["netns", "exec", &self.0.name, "unshare", "-m", "sh", "-c"])
             .arg("mount --bind \"$0\" /etc/zabbix && mount -t tmpfs zt-tmp /tmp && exec \"$@\"")
             .arg(etc)
             .args(argv);
@@ -63,7 +51,14 @@ impl NetNs {
 
     fn zabbix_get(&self, port: u16, key: &str) -> Output {
         Command::new("ip")
-            .args(["netns", "exec", &self.0, "zabbix_get", "-s", "127.0.0.1"])
+            .args([
+                "netns",
+                "exec",
+                &self.0.name,
+                "zabbix_get",
+                "-s",
+                "127.0.0.1",
+            ])
             .args(["-p", &port.to_string(), "-t", "10", "-k", key])
             .output()
             .unwrap()
@@ -77,23 +72,10 @@ impl NetNs {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("nothing answers agent.ping on port {port} in {}", self.0);
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.0]).output() {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                if let Ok(pid) = pid.parse::<i32>() {
-                    // SAFETY: kill(2); these processes live only in our namespace.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                    }
-                }
-            }
-        }
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        panic!(
+            "nothing answers agent.ping on port {port} in {}",
+            self.0.name
+        );
     }
 }
 
@@ -168,7 +150,7 @@ fn seed_tcp_status_script_answers_like_zabbix_agentd() {
     // More states than the two listeners: a third listener, three established pairs, one
     // closed by the server side (CLOSE_WAIT on the client, FIN_WAIT2 on the server).
     let mut holder = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "python3", "-c"])
+        .args(["netns", "exec", &ns.0.name, "python3", "-c"])
         .arg(
             "import socket,sys\n\
              l=socket.socket(); l.bind(('127.0.0.1',3000)); l.listen(8)\n\
@@ -219,7 +201,7 @@ fn seed_tcp_status_script_answers_like_zabbix_agentd() {
     // The namespace is ours: the counts are known, so the comparison is not vacuous.
     // LISTEN: agentd's socket, the holder's, and zagent's one socket per CPU, as `ss` sees.
     let ss_listen = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "ss", "-Hltn"])
+        .args(["netns", "exec", &ns.0.name, "ss", "-Hltn"])
         .output()
         .unwrap();
     let listening = String::from_utf8_lossy(&ss_listen.stdout).lines().count();

@@ -17,7 +17,8 @@ use crate::regexp::{self, Regexp};
 use zbx_proto::key::ItemKey;
 
 use super::proto::GlobalRegexp;
-use crate::keys::{AgentCtx, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request};
+use crate::keys::NotSupported;
+use crate::sys::oserror::zbx_strerror;
 use crate::sys::userfile::{self, Ending};
 
 /// Longest line handed on; longer lines are cut into pieces of this size, as the
@@ -29,94 +30,6 @@ pub const ANALYZE_FACTOR: u64 = 4;
 pub const SIGNATURE_LEN: usize = 512;
 /// Read chunk size.
 const CHUNK: usize = 64 * 1024;
-
-/// The log keys as passive checks and `zagent test`/`keys` see them: they exist, but
-/// only as active checks (zabbix_agentd's answer). The active worker runs them itself.
-pub const KEYS: &[KeyDef] = &[
-    active_only(
-        "log",
-        "Log file lines (active checks only).",
-        LOG_PARAMS,
-        "log[logfile]",
-    ),
-    active_only(
-        "log.count",
-        "Count of matching log file lines (active checks only).",
-        COUNT_PARAMS,
-        "log.count[logfile]",
-    ),
-    active_only(
-        "logrt",
-        "Lines of a rotated log file (active checks only).",
-        LOG_PARAMS,
-        "logrt[logfile]",
-    ),
-    active_only(
-        "logrt.count",
-        "Count of matching lines of a rotated log file (active checks only).",
-        COUNT_PARAMS,
-        "logrt.count[logfile]",
-    ),
-    active_only(
-        "eventlog",
-        "Windows event log (active checks only; not on Linux).",
-        EVENTLOG_PARAMS,
-        "eventlog[system]",
-    ),
-];
-
-/// zabbix_agentd's answer to a log key outside active checks.
-pub const ACTIVE_ONLY: &str = "Accessible only as active check.";
-
-const LOG_PARAMS: &[ParamDef] = &[
-    ParamDef::opt("file"),
-    ParamDef::opt("<regexp>"),
-    ParamDef::opt("<encoding>"),
-    ParamDef::opt("<maxlines>"),
-    ParamDef::opt("<mode>"),
-    ParamDef::opt("<output>"),
-    ParamDef::opt("<maxdelay>"),
-    ParamDef::opt("<options>"),
-];
-
-const COUNT_PARAMS: &[ParamDef] = &[
-    ParamDef::opt("file"),
-    ParamDef::opt("<regexp>"),
-    ParamDef::opt("<encoding>"),
-    ParamDef::opt("<maxproclines>"),
-    ParamDef::opt("<mode>"),
-    ParamDef::opt("<maxdelay>"),
-    ParamDef::opt("<options>"),
-];
-
-const EVENTLOG_PARAMS: &[ParamDef] = &[
-    ParamDef::opt("name"),
-    ParamDef::opt("<regexp>"),
-    ParamDef::opt("<severity>"),
-    ParamDef::opt("<source>"),
-    ParamDef::opt("<eventid>"),
-    ParamDef::opt("<maxlines>"),
-    ParamDef::opt("<mode>"),
-];
-
-const fn active_only(
-    name: &'static str,
-    description: &'static str,
-    params: &'static [ParamDef],
-    test_key: &'static str,
-) -> KeyDef {
-    KeyDef {
-        name,
-        description,
-        params: Params::List(params),
-        test_key,
-        handler: Handler::Inline(only_active),
-    }
-}
-
-fn only_active(_: &AgentCtx, _: &Request) -> KeyResult {
-    Err(NotSupported::new(ACTIVE_ONLY))
-}
 
 /// `log` or `logrt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,7 +244,9 @@ pub struct LogSpec {
 }
 
 impl LogSpec {
-    /// Checks the key's parameters like zabbix_agentd (texts are the official ones).
+    /// Checks the key's parameters like zabbix_agentd (texts are the official ones). The
+    /// parameter count is the registry's ([`crate::keys::log`]): pass a key that came
+    /// through [`AgentCtx::prepare_active`](crate::keys::AgentCtx::prepare_active).
     pub fn parse(
         key: &ItemKey,
         regexps: &[GlobalRegexp],
@@ -344,10 +259,6 @@ impl LogSpec {
             "logrt.count" => (LogKind::LogRt, true),
             _ => return Err(NotSupported::new(crate::keys::reason::UNSUPPORTED_KEY)),
         };
-        let nparams = if count { 7 } else { 8 };
-        if key.params.len() > nparams {
-            return Err(NotSupported::new(crate::keys::reason::TOO_MANY));
-        }
         // *.count has no <output>: maxdelay and options move one place left, and the
         // fourth parameter is maxproclines (lines analysed per second, default
         // 10 × MaxLinesPerSecond, at most 10000).
@@ -529,20 +440,11 @@ fn signature(f: &mut File, len: usize) -> std::io::Result<(u64, usize)> {
     Ok((fnv(&buf[..got]), got))
 }
 
-/// `strerror` text of an I/O error, as the official agent prints it.
-fn strerror(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => crate::sys::oserror::strerror(code),
-        None => e.to_string(),
-    }
-}
-
 fn io_reason(path: &Path, e: &std::io::Error) -> NotSupported {
     NotSupported::new(format!(
-        "Cannot obtain information for file \"{}\": [{}] {}",
+        "Cannot obtain information for file \"{}\": {}",
         path.display(),
-        e.raw_os_error().unwrap_or(0),
-        strerror(e)
+        zbx_strerror(e)
     ))
 }
 
@@ -586,10 +488,9 @@ impl LogItem {
                 let re = self.spec.name_re.as_ref();
                 let dir = std::fs::read_dir(path).map_err(|e| {
                     NotSupported::new(format!(
-                        "Cannot open directory \"{}\": [{}] {}",
+                        "Cannot open directory \"{}\": {}",
                         path.display(),
-                        e.raw_os_error().unwrap_or(0),
-                        strerror(&e)
+                        zbx_strerror(&e)
                     ))
                 })?;
                 let mut out = Vec::new();
@@ -979,8 +880,11 @@ mod tests {
 
     #[test]
     fn params_are_checked_with_official_texts() {
+        // Through the registry, as the worker resolves them: the count is declared there.
+        let ctx = crate::keys::AgentCtx::new(std::sync::Arc::new(crate::config::Config::default()));
         let bad = |k: &str| {
-            LogSpec::parse(&ItemKey::parse(k).unwrap(), &[], 20)
+            ctx.prepare_active(k)
+                .and_then(|key| LogSpec::parse(&key, &[], 20))
                 .unwrap_err()
                 .0
         };
@@ -1218,8 +1122,10 @@ mod tests {
         append(&path, &"error\n".repeat(10));
         let mut item = LogItem::new(spec(&format!("log.count[{},,,4]", path.display())), 0, 0);
         assert_eq!(item.check(1).unwrap().lines.len(), 4);
+        let ctx = crate::keys::AgentCtx::new(std::sync::Arc::new(crate::config::Config::default()));
         let bad = |k: &str| {
-            LogSpec::parse(&ItemKey::parse(k).unwrap(), &[], 20)
+            ctx.prepare_active(k)
+                .and_then(|key| LogSpec::parse(&key, &[], 20))
                 .unwrap_err()
                 .0
         };
@@ -1244,7 +1150,11 @@ mod tests {
             "eventlog[system]",
         ] {
             let r = ctx.execute_inline(key).unwrap();
-            assert_eq!(r, Err(NotSupported::new(ACTIVE_ONLY)), "{key}");
+            assert_eq!(
+                r,
+                Err(NotSupported::new(crate::keys::log::ACTIVE_ONLY)),
+                "{key}"
+            );
         }
     }
 

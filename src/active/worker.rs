@@ -13,7 +13,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chrono::{Local, TimeZone};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-use zbx_proto::key::ItemKey;
 
 use super::buffer::{Buffer, NewValue, Pushed};
 use super::interval::{self, Interval};
@@ -108,15 +107,11 @@ fn is_log_key(key: &str) -> bool {
     matches!(name, "log" | "logrt" | "log.count" | "logrt.count")
 }
 
-/// The parameters of a log item, after `Alias` and `AllowKey`/`DenyKey` as for any key
-/// (a denied key is "Unsupported item key.", like an unknown one).
+/// The parameters of a log item, resolved through the registry like any key (`Alias`,
+/// `AllowKey`/`DenyKey`, the declared parameters; a denied key is "Unsupported item key.",
+/// like an unknown one).
 fn log_spec(ctx: &AgentCtx, key: &str, regexps: &[GlobalRegexp]) -> Result<LogSpec, NotSupported> {
-    let resolved = ctx.user.aliases.resolve(key);
-    let parsed = ItemKey::parse(&resolved)
-        .map_err(|_| NotSupported::new(crate::keys::reason::INVALID_FORMAT))?;
-    if !ctx.user.rules.allows(&parsed) {
-        return Err(NotSupported::new(crate::keys::reason::UNSUPPORTED_KEY));
-    }
+    let parsed = ctx.prepare_active(key)?;
     LogSpec::parse(&parsed, regexps, ctx.config.max_lines_per_second)
 }
 

@@ -89,6 +89,17 @@ async fn serve(config: Arc<crate::config::Config>) -> anyhow::Result<()> {
         .context("invalid TLS configuration")?;
     let listeners = if config.start_agents > 0 && !config.server.is_empty() {
         crate::passive::bind(&config.listen_ip, config.listen_port, config.listen_backlog)
+            .map_err(|e| {
+                let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+                    format!(
+                        "; another process listens on port {}: if it is zabbix-agent, stop it first (systemctl disable --now zabbix-agent), or give zagent a free port with ListenPort=",
+                        config.listen_port
+                    )
+                } else {
+                    String::new()
+                };
+                anyhow::anyhow!("{e}{hint}")
+            })
             .context("cannot start the passive listener")?
     } else {
         info!("Passive checks disabled (StartAgents=0 or no Server)");

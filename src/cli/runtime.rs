@@ -106,10 +106,7 @@ pub fn parse_pid(text: &str) -> anyhow::Result<libc::pid_t> {
 }
 
 fn signal(pid: libc::pid_t, sig: libc::c_int) -> anyhow::Result<()> {
-    // SAFETY: kill(2) on a validated positive pid has no memory effects.
-    let rc = unsafe { libc::kill(pid, sig) };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = crate::sys::host::kill(pid, sig) {
         bail!("cannot send command to PID [{pid}]: {}", zbx_strerror(&e));
     }
     Ok(())

@@ -525,11 +525,10 @@ fn send_file(
         match std::fs::File::open(path) {
             Ok(f) => Box::new(std::io::BufReader::new(f)),
             Err(e) => {
-                let code = e.raw_os_error().unwrap_or(0);
                 io.err(format_args!(
-                    "{}: ERROR: cannot open [{path}]: [{code}] {}",
+                    "{}: ERROR: cannot open [{path}]: {}",
                     prog(),
-                    crate::sys::oserror::strerror(code)
+                    crate::sys::oserror::zbx_strerror(&e)
                 ));
                 return Err(String::new());
             }

@@ -135,16 +135,7 @@ pub fn max_connections(start_agents: u32) -> usize {
 
 /// The system host name (`gethostname`), what `system.hostname` answers by default.
 pub fn system_hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for writes of its length; gethostname NUL-terminates
-    // within it or truncates, and we stop at the first NUL or the end.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
-    (!name.is_empty()).then_some(name)
+    crate::sys::host::hostname()
 }
 
 /// Applies zabbix's rules to a host-name value obtained from `HostnameItem` (the system
@@ -923,5 +914,8 @@ mod tests {
         assert_eq!(max_connections(3), 256);
         assert_eq!(max_connections(10), 640);
         assert_eq!(max_connections(100), 1024);
+        // Config::default() agrees with what a file without StartAgents builds.
+        let d = crate::config::Config::default();
+        assert_eq!(d.max_connections, max_connections(d.start_agents));
     }
 }

@@ -105,7 +105,7 @@ pub const DOCS: &[Doc] = &[
     d("EnablePersistentBuffer", ACTIVE, "0", None,
       "1 keeps the values of active checks in the SQLite file PersistentBufferFile as well as in memory, so that values collected while the server is unreachable survive a restart of the agent (even a kill) and are sent after it, each once. A zabbix_agent2 directive: keep it out of files that zabbix_agentd 6.0 must also read."),
     d("PersistentBufferFile", ACTIVE, "", None,
-      "The SQLite file of the persistent buffer; required with EnablePersistentBuffer=1 and refused without it. Its directory must exist and be writable; a file that is not a usable database is moved aside to <file>.corrupt and a new one started."),
+      "The SQLite file of the persistent buffer; required with EnablePersistentBuffer=1 and refused without it. Its directory must exist and be writable; a file that is not a usable database is moved aside to <file>.corrupt and a new one started. Under the packaged unit only /var/lib/zagent is writable: e.g. /var/lib/zagent/buffer.db."),
     d("PersistentBufferPeriod", ACTIVE, "1h", None,
       "How long values are kept in the persistent buffer while the server is unreachable: seconds, or a number with s, m, h, d or w (1m-365d). Older values are dropped; values of log items are kept."),
     d("Alias", ADVANCED, "", None,

@@ -367,7 +367,8 @@ impl Default for Config {
             listen_port: DEFAULT_LISTEN_PORT,
             start_agents: 3,
             listen_backlog: libc::SOMAXCONN as u32,
-            max_connections: 1024,
+            // The value build() derives for the default StartAgents: one rule, not two.
+            max_connections: max_connections(3),
             server_active: Vec::new(),
             hostnames: Vec::new(),
             hostname_set: false,
@@ -522,18 +523,11 @@ pub fn read_user_parameters(
 /// `AllowRoot=1`, the `User` must exist. Separate from [`load`] because it depends on who
 /// runs the check; `check-config` and `run` both call it.
 pub fn check_run_user(cfg: &Config) -> Result<(), ConfigErrors> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = crate::sys::account::effective_uid();
     if euid != 0 || cfg.allow_root {
         return Ok(());
     }
-    let exists = std::ffi::CString::new(cfg.user.as_bytes())
-        .map(|name| {
-            // SAFETY: `name` is a valid NUL-terminated string; the returned pointer is only
-            // compared with NULL, never dereferenced.
-            !unsafe { libc::getpwnam(name.as_ptr()) }.is_null()
-        })
-        .unwrap_or(false);
+    let exists = matches!(crate::sys::account::user_by_name(&cfg.user), Ok(Some(_)));
     if exists {
         return Ok(());
     }

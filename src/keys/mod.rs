@@ -21,6 +21,7 @@ use crate::config::Config;
 pub mod access;
 pub mod agent;
 pub mod kernel;
+pub mod log;
 pub mod net_dns;
 pub mod net_health;
 pub mod net_if;
@@ -54,7 +55,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     vfs::KEYS,
     vfs_dev::KEYS,
     vfs_dir::KEYS,
-    crate::active::log::KEYS,
+    log::KEYS,
 ];
 
 /// A collected value.
@@ -445,6 +446,17 @@ impl AgentCtx {
     /// and validated) — the one dispatch decision shared by every way of running a check.
     pub fn prepare(&self, key: &str, timeout: Duration) -> Result<Prepared, NotSupported> {
         self.prepare_with(key, timeout, true)
+    }
+
+    /// Resolves an active-only key that the active worker runs itself (the log keys):
+    /// `Alias`, the parameter bound, parsing, `AllowKey`/`DenyKey` and the declared
+    /// parameters, exactly as [`prepare`](Self::prepare) does for every key. Returns the
+    /// parsed key; a UserParameter of that name is not a log item ("Unsupported item key.").
+    pub fn prepare_active(&self, key: &str) -> Result<ItemKey, NotSupported> {
+        match self.prepare_with(key, self.config.timeout, true)? {
+            Prepared::Builtin(_, req) => Ok(req.key),
+            Prepared::User(..) => Err(NotSupported::new(reason::UNSUPPORTED_KEY)),
+        }
     }
 
     fn prepare_with(

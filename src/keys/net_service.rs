@@ -31,15 +31,17 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio::net::{TcpStream, UdpSocket};
 
 use super::net_tcp::parse_ushort;
 use super::{
     AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, ParamDef, Params, Request, Value,
 };
+use crate::tls;
+use crate::transport;
 
 const PARAMS: &[ParamDef] = &[
     ParamDef::req("service"),
@@ -310,27 +312,21 @@ impl<S: AsyncRead + Unpin> LineReader<S> {
     }
 }
 
-/// Resolves `host` (a name or an address) and connects to the first address that
-/// accepts, from `source` when set (`SourceIP`).
-pub async fn connect(host: &str, port: u16, source: Option<IpAddr>) -> Option<TcpStream> {
-    let addrs = tokio::net::lookup_host((host, port)).await.ok()?;
-    for addr in addrs {
-        let sock = match addr {
-            SocketAddr::V4(_) => TcpSocket::new_v4(),
-            SocketAddr::V6(_) => TcpSocket::new_v6(),
-        };
-        let Ok(sock) = sock else { continue };
-        if let Some(src) = source {
-            if src.is_ipv4() == addr.is_ipv4() && sock.bind(SocketAddr::new(src, 0)).is_err() {
-                continue;
-            }
-        }
-        match sock.connect(addr).await {
-            Ok(s) => return Some(s),
-            Err(e) => tracing::debug!(%addr, error = %e, "Service check cannot connect"),
+/// Connects with the agent's one TCP connect ([`transport::connect_tcp`]): from
+/// `SourceIP` when set, each attempt bounded by `timeout`. `None` when no address accepts.
+pub async fn connect(
+    host: &str,
+    port: u16,
+    source: Option<IpAddr>,
+    timeout: Duration,
+) -> Option<TcpStream> {
+    match transport::connect_tcp(host, port, source, timeout).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::debug!(host, port, error = %e, "Service check cannot connect");
+            None
         }
     }
-    None
 }
 
 async fn expect_lines<S: AsyncRead + AsyncWrite + Unpin>(stream: S, svc: TcpService) -> bool {
@@ -480,7 +476,7 @@ async fn check_telnet(mut stream: TcpStream) -> bool {
 // ---------------------------------------------------------------------------------------
 
 async fn check_https(stream: TcpStream, host: &str, port: u16) -> bool {
-    let mut tls = match super::web::tls_connect(stream, host).await {
+    let mut tls = match tls::client::connect_unverified(stream, host).await {
         Ok(s) => s,
         Err(e) => {
             tracing::debug!(host, port, error = %e, "HTTPS check: TLS failed");
@@ -692,7 +688,8 @@ async fn run_tcp(
     port: u16,
     deadline: tokio::time::Instant,
 ) -> bool {
-    let Some(stream) = connect(host, port, ctx.config.source_ip).await else {
+    let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let Some(stream) = connect(host, port, ctx.config.source_ip, budget).await else {
         return false;
     };
     match svc {

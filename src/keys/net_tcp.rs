@@ -32,6 +32,7 @@ use crate::sys::net_snmp;
 use crate::sys::sockets::{
     state, AddrFilter, EngineError, Proto, SockFilter, SockRecord, StateMask,
 };
+use crate::transport;
 
 const SOCKET_PARAMS: &[ParamDef] = &[
     ParamDef::opt("<laddr>"),
@@ -477,24 +478,17 @@ fn udp_listen(ctx: &AgentCtx, req: &Request) -> KeyResult {
     Ok(Value::Uint(u64::from(found)))
 }
 
-fn tcp_port(_ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
+fn tcp_port(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
     Box::pin(async move {
         let Some(port) = parse_ushort(req.param(1)) else {
             return Err(NotSupported::invalid_param(1));
         };
         let host = req.opt(0).unwrap_or("127.0.0.1").to_string();
-        // Answer 0 ourselves before the dispatcher's own timeout fires.
+        // Answer 0 ourselves before the dispatcher's own timeout fires. From SourceIP when
+        // set, as zabbix_agentd's net.tcp.port connects.
         let budget = req.timeout.saturating_sub(Duration::from_millis(100));
-        let attempt = async {
-            let addrs = tokio::net::lookup_host((host.as_str(), port)).await.ok()?;
-            for a in addrs {
-                if tokio::net::TcpStream::connect(a).await.is_ok() {
-                    return Some(());
-                }
-            }
-            None
-        };
-        let ok = matches!(tokio::time::timeout(budget, attempt).await, Ok(Some(())));
+        let attempt = transport::connect_tcp(&host, port, ctx.config.source_ip, budget);
+        let ok = matches!(tokio::time::timeout(budget, attempt).await, Ok(Ok(_)));
         Ok(Value::Uint(u64::from(ok)))
     })
 }

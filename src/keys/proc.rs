@@ -5,8 +5,6 @@
 //! mid-walk are skipped, never errors. Matching is a pure function over parsed status
 //! and cmdline, tested on fixtures. It must not keep state between checks.
 
-use std::ffi::CString;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -156,34 +154,14 @@ fn for_each_match(
 
 /// The uid of user `name`: `Ok(None)` when there is no such user (the count is then 0).
 pub fn lookup_uid(name: &str) -> Result<Option<u32>, NotSupported> {
-    let Ok(cname) = CString::new(name) else {
-        return Ok(None);
-    };
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    // SAFETY: passwd is plain old data, filled by getpwnam_r.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut out: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: every pointer refers to a live buffer of the stated size.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            cname.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut out,
-        )
-    };
-    if rc != 0 && rc != libc::ENOENT && rc != libc::ESRCH {
-        let e = std::io::Error::from_raw_os_error(rc);
-        return Err(NotSupported::new(format!(
-            "Cannot obtain user information: {}",
-            zbx_strerror(&e)
-        )));
-    }
-    if out.is_null() {
-        return Ok(None);
-    }
-    Ok(Some(pwd.pw_uid))
+    crate::sys::account::user_by_name(name)
+        .map(|u| u.map(|u| u.uid))
+        .map_err(|e| {
+            NotSupported::new(format!(
+                "Cannot obtain user information: {}",
+                zbx_strerror(&e)
+            ))
+        })
 }
 
 /// The filter for proc.num's parameters; `Ok(None)` when the user does not exist.

@@ -7,7 +7,6 @@
 //! mount, a read of a slow file); the pure parts (sums, text handling) are separate
 //! functions tested without I/O. It must not cache file data between checks.
 
-use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -282,13 +281,7 @@ fn statvfs_now(path: &str) -> Result<FsStat, NotSupported> {
             zbx_strerror(e)
         ))
     };
-    let c = CString::new(path).map_err(|_| fs_err(&io::Error::from_raw_os_error(libc::EINVAL)))?;
-    // SAFETY: statvfs is plain old data; the call fills it or fails.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is NUL-terminated and `s` is writable.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return Err(fs_err(&io::Error::last_os_error()));
-    }
+    let s = crate::sys::host::statvfs(path).map_err(|e| fs_err(&e))?;
     Ok(FsStat {
         frsize: s.f_frsize as u64,
         blocks: s.f_blocks as u64,
@@ -587,31 +580,11 @@ fn file_permissions(_: &AgentCtx, req: &Request) -> KeyResult {
 
 /// The name of user `uid` (or group `gid` when `group`), `None` when unknown.
 pub fn owner_name(id: u32, group: bool) -> Option<String> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    use crate::sys::account;
     if group {
-        // SAFETY: group is plain old data, filled by getgrgid_r.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: every pointer refers to a live buffer of the stated size.
-        let rc = unsafe { libc::getgrgid_r(id, &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
-        if rc != 0 || out.is_null() || grp.gr_name.is_null() {
-            return None;
-        }
-        // SAFETY: getgrgid_r succeeded, so gr_name points to a NUL-terminated string in buf.
-        let name = unsafe { std::ffi::CStr::from_ptr(grp.gr_name) };
-        Some(name.to_string_lossy().into_owned())
+        account::group_name(id).ok().flatten()
     } else {
-        // SAFETY: passwd is plain old data, filled by getpwuid_r.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer refers to a live buffer of the stated size.
-        let rc = unsafe { libc::getpwuid_r(id, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
-        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: getpwuid_r succeeded, so pw_name points to a NUL-terminated string in buf.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        Some(name.to_string_lossy().into_owned())
+        account::user_by_uid(id).ok().flatten().map(|u| u.name)
     }
 }
 
@@ -1154,7 +1127,8 @@ mod tests {
     fn fifo_without_writer_does_not_hang() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let fifo = dir.path().join("fifo");
-        let c = CString::new(fifo.to_string_lossy().as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
         // SAFETY: mkfifo with a valid path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
         let req = Request {

@@ -20,11 +20,9 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_openssl::SslStream;
 
 mod chunked;
 pub use chunked::{dechunk, Dechunker};
@@ -32,6 +30,8 @@ pub use chunked::{dechunk, Dechunker};
 use super::net_tcp::parse_ushort;
 use super::{AgentCtx, BoxFuture, Handler, KeyDef, NotSupported, ParamDef, Params, Request, Value};
 use crate::regexp::{self, Regexp};
+use crate::tls;
+use crate::transport::{self, TransportError};
 
 /// The family.
 pub const KEYS: &[KeyDef] = &[
@@ -271,30 +271,6 @@ pub fn request_text(t: &Target) -> String {
     )
 }
 
-/// A TLS client connection without certificate checks (agentd sets
-/// `CURLOPT_SSL_VERIFYPEER` and `CURLOPT_SSL_VERIFYHOST` to 0), with SNI when `host`
-/// is a name.
-pub async fn tls_connect(
-    stream: TcpStream,
-    host: &str,
-) -> Result<SslStream<TcpStream>, openssl::error::ErrorStack> {
-    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
-    let mut b = SslConnector::builder(SslMethod::tls_client())?;
-    b.set_verify(SslVerifyMode::NONE);
-    let connector = b.build();
-    let mut cfg = connector.configure()?;
-    cfg.set_verify_hostname(false);
-    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
-    cfg.set_use_server_name_indication(!is_ip);
-    let ssl = cfg.into_ssl(host)?;
-    let mut s = SslStream::new(ssl, stream)?;
-    if let Err(e) = std::pin::Pin::new(&mut s).connect().await {
-        tracing::debug!(host, error = %e, "TLS handshake failed");
-        return Err(openssl::error::ErrorStack::get());
-    }
-    Ok(s)
-}
-
 // ---------------------------------------------------------------------------------------
 // Response parsing (pure)
 // ---------------------------------------------------------------------------------------
@@ -499,19 +475,15 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(headers)
 }
 
-async fn fetch_target(ctx: &AgentCtx, t: &Target) -> Result<Vec<u8>, WebError> {
-    let addrs: Vec<_> = tokio::net::lookup_host((t.host.as_str(), t.port))
+async fn fetch_target(ctx: &AgentCtx, t: &Target, budget: Duration) -> Result<Vec<u8>, WebError> {
+    let stream = transport::connect_tcp(&t.host, t.port, ctx.config.source_ip, budget)
         .await
-        .map_err(|_| WebError::Resolve)?
-        .collect();
-    if addrs.is_empty() {
-        return Err(WebError::Resolve);
-    }
-    let stream = super::net_service::connect(&t.host, t.port, ctx.config.source_ip)
-        .await
-        .ok_or(WebError::Connect)?;
+        .map_err(|e| match e {
+            TransportError::Resolve { .. } => WebError::Resolve,
+            _ => WebError::Connect,
+        })?;
     if t.tls {
-        let tls = tls_connect(stream, &t.host)
+        let tls = tls::client::connect_unverified(stream, &t.host)
             .await
             .map_err(|_| WebError::Tls)?;
         exchange(tls, t).await
@@ -526,7 +498,7 @@ async fn fetch(ctx: &AgentCtx, req: &Request) -> Result<Vec<u8>, NotSupported> {
         build_url(req.param(0), req.key.param(1), req.key.param(2)).map_err(NotSupported::new)?;
     let target = parse_url(&url).map_err(|e| NotSupported::new(e.to_string()))?;
     let budget = req.timeout.saturating_sub(limits::MARGIN);
-    let r = match tokio::time::timeout(budget, fetch_target(ctx, &target)).await {
+    let r = match tokio::time::timeout(budget, fetch_target(ctx, &target, budget)).await {
         Ok(r) => r,
         Err(_) => Err(WebError::Timeout),
     };

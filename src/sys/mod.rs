@@ -1,13 +1,16 @@
 //! Linux readers. Each reader is split into a fetch (I/O) and a pure parse tested on
 //! fixtures; the `/proc` root is overridable for tests.
 
+pub mod account;
 pub mod cpustat;
 pub mod dirwalk;
 pub mod diskstat;
+pub mod host;
 pub mod iconv;
 pub mod inflight;
 pub mod mem;
 pub mod net_snmp;
+pub mod netif;
 pub mod notify;
 pub mod oserror;
 pub mod procfs;

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::pin::Pin;
 
+use openssl::error::ErrorStack;
 use openssl::ssl::{Ssl, SslContext};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
@@ -59,4 +60,29 @@ impl TlsClient {
         debug!(version = s.ssl().version_str(), cipher = ?s.ssl().current_cipher().map(|c| c.name()), "TLS connection established");
         Ok(s)
     }
+}
+
+/// A TLS client connection without certificate checks, with SNI when `host` is a name:
+/// what zabbix_agentd's web and `net.tcp.service[https]` checks do (libcurl with
+/// `CURLOPT_SSL_VERIFYPEER` and `CURLOPT_SSL_VERIFYHOST` off). Not for Zabbix traffic,
+/// which uses [`TlsClient`].
+pub async fn connect_unverified(
+    stream: TcpStream,
+    host: &str,
+) -> Result<SslStream<TcpStream>, ErrorStack> {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
+    let mut b = SslConnector::builder(SslMethod::tls_client())?;
+    b.set_verify(SslVerifyMode::NONE);
+    let connector = b.build();
+    let mut cfg = connector.configure()?;
+    cfg.set_verify_hostname(false);
+    let is_ip = host.parse::<std::net::IpAddr>().is_ok();
+    cfg.set_use_server_name_indication(!is_ip);
+    let ssl = cfg.into_ssl(host)?;
+    let mut s = SslStream::new(ssl, stream)?;
+    if let Err(e) = Pin::new(&mut s).connect().await {
+        tracing::debug!(host, error = %e, "TLS handshake failed");
+        return Err(ErrorStack::get());
+    }
+    Ok(s)
 }

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use openssl::ex_data::Index;
 use openssl::ssl::{
@@ -20,7 +20,7 @@ use crate::sys::oserror::zbx_strerror;
 
 use super::client::TlsClient;
 use super::psk::{self, Psk};
-use super::server::{AcceptModes, TlsServer};
+use super::server::{seen_index, AcceptModes, PskSeen, TlsServer};
 use super::validation::{validate, Param};
 use super::{ossl, Program, TlsError, CIPHERS_CERT, CIPHERS_PSK, CIPHERS_PSK_TLS13, GROUPS};
 
@@ -222,24 +222,6 @@ fn base_context(role: Role) -> Result<SslContextBuilder, TlsError> {
             .map_err(ossl("cannot set session_id_context:"))?;
     }
     Ok(b)
-}
-
-/// The per-connection slot the PSK callback writes to: one for the process (OpenSSL's
-/// ex-data indexes are global and never freed).
-pub(super) fn seen_index() -> Result<Index<Ssl, PskSeen>, TlsError> {
-    static SEEN: OnceLock<Index<Ssl, PskSeen>> = OnceLock::new();
-    if let Some(i) = SEEN.get() {
-        return Ok(*i);
-    }
-    let i = Ssl::new_ex_index::<PskSeen>().map_err(ossl("cannot allocate TLS state:"))?;
-    Ok(*SEEN.get_or_init(|| i))
-}
-
-/// What the server-side PSK callback found, for the log after a failed handshake.
-#[derive(Debug, Clone)]
-pub(super) struct PskSeen {
-    pub(super) identity: String,
-    pub(super) matched: bool,
 }
 
 fn set_psk_callbacks(

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use openssl::ex_data::Index;
@@ -14,9 +15,26 @@ use tracing::debug;
 use crate::config::TlsMode;
 use crate::stream::Stream;
 
-use super::context::PskSeen;
 use super::peer::{check_peer_certificate, handshake_reason, stack_reasons, Side};
-use super::TLS_HANDSHAKE_RECORD;
+use super::{ossl, TlsError, TLS_HANDSHAKE_RECORD};
+
+/// The per-connection slot the PSK callback writes to: one for the process (OpenSSL's
+/// ex-data indexes are global and never freed).
+pub(super) fn seen_index() -> Result<Index<Ssl, PskSeen>, TlsError> {
+    static SEEN: OnceLock<Index<Ssl, PskSeen>> = OnceLock::new();
+    if let Some(i) = SEEN.get() {
+        return Ok(*i);
+    }
+    let i = Ssl::new_ex_index::<PskSeen>().map_err(ossl("cannot allocate TLS state:"))?;
+    Ok(*SEEN.get_or_init(|| i))
+}
+
+/// What the server-side PSK callback found, for the log after a failed handshake.
+#[derive(Debug, Clone)]
+pub(super) struct PskSeen {
+    pub(super) identity: String,
+    pub(super) matched: bool,
+}
 
 /// `TLSAccept` as three switches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

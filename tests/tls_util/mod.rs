@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -159,21 +160,7 @@ pub struct Agentd {
 
 impl Drop for Agentd {
     fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: signalling our own child by its pid.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        common::stop_group(&mut self.child, Duration::from_secs(5));
     }
 }
 
@@ -222,6 +209,7 @@ fn start_official(
     log: PathBuf,
 ) -> Agentd {
     let child = Command::new(program)
+        .process_group(0)
         .args(args)
         .arg(conf_path)
         .stdin(Stdio::null())
@@ -238,7 +226,7 @@ fn start_official(
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut agent = agent;
-    let _ = agent.child.kill();
+    common::stop_group(&mut agent.child, Duration::from_secs(1));
     let mut err = String::new();
     if let Some(mut e) = agent.child.stderr.take() {
         use std::io::Read;

@@ -1,8 +1,12 @@
-//! Shared test support: free ports, a `zagent run` child, a real `zabbix_agentd` child,
-//! running the real `zabbix_get`, and (`zabbix_api`) the lab frontend's JSON-RPC API.
+//! The test suite's one support module: free ports, a `zagent run` child, a real
+//! `zabbix_agentd` child (stopped with its whole process group), running the real
+//! `zabbix_get`, the one parser of `zabbix_agentd -t` / `zagent test` output, network
+//! namespaces ([`netns`]) and (`zabbix_api`) the lab frontend's JSON-RPC API.
+//! `tests/tls_util` (in-process TLS listeners) and `tests/interop/lab.rs` build on it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod zabbix_api;
 
 use std::io::{Read, Write};
@@ -12,9 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port in zabbix_agentd's ListenPort range (1024–32767) that was free a moment ago
-/// on 127.0.0.1. Ports are drawn from 20000–32767 in an order that differs per process
-/// and per call, so parallel tests rarely collide.
+/// A port in zabbix_agentd's ListenPort range (1024–32767) that was free a moment ago on
+/// every address (0.0.0.0 and, where the host has IPv6, [::]), so a daemon told to listen
+/// on all addresses can bind it too. Ports are drawn from 20000–32767 in an order that
+/// differs per process and per call, so parallel tests rarely collide. The one free-port
+/// helper of the test suite.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -26,7 +32,12 @@ pub fn free_port() -> u16 {
     for _ in 0..2000 {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let port = 20000 + (seed.wrapping_add(n.wrapping_mul(104_729)) % 12_768) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let v6_free = match TcpListener::bind(("::", port)) {
+            Ok(_) => true,
+            // No IPv6 on this host: nothing can take the port there.
+            Err(e) => e.kind() == std::io::ErrorKind::AddrNotAvailable,
+        };
+        if v6_free && TcpListener::bind(("0.0.0.0", port)).is_ok() {
             return port;
         }
     }
@@ -53,27 +64,33 @@ pub struct Proc {
 }
 
 impl Drop for Proc {
-    /// Kills the whole process group: zabbix_agentd forks listeners that would outlive a
-    /// SIGKILL of the main process alone.
     fn drop(&mut self) {
-        let pgid = self.child.id() as i32;
-        // SAFETY: kill(2) on the process group we created for this child.
-        unsafe {
-            libc::kill(-pgid, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SAFETY: as above; whatever is left of the group.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
+        stop_group(&mut self.child, Duration::from_secs(3));
     }
+}
+
+/// Stops a child started with `process_group(0)` and everything it forked: SIGTERM to the
+/// group (zabbix_agentd's main process then stops its listeners), SIGKILL to whatever of
+/// the group is left after `grace`. Killing only the main process would leave
+/// zabbix_agentd's forked listeners holding the port.
+pub fn stop_group(child: &mut Child, grace: Duration) {
+    let pgid = child.id() as i32;
+    // SAFETY: kill(2) on the process group created for this child.
+    unsafe {
+        libc::kill(-pgid, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: as above; whatever is left of the group.
+    unsafe {
+        libc::kill(-pgid, libc::SIGKILL);
+    }
+    let _ = child.wait();
 }
 
 impl Proc {
@@ -238,4 +255,32 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&0u32.to_le_bytes());
     v.extend_from_slice(payload);
     v
+}
+
+/// One answer as `zabbix_agentd -t` and `zagent test` print it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// `[t|text]`: the type letter and the value.
+    Value(char, String),
+    /// `[m|ZBX_NOTSUPPORTED] [reason]`.
+    NotSupported(String),
+}
+
+/// Parses `KEY   [t|value]` / `KEY   [m|ZBX_NOTSUPPORTED] [reason]` (the first line of
+/// `zabbix_agentd -t KEY` or `zagent test KEY`). Panics on anything else.
+pub fn parse_test_output(key: &str, stdout: &str) -> Answer {
+    let rest = stdout
+        .strip_prefix(key)
+        .unwrap_or_else(|| panic!("output does not start with the key {key}: {stdout:?}"))
+        .trim_start_matches(' ');
+    let rest = rest.strip_suffix('\n').unwrap_or(rest);
+    if let Some(reason) = rest.strip_prefix("[m|ZBX_NOTSUPPORTED] [") {
+        return Answer::NotSupported(reason.strip_suffix(']').unwrap_or(reason).to_string());
+    }
+    let b = rest.as_bytes();
+    assert!(
+        b.len() >= 4 && b[0] == b'[' && b[2] == b'|' && rest.ends_with(']'),
+        "unexpected output for {key}: {stdout:?}"
+    );
+    Answer::Value(char::from(b[1]), rest[3..rest.len() - 1].to_string())
 }

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use serde_json::{json, Map, Value as Json};
@@ -22,57 +21,11 @@ pub const MAX_KEYS: usize = 65_536;
 /// Most RTT samples the quality key keeps for its p95 (4 MB).
 pub const MAX_RTT_SAMPLES: usize = 1_000_000;
 
-/// A multiply-rotate hasher (FxHash's scheme) for the per-socket maps: their keys are
-/// socket endpoints read from our own kernel, not attacker-chosen map keys worth
-/// SipHash's cost, and the profile at 100k sockets showed SipHash as the largest
-/// user-space cost of `net.tcp.health`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct FastHasher(u64);
-
-impl Hasher for FastHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.write_u64(u64::from_le_bytes(b));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.write_u64(u64::from(i));
-    }
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// A `HashMap` with [`FastHasher`].
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// The per-socket maps hash with FxHash (the `rustc-hash` crate): their keys are socket
+/// endpoints read from our own kernel, not attacker-chosen map keys worth SipHash's cost,
+/// and the profile at 100k sockets showed SipHash as the largest user-space cost of
+/// `net.tcp.health`.
+pub type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Compact per-state counts (u32: a host has fewer than 4G sockets).
 type Counts = [u32; 12];

@@ -55,21 +55,6 @@ fn create_netns() -> Netns {
     ns
 }
 
-fn set_defer_accept(l: &TcpListener) {
-    let secs: libc::c_int = 86400;
-    // SAFETY: setsockopt with a live int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            l.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            (&secs as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-}
-
 fn v6only_listener(addr: &str) -> TcpListener {
     let a: SocketAddr = addr.parse().unwrap();
     let s = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
@@ -99,9 +84,9 @@ fn build_scene() -> Scene {
     let l6 = v6only_listener(&format!("[::1]:{P_V6}"));
     let ldual = dual_listener(P_DUAL);
     let ld4 = TcpListener::bind(("127.0.0.1", P_DEFER4)).unwrap();
-    set_defer_accept(&ld4);
+    util::set_defer_accept(&ld4, 86400);
     let ld6 = v6only_listener(&format!("[::1]:{P_DEFER6}"));
-    set_defer_accept(&ld6);
+    util::set_defer_accept(&ld6, 86400);
 
     let pair = |l: &TcpListener, to: &str| -> (TcpStream, TcpStream) {
         let c = TcpStream::connect(to).unwrap();

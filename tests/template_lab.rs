@@ -624,21 +624,6 @@ fn assert_only(host: &Host, needle: &str) {
     );
 }
 
-fn set_defer_accept(l: &TcpListener) {
-    let secs: libc::c_int = 3600;
-    // SAFETY: setsockopt with a live int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            l.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            (&secs as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-}
-
 const LIMIT: Duration = Duration::from_secs(120);
 
 #[test]
@@ -674,7 +659,7 @@ fn scenario_syn_flood() {
     // carries no data stay half-open (SYN_RECV) on the server side, as under a SYN flood.
     let l = scene.run_in(|| {
         let l = listen(7002, 128);
-        set_defer_accept(&l);
+        util::set_defer_accept(&l, 3600);
         l
     });
     wait_listener(&host, 7002);

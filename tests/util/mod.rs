@@ -284,3 +284,21 @@ pub fn parse_test_output(key: &str, stdout: &str) -> Answer {
     );
     Answer::Value(char::from(b[1]), rest[3..rest.len() - 1].to_string())
 }
+
+/// Sets `TCP_DEFER_ACCEPT` on a listener: connections stay in the kernel (SYN_RECV, or
+/// unaccepted) until data arrives or `secs` pass — the tests' way to hold handshakes open.
+pub fn set_defer_accept(l: &TcpListener, secs: i32) {
+    use std::os::fd::AsRawFd;
+    let secs: libc::c_int = secs;
+    // SAFETY: setsockopt with a live int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            l.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&secs as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt(TCP_DEFER_ACCEPT)");
+}

@@ -106,14 +106,7 @@ pub fn c_string(bytes: &[u8]) -> String {
         Some(nul) => &bytes[..nul],
         None => bytes,
     };
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
-        for _ in chunk.invalid() {
-            out.push('?');
-        }
-    }
-    out
+    crate::regexp::sanitize(bytes)
 }
 
 /// Runs shell commands for one agent, at most [`MAX_CONCURRENT`] at a time.

@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 tests/interop/zabbix-lab up
 tests/interop/zabbix-lab web up
-cargo test --workspace --locked "$@"
+# --no-fail-fast: one failing test binary does not hide the others' results.
+cargo test --workspace --locked --no-fail-fast "$@"
 if [ "${ZAGENT_FUZZ:-1}" != 0 ]; then
     scripts/fuzz.sh --smoke
 fi

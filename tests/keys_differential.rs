@@ -224,6 +224,38 @@ fn scene() -> Scene {
         .unwrap_or_else(|e| panic!("hard link: {e}"));
     std::os::unix::fs::symlink("a.log", root.join("dd/link.log"))
         .unwrap_or_else(|e| panic!("symlink: {e}"));
+    // A wider tree for the vfs.dir order family: several directories per level, so that
+    // zabbix_agentd's walk order (a stack) shows, and the same names at several depths,
+    // so that excluded directories matched by path and by name differ.
+    for d in [
+        "wt", "wt/a", "wt/a/b", "wt/a/b/c", "wt/a/d", "wt/b", "wt/b/a", "wt/e", "wt/e/f",
+    ] {
+        std::fs::create_dir(root.join(d)).unwrap_or_else(|e| panic!("mkdir {d}: {e}"));
+    }
+    for f in [
+        "wt/x",
+        "wt/a/y",
+        "wt/a/b/z",
+        "wt/a/b/c/w",
+        "wt/b/v",
+        "wt/b/a/u",
+        "wt/e/f/t",
+    ] {
+        w(f, f.as_bytes());
+    }
+    std::fs::hard_link(root.join("wt/x"), root.join("wt/e/x2"))
+        .unwrap_or_else(|e| panic!("hard link: {e}"));
+    std::os::unix::fs::symlink("a", root.join("wt/lnk")).unwrap_or_else(|e| panic!("symlink: {e}"));
+    // Read every directory once now: its access time then no longer moves (relatime)
+    // between the two agents' vfs.dir.get answers.
+    fn read_all(d: &Path) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                read_all(&e.path());
+            }
+        }
+    }
+    read_all(&root.join("wt"));
     w("orphan.txt", b"owned by nobody known\n");
     // Only vfs.file.get looks at these, so no other case moves their access time.
     w("get.txt", b"twelve bytes");
@@ -317,6 +349,113 @@ fn type_list_cases(root: &Path) -> Vec<String> {
     v.push(format!("vfs.file.exists[{f},,[\"file\",dir]]"));
     v.push(format!("vfs.dir.get[{dd},,,[\"file\",dir]]"));
     v.push(format!("vfs.dir.get[{dd},,,\"x]\"]"));
+    v
+}
+
+/// The vfs.dir.* parameter-order family: for each key, a bad value at each position, and
+/// at each pair of positions, with the declared number of parameters and one more.
+/// zabbix_agentd checks some parameters before it counts them (vfs.dir.size's mode;
+/// vfs.dir.count/get's types, sizes and ages), then the directory, the expressions, the
+/// excluded directories, the depth, and last whether the directory exists.
+fn dir_param_order_cases(root: &Path) -> Vec<String> {
+    let dd = root.join("dd").display().to_string();
+    let f = root.join("f.txt").display().to_string();
+    let filter_bad: Vec<Vec<String>> = vec![
+        vec![
+            String::new(),
+            f.clone(),
+            root.join("nope").display().to_string(),
+        ],
+        vec!["\"(\"".into()],
+        vec!["\"a)\"".into()],
+        vec!["x".into()],
+        vec!["y".into()],
+        vec!["z".into(), "-2".into()],
+        vec!["1X".into()],
+        vec!["-1".into()],
+        vec!["1y".into()],
+        vec!["x".into()],
+        vec!["\"[b\"".into()],
+    ];
+    let size_bad: Vec<Vec<String>> = vec![
+        filter_bad[0].clone(),
+        vec!["\"(\"".into()],
+        vec!["\"a)\"".into()],
+        vec!["bad".into(), "Disk".into()],
+        vec!["x".into(), "-2".into()],
+        vec!["\"[b\"".into()],
+    ];
+    let mut v = Vec::new();
+    for (key, bad) in [
+        ("vfs.dir.count", &filter_bad),
+        ("vfs.dir.get", &filter_bad),
+        ("vfs.dir.size", &size_bad),
+    ] {
+        let n = bad.len();
+        let build = |vals: &[(usize, &str)], extra: bool| {
+            let mut params: Vec<String> = (0..n)
+                .map(|i| if i == 0 { dd.clone() } else { String::new() })
+                .collect();
+            for (i, val) in vals {
+                params[*i] = val.to_string();
+            }
+            if extra {
+                params.push(String::new());
+            }
+            format!("{key}[{}]", params.join(","))
+        };
+        for extra in [false, true] {
+            for (i, values) in bad.iter().enumerate() {
+                for a in values {
+                    v.push(build(&[(i, a)], extra));
+                    // Pairs with the first bad value of the second position only.
+                    for (j, later) in bad.iter().enumerate().skip(i + 1) {
+                        v.push(build(&[(i, a), (j, &later[0])], extra));
+                    }
+                }
+            }
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The vfs.dir.* walk family on a tree with several directories per level: full
+/// vfs.dir.get JSON (zabbix_agentd's order: a directory's entries, then the directory
+/// found last), and excluded directories given by name, by path below the root, anchored
+/// or not, with depths and root spellings (trailing `/`, `\\`, `//`).
+fn dir_walk_cases(root: &Path) -> Vec<String> {
+    let wt = root.join("wt").display().to_string();
+    let roots = [
+        wt.clone(),
+        format!("{wt}/"),
+        format!("{wt}//"),
+        format!("{wt}\\\\"),
+        format!("{wt}/."),
+        "//".to_string(),
+    ];
+    let excl = ["", "a", "^a$", "a/b", "^a/b$", "b$", "^b", "/", "e/f", "c"];
+    let depth = ["", "0", "1", "2"];
+    let mut v = Vec::new();
+    for r in &roots[..5] {
+        v.push(format!("vfs.dir.get[{r}]"));
+        v.push(format!("vfs.dir.size[{r}]"));
+        v.push(format!("vfs.dir.size[{r},wt]"));
+        v.push(format!("vfs.dir.size[{r},\"wt/?$\"]"));
+        v.push(format!("vfs.dir.count[{r},,,,,1]"));
+    }
+    v.push(format!("vfs.dir.count[{}]", roots[5]));
+    for e in excl {
+        for d in depth {
+            v.push(format!("vfs.dir.get[{wt},,,,,{d},,,,,\"{e}\"]"));
+            v.push(format!("vfs.dir.count[{wt},,,,,{d},,,,,\"{e}\"]"));
+            v.push(format!("vfs.dir.size[{wt},,,,{d},\"{e}\"]"));
+            v.push(format!("vfs.dir.size[{wt},,,disk,{d},\"{e}\"]"));
+        }
+        v.push(format!("vfs.dir.get[{wt},\"^[a-c]$\",,,,,,,,,\"{e}\"]"));
+        v.push(format!("vfs.dir.get[{wt},,\"^[a-c]$\",dir,,,,,,,\"{e}\"]"));
+    }
     v
 }
 
@@ -934,6 +1073,15 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
 
     // Type lists (issue 14 cause 2): read as key parameters by agentd.
     for k in type_list_cases(root) {
+        add(k, Exact);
+    }
+
+    // vfs.dir.* (issue 14 cause 8): the order of the parameter checks, the walk order,
+    // excluded directories, root spellings.
+    for k in dir_param_order_cases(root) {
+        add(k, Exact);
+    }
+    for k in dir_walk_cases(root) {
         add(k, Exact);
     }
 

@@ -217,6 +217,9 @@ impl fmt::Debug for Handler {
     }
 }
 
+/// A check of one parameter value; its error is the answer.
+pub type ParamCheck = fn(&str) -> Result<(), NotSupported>;
+
 /// A declared parameter.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamDef {
@@ -227,6 +230,12 @@ pub struct ParamDef {
     /// Accepted values; empty = any. An empty value is allowed when not required
     /// (it selects the default).
     pub choices: &'static [&'static str],
+    /// A check of a non-empty value beyond `choices` (its error text is the answer).
+    pub check: Option<ParamCheck>,
+    /// Checked before the parameter count, as zabbix_agentd does for some keys
+    /// (vfs.dir.*: `vfs.dir.size[/d,,,bad,,,]` is `Invalid fourth parameter.`, not
+    /// `Too many parameters.`).
+    pub before_count: bool,
 }
 
 impl ParamDef {
@@ -236,6 +245,8 @@ impl ParamDef {
             name,
             required: false,
             choices: &[],
+            check: None,
+            before_count: false,
         }
     }
 
@@ -245,6 +256,8 @@ impl ParamDef {
             name,
             required: true,
             choices: &[],
+            check: None,
+            before_count: false,
         }
     }
 
@@ -254,7 +267,46 @@ impl ParamDef {
             name,
             required: false,
             choices,
+            check: None,
+            before_count: false,
         }
+    }
+
+    /// An optional parameter whose non-empty value must pass `check`.
+    pub const fn checked(
+        name: &'static str,
+        check: fn(&str) -> Result<(), NotSupported>,
+    ) -> ParamDef {
+        ParamDef {
+            name,
+            required: false,
+            choices: &[],
+            check: Some(check),
+            before_count: false,
+        }
+    }
+
+    /// The same parameter, checked before the parameter count.
+    pub const fn before_count(self) -> ParamDef {
+        ParamDef {
+            before_count: true,
+            ..self
+        }
+    }
+
+    /// Checks one value (`index` 0-based) against this declaration.
+    fn validate(&self, index: usize, v: &str) -> Result<(), NotSupported> {
+        if v.is_empty() {
+            return if self.required {
+                Err(NotSupported::invalid_param(index))
+            } else {
+                Ok(())
+            };
+        }
+        if !self.choices.is_empty() && !self.choices.contains(&v) {
+            return Err(NotSupported::invalid_param(index));
+        }
+        self.check.map_or(Ok(()), |check| check(v))
     }
 }
 
@@ -293,19 +345,17 @@ impl KeyDef {
                 }
             }
             Params::List(defs) => {
+                let checked = |first: bool| {
+                    defs.iter()
+                        .enumerate()
+                        .filter(|(_, d)| d.before_count == first)
+                        .try_for_each(|(i, d)| d.validate(i, req.param(i)))
+                };
+                checked(true)?;
                 if req.nparams() > defs.len() {
                     return Err(NotSupported::new(reason::TOO_MANY));
                 }
-                for (i, def) in defs.iter().enumerate() {
-                    let v = req.param(i);
-                    if v.is_empty() {
-                        if def.required {
-                            return Err(NotSupported::invalid_param(i));
-                        }
-                    } else if !def.choices.is_empty() && !def.choices.contains(&v) {
-                        return Err(NotSupported::invalid_param(i));
-                    }
-                }
+                checked(false)?;
             }
         }
         Ok(())

@@ -6,7 +6,6 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::time::Instant;
 
 use super::vfs::{
     file_get_json, ft, owner_name, resolve_pathname, type_bits, type_name, types_to_mask, FileInfo,
@@ -17,19 +16,48 @@ use crate::sys::oserror::zbx_strerror;
 
 /// The `vfs.dir.*` family.
 /// The parameters vfs.dir.count and vfs.dir.get share.
+/// zabbix_agentd checks the types, sizes and ages before it counts the parameters, then
+/// the directory, the expressions and the depth (in the handler).
 const DIR_FILTER_PARAMS: &[ParamDef] = &[
     ParamDef::req("dir"),
     ParamDef::opt("regex_incl"),
     ParamDef::opt("regex_excl"),
-    ParamDef::opt("types_incl"),
-    ParamDef::opt("types_excl"),
+    ParamDef::checked("types_incl", check_types).before_count(),
+    ParamDef::checked("types_excl", check_types).before_count(),
     ParamDef::opt("max_depth"),
-    ParamDef::opt("min_size"),
-    ParamDef::opt("max_size"),
-    ParamDef::opt("min_age"),
-    ParamDef::opt("max_age"),
+    ParamDef::checked("min_size", check_min_size).before_count(),
+    ParamDef::checked("max_size", check_max_size).before_count(),
+    ParamDef::checked("min_age", check_min_age).before_count(),
+    ParamDef::checked("max_age", check_max_age).before_count(),
     ParamDef::opt("regex_excl_dir"),
 ];
+
+fn check_types(v: &str) -> Result<(), NotSupported> {
+    types_to_mask(v).map(|_| ())
+}
+
+fn check_bound(v: &str, what: &str, parse: fn(&str) -> Option<u64>) -> Result<(), NotSupported> {
+    match parse(v) {
+        Some(_) => Ok(()),
+        None => Err(NotSupported::new(format!("Invalid {what} \"{v}\"."))),
+    }
+}
+
+fn check_min_size(v: &str) -> Result<(), NotSupported> {
+    check_bound(v, "minimum size", parse_size)
+}
+
+fn check_max_size(v: &str) -> Result<(), NotSupported> {
+    check_bound(v, "maximum size", parse_size)
+}
+
+fn check_min_age(v: &str) -> Result<(), NotSupported> {
+    check_bound(v, "minimum age", parse_age)
+}
+
+fn check_max_age(v: &str) -> Result<(), NotSupported> {
+    check_bound(v, "maximum age", parse_age)
+}
 
 pub const KEYS: &[KeyDef] = &[
     KeyDef {
@@ -54,7 +82,8 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::req("dir"),
             ParamDef::opt("regex_incl"),
             ParamDef::opt("regex_excl"),
-            ParamDef::opt("mode"),
+            // Checked first of all by zabbix_agentd, even with too many parameters.
+            ParamDef::one_of("mode", &["apparent", "disk"]).before_count(),
             ParamDef::opt("max_depth"),
             ParamDef::opt("regex_excl_dir"),
         ]),
@@ -124,14 +153,15 @@ fn parse_depth(req: &Request, i: usize) -> Result<Option<u32>, NotSupported> {
     }
 }
 
-/// Name filters shared by vfs.dir.count and vfs.dir.size.
+/// Name filters shared by every vfs.dir.* key.
 #[derive(Debug, Default)]
 pub struct NameFilter {
     /// Names to include (all when `None`).
     pub incl: Option<Regexp>,
     /// Names to leave out.
     pub excl: Option<Regexp>,
-    /// Directories neither counted nor entered.
+    /// Directories neither counted nor entered, matched against their path below the
+    /// root (`a/b`), as zabbix_agentd does.
     pub excl_dir: Option<Regexp>,
 }
 
@@ -147,15 +177,75 @@ impl NameFilter {
                 .is_some_and(|r| r.is_match(name.as_bytes()))
     }
 
-    /// Whether a directory named `name` is skipped entirely.
-    pub fn skips_dir(&self, name: &str) -> bool {
+    /// Whether the directory at `rel` (its path below the root) is skipped entirely.
+    pub fn skips_dir(&self, rel: &str) -> bool {
         self.excl_dir
             .as_ref()
-            .is_some_and(|r| r.is_match(name.as_bytes()))
+            .is_some_and(|r| r.is_match(rel.as_bytes()))
     }
 }
 
-/// The directory checks both keys share: what the root is, with the official texts.
+/// The directory as zabbix_agentd walks it: trailing `/` and `\` removed, except from a
+/// one-character path (so `/` stays `/`, `//` becomes empty and is not found, as there).
+pub fn trim_dir(dir: &str) -> &str {
+    let b = dir.as_bytes();
+    if b.len() < 2 || b[b.len() - 2] == b':' {
+        return dir;
+    }
+    dir.trim_end_matches(['/', '\\'])
+}
+
+/// What every vfs.dir.* key checks after the parameter count, in zabbix_agentd's order:
+/// the directory is given, the expressions compile, the depth is a number, the
+/// directory exists and is one.
+struct DirCommon<'a> {
+    dir: &'a str,
+    root: fs::Metadata,
+    names: NameFilter,
+    max_depth: Option<u32>,
+}
+
+impl<'a> DirCommon<'a> {
+    /// `depth` and `excl_dir` are the indices of those parameters (they differ between
+    /// vfs.dir.size and the other two).
+    fn from_request(req: &'a Request, depth: usize, excl_dir: usize) -> Result<Self, NotSupported> {
+        if req.param(0).is_empty() {
+            return Err(NotSupported::invalid_param(0));
+        }
+        let names = NameFilter {
+            incl: dir_regex(req, 1)?,
+            excl: dir_regex(req, 2)?,
+            excl_dir: dir_regex(req, excl_dir)?,
+        };
+        let max_depth = parse_depth(req, depth)?;
+        let dir = trim_dir(req.param(0));
+        Ok(DirCommon {
+            dir,
+            root: dir_root(dir)?,
+            names,
+            max_depth,
+        })
+    }
+
+    /// Walks below the directory; excluded directories are neither shown to `visit` nor
+    /// entered.
+    fn walk(
+        &self,
+        req: &Request,
+        mut visit: impl FnMut(&crate::sys::dirwalk::Entry<'_>),
+    ) -> Result<(), NotSupported> {
+        crate::sys::dirwalk::walk(self.dir, &self.root, self.max_depth, req.deadline, |e| {
+            if e.meta.is_dir() && self.names.skips_dir(e.rel) {
+                return crate::sys::dirwalk::Visit::Prune;
+            }
+            visit(e);
+            crate::sys::dirwalk::Visit::Continue
+        })
+        .map_err(|e| NotSupported::new(e.to_string()))
+    }
+}
+
+/// The directory checks every key shares: what the root is, with the official texts.
 fn dir_root(path: &str) -> Result<fs::Metadata, NotSupported> {
     let m = fs::symlink_metadata(path).map_err(|e| {
         NotSupported::new(format!(
@@ -178,11 +268,10 @@ fn lstat_type_bits(m: &fs::Metadata) -> u32 {
     }
 }
 
-/// What vfs.dir.count and vfs.dir.get select, from their eleven parameters.
+/// What vfs.dir.count and vfs.dir.get select, from their eleven parameters (types, sizes
+/// and ages were checked by the registry, before the parameter count).
 struct DirSelect {
-    names: NameFilter,
     types: u32,
-    max_depth: Option<u32>,
     min_size: Option<u64>,
     max_size: Option<u64>,
     min_age: Option<u64>,
@@ -190,32 +279,22 @@ struct DirSelect {
 }
 
 impl DirSelect {
-    /// Parses the parameters in zabbix_agentd's order of checks.
     fn from_request(req: &Request) -> Result<DirSelect, NotSupported> {
-        let incl = dir_regex(req, 1)?;
-        let excl = dir_regex(req, 2)?;
         let types_incl = types_to_mask(req.param(3))?;
         let types_excl = types_to_mask(req.param(4))?;
         let types = if types_incl == 0 { ft::ALL } else { types_incl } & !types_excl;
-        let max_depth = parse_depth(req, 5)?;
-        let bound = |i: usize, what: &str, parse: fn(&str) -> Option<u64>| match req.param(i) {
+        let bound = |i: usize, parse: fn(&str) -> Option<u64>| match req.param(i) {
             "" => Ok(None),
             v => parse(v)
                 .map(Some)
-                .ok_or_else(|| NotSupported::new(format!("Invalid {what} \"{v}\"."))),
+                .ok_or_else(|| NotSupported::invalid_param(i)),
         };
         Ok(DirSelect {
-            min_size: bound(6, "minimum size", parse_size)?,
-            max_size: bound(7, "maximum size", parse_size)?,
-            min_age: bound(8, "minimum age", parse_age)?,
-            max_age: bound(9, "maximum age", parse_age)?,
-            names: NameFilter {
-                incl,
-                excl,
-                excl_dir: dir_regex(req, 10)?,
-            },
             types,
-            max_depth,
+            min_size: bound(6, parse_size)?,
+            max_size: bound(7, parse_size)?,
+            min_age: bound(8, parse_age)?,
+            max_age: bound(9, parse_age)?,
         })
     }
 
@@ -225,35 +304,24 @@ impl DirSelect {
         req: &Request,
         mut found: impl FnMut(&crate::sys::dirwalk::Entry<'_>),
     ) -> Result<(), NotSupported> {
-        let root = dir_root(req.param(0))?;
+        let common = DirCommon::from_request(req, 5, 10)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        crate::sys::dirwalk::walk(
-            req.param(0),
-            &root,
-            self.max_depth,
-            Instant::now() + req.timeout,
-            |e| {
-                if e.meta.is_dir() && self.names.skips_dir(e.name) {
-                    return crate::sys::dirwalk::Visit::Prune;
-                }
-                let size = e.meta.size();
-                let age = u64::try_from(now - e.meta.mtime()).unwrap_or(0);
-                if self.names.passes(e.name)
-                    && lstat_type_bits(e.meta) & self.types != 0
-                    && self.min_size.map_or(true, |m| size >= m)
-                    && self.max_size.map_or(true, |m| size <= m)
-                    && self.min_age.map_or(true, |m| age >= m)
-                    && self.max_age.map_or(true, |m| age <= m)
-                {
-                    found(e);
-                }
-                crate::sys::dirwalk::Visit::Continue
-            },
-        )
-        .map_err(|e| NotSupported::new(e.to_string()))
+        common.walk(req, |e| {
+            let size = e.meta.size();
+            let age = u64::try_from(now - e.meta.mtime()).unwrap_or(0);
+            if common.names.passes(e.name)
+                && lstat_type_bits(e.meta) & self.types != 0
+                && self.min_size.map_or(true, |m| size >= m)
+                && self.max_size.map_or(true, |m| size <= m)
+                && self.min_age.map_or(true, |m| age >= m)
+                && self.max_age.map_or(true, |m| age <= m)
+            {
+                found(e);
+            }
+        })
     }
 }
 
@@ -294,48 +362,29 @@ fn dir_get(_: &AgentCtx, req: &Request) -> KeyResult {
 
 fn dir_size(_: &AgentCtx, req: &Request) -> KeyResult {
     let _guard = super::vfs::file_guard(req)?;
-    let incl = dir_regex(req, 1)?;
-    let excl = dir_regex(req, 2)?;
-    let disk = match req.param(3) {
-        "" | "apparent" => false,
-        "disk" => true,
-        _ => return Err(NotSupported::invalid_param(3)),
-    };
-    let max_depth = parse_depth(req, 4)?;
-    let names = NameFilter {
-        incl,
-        excl,
-        excl_dir: dir_regex(req, 5)?,
-    };
-    let root = dir_root(req.param(0))?;
+    // The mode was checked by the registry, before the parameter count.
+    let disk = req.param(3) == "disk";
+    let common = DirCommon::from_request(req, 4, 5)?;
     let size_of = |m: &fs::Metadata| if disk { m.blocks() * 512 } else { m.size() };
-    // The root is matched by the path as written.
-    let mut total = if names.passes(req.param(0)) {
-        size_of(&root)
+    // The root is matched by its path (trimmed as walked).
+    let mut total = if common.names.passes(common.dir) {
+        size_of(&common.root)
     } else {
         0
     };
     let mut linked: std::collections::HashSet<(u64, u64)> = std::collections::HashSet::new();
-    crate::sys::dirwalk::walk(
-        req.param(0),
-        &root,
-        max_depth,
-        Instant::now() + req.timeout,
-        |e| {
-            if e.meta.is_dir() && names.skips_dir(e.name) {
-                return crate::sys::dirwalk::Visit::Prune;
-            }
-            // A file with several names is counted once.
-            let repeat = !e.meta.is_dir()
-                && e.meta.nlink() > 1
-                && !linked.insert((e.meta.dev(), e.meta.ino()));
-            if names.passes(e.name) && !repeat {
-                total = total.saturating_add(size_of(e.meta));
-            }
-            crate::sys::dirwalk::Visit::Continue
-        },
-    )
-    .map_err(|e| NotSupported::new(e.to_string()))?;
+    common.walk(req, |e| {
+        let t = e.meta.file_type();
+        // Only files, symlinks and directories have a size here; a file with several
+        // names is counted once.
+        if !(t.is_file() || t.is_symlink() || t.is_dir()) || !common.names.passes(e.name) {
+            return;
+        }
+        if t.is_file() && e.meta.nlink() > 1 && !linked.insert((e.meta.dev(), e.meta.ino())) {
+            return;
+        }
+        total = total.saturating_add(size_of(e.meta));
+    })?;
     Ok(Value::Uint(total))
 }
 

@@ -1,10 +1,12 @@
-//! Directory traversal for vfs.dir.*: breadth-first, symlinks not followed, each directory
-//! entered once (by device and inode), depth-limited, bounded by a deadline.
+//! Directory traversal for vfs.dir.*, in zabbix_agentd's order: a directory's entries in
+//! `readdir` order, then the subdirectories found so far taken last-found-first (a stack),
+//! symlinks not followed, each directory entered once (by device and inode),
+//! depth-limited, bounded by a deadline.
 //!
 //! Owns the I/O of the walk only; what counts is the caller's decision (a callback sees
 //! every entry with its `lstat` metadata). It must not know about keys or reason texts.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -17,6 +19,9 @@ pub struct Entry<'a> {
     pub name: &'a str,
     /// Its path: the root as given, then the names below it.
     pub path: &'a std::path::Path,
+    /// Its path below the root (`a/b/name`), what zabbix_agentd matches the excluded
+    /// directories against.
+    pub rel: &'a str,
     /// `lstat` of the entry.
     pub meta: &'a fs::Metadata,
     /// 0 for the root's children, 1 for theirs, …
@@ -48,9 +53,8 @@ pub fn walk(
 ) -> Result<(), WalkTimeout> {
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
     seen.insert((root_meta.dev(), root_meta.ino()));
-    let mut queue: VecDeque<(PathBuf, u32)> = VecDeque::new();
-    queue.push_back((PathBuf::from(root), 0));
-    while let Some((dir, depth)) = queue.pop_front() {
+    let mut stack: Vec<(PathBuf, String, u32)> = vec![(PathBuf::from(root), String::new(), 0)];
+    while let Some((dir, dir_rel, depth)) = stack.pop() {
         let Ok(rd) = fs::read_dir(&dir) else {
             tracing::debug!(dir = %dir.display(), "Cannot open directory, skipped");
             continue;
@@ -65,9 +69,15 @@ pub fn walk(
             };
             let name_os = item.file_name();
             let name = name_os.to_string_lossy();
+            let rel = if dir_rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{dir_rel}/{name}")
+            };
             let action = visit(&Entry {
                 name: &name,
                 path: &path,
+                rel: &rel,
                 meta: &meta,
                 depth,
             });
@@ -77,7 +87,7 @@ pub fn walk(
                 && deeper
                 && seen.insert((meta.dev(), meta.ino()))
             {
-                queue.push_back((path, depth + 1));
+                stack.push((path, rel, depth + 1));
             }
         }
     }
@@ -91,7 +101,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn walks_breadth_first_with_depth_and_prune() {
+    fn walks_with_depth_and_prune() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let r = dir.path();
         for d in ["a", "a/b", "skip", "skip/x"] {
@@ -103,7 +113,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = Vec::new();
         let res = walk(&root, &meta, None, deadline, |e| {
-            seen.push((e.name.to_string(), e.depth));
+            seen.push((e.rel.to_string(), e.depth));
             if e.name == "skip" {
                 Visit::Prune
             } else {
@@ -116,8 +126,8 @@ mod tests {
             seen,
             [
                 ("a".to_string(), 0),
-                ("b".to_string(), 1),
-                ("f".to_string(), 2),
+                ("a/b".to_string(), 1),
+                ("a/b/f".to_string(), 2),
                 ("skip".to_string(), 0)
             ]
         );
@@ -132,5 +142,50 @@ mod tests {
             walk(&root, &meta, None, past, |_| Visit::Continue),
             Err(WalkTimeout)
         );
+    }
+
+    /// zabbix_agentd's order: a directory's entries together, then the subdirectory
+    /// found last, then its own, … (a stack, not a queue). The expected order is rebuilt
+    /// from the `readdir` order the walk itself reveals.
+    #[test]
+    fn walks_in_zabbix_agentd_stack_order() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let r = dir.path();
+        for d in ["p", "p/p1", "p/p2", "q", "q/q1", "q/q2", "s"] {
+            fs::create_dir(r.join(d)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for f in ["f1", "p/f2", "q/q1/f3", "s/f4"] {
+            fs::write(r.join(f), "x").unwrap_or_else(|e| panic!("{e}"));
+        }
+        let root = r.to_string_lossy().into_owned();
+        let meta = fs::symlink_metadata(r).unwrap_or_else(|e| panic!("{e}"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut seen: Vec<(String, bool)> = Vec::new();
+        let res = walk(&root, &meta, None, deadline, |e| {
+            seen.push((e.rel.to_string(), e.meta.is_dir()));
+            Visit::Continue
+        });
+        assert_eq!(res, Ok(()));
+        let children = |parent: &str| -> Vec<(String, bool)> {
+            seen.iter()
+                .filter(|(rel, _)| match rel.rsplit_once('/') {
+                    Some((p, _)) => p == parent,
+                    None => parent.is_empty(),
+                })
+                .cloned()
+                .collect()
+        };
+        let mut expected = Vec::new();
+        let mut stack = vec![String::new()];
+        while let Some(d) = stack.pop() {
+            for (rel, is_dir) in children(&d) {
+                expected.push((rel.clone(), is_dir));
+                if is_dir {
+                    stack.push(rel);
+                }
+            }
+        }
+        assert_eq!(seen.len(), 11);
+        assert_eq!(seen, expected);
     }
 }

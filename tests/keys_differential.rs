@@ -1352,3 +1352,110 @@ fn a_closed_stdout_ends_keys_quietly() {
     assert!(done.status.success(), "{:?}: {stderr}", done.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Issue 14: `zagent test` evaluates HostnameItem (once, first; AllowKey/DenyKey do not
+/// apply) and agent.hostmetadata evaluates HostMetadataItem, printing exactly what
+/// `zabbix_agentd -t` prints — including its double `[u|1] [s|1]` / `[s|a] [t|a⏎b]`
+/// form. Generated: every item below through both keys, raw stdout compared.
+#[tokio::test]
+async fn host_items_print_as_zabbix_agentd() {
+    let s = scene();
+    let f = s.root.join("f.txt").display().to_string();
+    let metadata_items = [
+        "agent.ping".to_string(),
+        "agent.version".into(),
+        "system.hostname".into(),
+        "system.uname".into(),
+        format!("vfs.file.size[{f}]"),
+        format!("vfs.file.contents[{f}]"),
+        "system.run[echo meta]".into(),
+        "system.run[printf \"a\\r\\nb\"]".into(),
+        "system.run[printf \"\\nb\"]".into(),
+        "system.run[printf \"\"]".into(),
+        "system.run[printf \" x y \"]".into(),
+        "nosuch.key".into(),
+        "vfs.file.size[]".into(),
+        "my.alias".into(),
+    ];
+    let hostname_items = [
+        "system.run[echo myhost]",
+        "system.hostname[shorthost]",
+        "my.alias",
+    ];
+    let mut confs = Vec::new();
+    let base = "AllowRoot=1\nLogType=console\nTimeout=3\nAlias=my.alias:system.run[echo aliased]\n";
+    for item in &metadata_items {
+        confs.push(format!("{base}HostMetadataItem={item}\n"));
+        confs.push(format!(
+            "{base}HostMetadataItem={item}\nDenyKey=system.run[*]\n"
+        ));
+    }
+    confs.push(format!(
+        "{base}HostMetadata=plain\nHostMetadataItem=agent.ping\n"
+    ));
+    for item in hostname_items {
+        confs.push(format!("{base}HostnameItem={item}\n"));
+        confs.push(format!(
+            "{base}HostnameItem={item}\nDenyKey=system.run[*]\n"
+        ));
+    }
+    let mut failures = Vec::new();
+    for (i, conf) in confs.iter().enumerate() {
+        let path = s.root.join(format!("host{i}.conf"));
+        std::fs::write(&path, conf).unwrap_or_else(|e| panic!("write: {e}"));
+        for key in ["agent.hostmetadata", "agent.hostname"] {
+            let run = |cmd: &mut Command| {
+                let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let official = run(Command::new("zabbix_agentd")
+                .arg("-c")
+                .arg(&path)
+                .args(["-t", key]));
+            let ours = run(Command::new(env!("CARGO_BIN_EXE_zagent"))
+                .args(["test", "-c"])
+                .arg(&path)
+                .arg(key));
+            // zabbix_agentd crashes on agent.hostname when HostnameItem failed (it sees
+            // built-in keys only: an alias fails); zagent answers an empty name.
+            let crashed = official.is_empty() && key == "agent.hostname";
+            if crashed && ours == format!("{key}{} [s|]\n", " ".repeat(45 - key.len())) {
+                continue;
+            }
+            if official != ours {
+                failures.push(format!(
+                    "{conf}{key}:\n  agentd {official:?}\n  zagent {ours:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        confs.len() * 2,
+        failures.join("\n")
+    );
+}
+
+/// agent.hostmetadata on the wire: the HostMetadataItem's own value (a whole text, a
+/// float with 6 decimals), as zabbix_agentd sends it, through zabbix_get.
+#[test]
+fn hostmetadata_on_the_wire_as_zabbix_agentd() {
+    for item in [
+        "system.run[printf \"a\\nb\"]",
+        "system.cpu.num",
+        "agent.version",
+        "nosuch.key",
+    ] {
+        let conf = format!("Server=127.0.0.1\nHostMetadataItem={item}\n");
+        let mut official = util::start_zabbix_agentd(&conf);
+        let mut ours = util::start_zagent(&format!("AllowRoot=1\nLogType=console\n{conf}"));
+        let a = util::zabbix_get(official.port, "agent.hostmetadata", &[]);
+        let b = util::zabbix_get(ours.port, "agent.hostmetadata", &[]);
+        util::stop_group(&mut official.child, std::time::Duration::from_secs(5));
+        util::stop_group(&mut ours.child, std::time::Duration::from_secs(5));
+        assert_eq!(util::stdout(&b), util::stdout(&a), "{item}");
+        assert!(!util::stdout(&a).is_empty(), "{item}");
+    }
+}

@@ -112,3 +112,30 @@ pub fn load_config(given: Option<&Path>) -> anyhow::Result<Config> {
         None => Ok(crate::config::defaults()),
     }
 }
+
+/// Without `Hostname`, sets the host names from `HostnameItem` (the config reader has
+/// already handled the default `system.hostname`). As zabbix_agentd, which evaluates it
+/// while reading its configuration: built-in keys only (no Alias, no UserParameter yet),
+/// and AllowKey/DenyKey do not apply (a local command: `HostnameItem=system.run[...]`
+/// works without `AllowKey`). `run` evaluates it once at start; `test` and `keys` too,
+/// as `zabbix_agentd -t`/`-p` do.
+pub async fn apply_hostname_item(config: &mut Config) -> anyhow::Result<()> {
+    if !config.hostnames.is_empty() {
+        return Ok(());
+    }
+    let item = config.hostname_item.clone();
+    let mut builtins_only = config.clone();
+    builtins_only.aliases.clear();
+    builtins_only.user_parameters.clear();
+    let ctx = crate::keys::AgentCtx::new(std::sync::Arc::new(builtins_only));
+    let value = ctx
+        .execute_local(&item, config.timeout)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot get host name from HostnameItem \"{item}\": {e}"))?
+        .to_wire();
+    let origin = crate::config::Origin::default();
+    crate::config::set_hostnames_from_item(config, &value, &origin).map_err(|errs| {
+        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", text.join("\n"))
+    })
+}

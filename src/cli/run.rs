@@ -51,27 +51,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Without `Hostname`, the host names come from `HostnameItem` (the config reader has
-/// already handled the default `system.hostname`); evaluated once at start, as
-/// zabbix_agentd does.
+/// Without `Hostname`, the host names come from `HostnameItem` (evaluated once at start,
+/// as zabbix_agentd does); none at all is an error.
 async fn resolve_hostnames(
     mut config: crate::config::Config,
 ) -> anyhow::Result<crate::config::Config> {
-    if !config.hostnames.is_empty() {
-        return Ok(config);
-    }
-    let item = config.hostname_item.clone();
-    let ctx = AgentCtx::new(Arc::new(config.clone()));
-    let value = ctx
-        .execute(&item)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot get host name from HostnameItem \"{item}\": {e}"))?
-        .to_wire();
-    let origin = crate::config::Origin::default();
-    crate::config::set_hostnames_from_item(&mut config, &value, &origin).map_err(|errs| {
-        let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("{}", text.join("\n"))
-    })?;
+    super::apply_hostname_item(&mut config).await?;
     if config.hostnames.is_empty() {
         anyhow::bail!("\"Hostname\" configuration parameter is not defined");
     }

@@ -35,9 +35,14 @@ pub fn format_line(key: &str, result: &KeyResult) -> String {
         Ok(v) => format!("[{}|{}]", v.type_letter(), test_text(v)),
         Err(ns) => format!("[m|ZBX_NOTSUPPORTED] [{}]", ns.0),
     };
+    padded(key, &value)
+}
+
+/// The key padded to the column, then the answer.
+fn padded(key: &str, answer: &str) -> String {
     // printf's `%-45s` in zabbix_agentd pads by bytes, not characters.
     let pad = " ".repeat(KEY_COLUMN.saturating_sub(key.len()));
-    format!("{key}{pad} {value}")
+    format!("{key}{pad} {answer}")
 }
 
 /// Writes one output line; `false` once stdout is closed (a reader such as `head` has
@@ -82,19 +87,55 @@ pub fn format_g15(f: f64) -> String {
 fn context(
     config: Option<&std::path::Path>,
 ) -> anyhow::Result<(tokio::runtime::Runtime, Arc<AgentCtx>)> {
-    let config = super::load_config_for_test(config)?;
+    let mut config = super::load_config_for_test(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // As zabbix_agentd -t/-p: HostnameItem is evaluated first; a failure is a warning
+    // and agent.hostname is then empty (zabbix_agentd crashes on it).
+    if let Err(e) = rt.block_on(super::apply_hostname_item(&mut config)) {
+        eprintln!("zagent: warning: {e:#}");
+    }
     let ctx = AgentCtx::try_new(Arc::new(config))?;
     Ok((rt, ctx))
+}
+
+/// One `-t` line for `key` as `ctx` answers it. agent.hostmetadata from a
+/// `HostMetadataItem` is printed as zabbix_agentd prints it: that agent converts the item's
+/// result to a string in place, so `-t` shows both (`[u|1] [s|1]`, `[s|a] [t|a⏎b]`);
+/// the wire carries the item's own value, as zagent's does.
+fn test_line(ctx: &AgentCtx, key: &str, result: &KeyResult) -> String {
+    let from_item = ctx.config.host_metadata.is_none()
+        && ctx.config.host_metadata_item.is_some()
+        && ctx.user.aliases.resolve(key) == "agent.hostmetadata";
+    match result {
+        Ok(v) if from_item => format_line_also_str(key, v),
+        _ => format_line(key, result),
+    }
+}
+
+/// A `-t` line for a value zabbix_agentd also holds as a string: numbers print their own
+/// type first, then `[s|…]` (floats with 6 decimals); a text prints `[s|first line]` then
+/// `[t|…]`; a string prints once.
+pub fn format_line_also_str(key: &str, v: &Value) -> String {
+    let both = match v {
+        Value::Str(_) => return format_line(key, &Ok(v.clone())),
+        Value::Uint(_) | Value::Float(_) => {
+            format!("[{}|{}] [s|{}]", v.type_letter(), test_text(v), v.to_wire())
+        }
+        Value::Text(t) => {
+            let first = t.split(['\r', '\n']).next().unwrap_or("");
+            format!("[s|{first}] [t|{t}]")
+        }
+    };
+    padded(key, &both)
 }
 
 /// Runs `zagent test KEY`.
 pub fn run_test(args: TestArgs) -> anyhow::Result<ExitCode> {
     let (rt, ctx) = context(args.config.as_deref())?;
     let result = rt.block_on(ctx.execute(&args.key));
-    emit(&format_line(&args.key, &result))?;
+    emit(&test_line(&ctx, &args.key, &result))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -115,7 +156,7 @@ pub fn run_keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let aliases = ctx.user.aliases.names().rev().map(str::to_string);
     for key in keys.into_iter().chain(aliases) {
         let result = rt.block_on(ctx.execute(&key));
-        if !emit(&format_line(&key, &result))? {
+        if !emit(&test_line(&ctx, &key, &result))? {
             break;
         }
     }
@@ -141,6 +182,18 @@ mod tests {
         assert_eq!(
             format_line("café", &Ok(Value::Uint(1))),
             format!("café{} [u|1]", " ".repeat(40))
+        );
+        assert_eq!(
+            format_line_also_str("k", &Value::Text("a\r\nb".into())),
+            format!("k{} [s|a] [t|a\r\nb]", " ".repeat(44))
+        );
+        assert_eq!(
+            format_line_also_str("k", &Value::Float(2.88623046875)),
+            format!("k{} [d|2.88623046875] [s|2.886230]", " ".repeat(44))
+        );
+        assert_eq!(
+            format_line_also_str("k", &Value::Uint(1)),
+            format!("k{} [u|1] [s|1]", " ".repeat(44))
         );
         assert_eq!(format_g15(0.05615234375), "0.05615234375");
         assert_eq!(format_g15(1.0), "1");

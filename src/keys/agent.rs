@@ -1,6 +1,10 @@
 //! `agent.*` keys: what the agent says about itself.
 
-use super::{AgentCtx, Handler, KeyDef, KeyResult, Params, Request, Value};
+use std::sync::Arc;
+
+use super::{
+    AgentCtx, BoxFuture, Handler, KeyDef, KeyResult, NotSupported, Params, Request, Value,
+};
 
 /// The Zabbix agent version zagent speaks and reports (`agent.version`).
 pub const AGENT_VERSION: &str = "6.0.14";
@@ -18,10 +22,10 @@ pub const KEYS: &[KeyDef] = &[
     },
     KeyDef {
         name: "agent.hostmetadata",
-        description: "Agent host metadata (HostMetadata).",
+        description: "Agent host metadata (HostMetadata, or HostMetadataItem's value).",
         params: Params::None,
         test_key: "agent.hostmetadata",
-        handler: Handler::Inline(hostmetadata),
+        handler: Handler::Async(hostmetadata),
     },
     KeyDef {
         name: "agent.ping",
@@ -50,10 +54,26 @@ fn hostname(ctx: &AgentCtx, _: &Request) -> KeyResult {
     Ok(Value::Str(ctx.config.hostname().to_string()))
 }
 
-fn hostmetadata(ctx: &AgentCtx, _: &Request) -> KeyResult {
-    Ok(Value::Str(
-        ctx.config.host_metadata.clone().unwrap_or_default(),
-    ))
+/// `HostMetadata`, else `HostMetadataItem` evaluated now, its value as it comes (a text
+/// stays a text, a number a number: what zabbix_agentd sends), else empty.
+fn hostmetadata(ctx: Arc<AgentCtx>, req: Request) -> BoxFuture {
+    Box::pin(async move {
+        let cfg = &ctx.config;
+        let item = match (&cfg.host_metadata, &cfg.host_metadata_item) {
+            (Some(m), _) => return Ok(Value::Str(m.clone())),
+            (None, Some(item)) => item,
+            (None, None) => return Ok(Value::Str(String::new())),
+        };
+        let failed =
+            || NotSupported::new(format!("Cannot get host metadata using item \"{item}\""));
+        // The item naming this key again would never end (zabbix_agentd crashes).
+        if zbx_proto::key::ItemKey::parse(item).is_ok_and(|k| k.name == "agent.hostmetadata") {
+            return Err(failed());
+        }
+        ctx.execute_local(item, req.timeout)
+            .await
+            .map_err(|_| failed())
+    })
 }
 
 fn ping(_: &AgentCtx, _: &Request) -> KeyResult {

@@ -1459,3 +1459,247 @@ fn hostmetadata_on_the_wire_as_zabbix_agentd() {
         assert!(!util::stdout(&a).is_empty(), "{item}");
     }
 }
+
+/// A Modbus TCP device on loopback for the modbus.get family: holding and input registers
+/// from a table of interesting words (negative, float and double patterns), coils and
+/// discrete inputs from a pattern, and misbehaviour by address: 1000+N answers exception
+/// code N, 2000 closes, 2001 sends a wrong byte count, 2002 a wrong transaction id, 2003
+/// a wrong function, 2005 another unit id.
+struct ModbusDevice {
+    port: u16,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for ModbusDevice {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+const MODBUS_WORDS: [u16; 17] = [
+    0x4049, 0x0FDB, 0xC000, 0x0000, 0xFFFF, 0x8000, 0x0102, 0x0304, 0x4009, 0x21FB, 0x5444, 0x2D18,
+    0x7FFF, 0x00FF, 0xFF00, 0x1234, 0xABCD,
+];
+
+fn modbus_reply(req: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let (tid, unit, fc) = ([req[0], req[1]], req[6], req[7]);
+    let addr = u16::from_be_bytes([req[8], req[9]]);
+    let qty = usize::from(u16::from_be_bytes([req[10], req[11]]));
+    let mut pdu: Vec<u8> = vec![fc];
+    match addr {
+        1000..=1015 => pdu = vec![fc | 0x80, (addr - 1000) as u8],
+        2000 => return None,
+        _ if fc <= 2 => {
+            let bits: Vec<u8> = (0..qty)
+                .map(|i| {
+                    let a = usize::from(addr) + i;
+                    u8::from(if fc == 1 { a % 3 == 0 } else { a % 2 == 1 })
+                })
+                .collect();
+            let bytes: Vec<u8> = bits
+                .chunks(8)
+                .map(|c| c.iter().enumerate().fold(0u8, |acc, (i, b)| acc | (b << i)))
+                .collect();
+            pdu.push(bytes.len() as u8);
+            pdu.extend(bytes);
+        }
+        _ => {
+            pdu.push((qty * 2) as u8);
+            for i in 0..qty {
+                let shift = if fc == 4 { 7 } else { 0 };
+                let w = MODBUS_WORDS[(usize::from(addr) + i + shift) % MODBUS_WORDS.len()];
+                pdu.write_all(&w.to_be_bytes()).ok()?;
+            }
+        }
+    }
+    let (mut tid, mut unit) = (tid, unit);
+    match addr {
+        2001 => pdu[1] = pdu[1].wrapping_add(2),
+        2002 => tid[1] ^= 0x55,
+        2003 => pdu[0] = fc % 4 + 1,
+        2005 => unit = unit.wrapping_add(1),
+        _ => {}
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(&tid);
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&((pdu.len() + 1) as u16).to_be_bytes());
+    out.push(unit);
+    out.extend(pdu);
+    Some(out)
+}
+
+fn start_modbus_device() -> ModbusDevice {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let Ok(mut c) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let mut req = [0u8; 12];
+                if c.read_exact(&mut req).is_ok() {
+                    if let Some(reply) = modbus_reply(&req) {
+                        let _ = c.write_all(&reply);
+                    }
+                }
+            });
+        }
+    });
+    ModbusDevice { port, stop }
+}
+
+/// modbus.get (issue 14 cause 4): every parameter's values alone on three bases, a value
+/// matrix (function × type × endianness × count × offset), the classic addresses, and a
+/// device's exceptions and broken replies — against a Modbus TCP device both agents read.
+fn modbus_cases(port: u16) -> Vec<String> {
+    let ep = format!("tcp://127.0.0.1:{port}");
+    let values: [Vec<String>; 8] = [
+        [
+            "",
+            "x",
+            "tcp://",
+            "udp://127.0.0.1",
+            "tcp://127.0.0.1:1",
+            "tcp://nonexistent.invalid",
+            "tcp://127.0.0.1:99999",
+            "tcp://127.0.0.1:x",
+            "rtu://",
+            "rtu://zt-nodev",
+            "rtu:///dev/null",
+            "rtu://zt-nodev:0",
+            "rtu://zt-nodev:abc",
+            "rtu://zt-nodev:9600:7E2",
+            "rtu:///dev/null:9600:8N1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            ep.clone(),
+            ep.to_uppercase().replace("TCP", "TcP"),
+            format!("tcp://localhost:{port}"),
+        ])
+        .collect(),
+        ["", "0", "1", "255", "256", "-1", "+1", "x", "01"]
+            .map(String::from)
+            .to_vec(),
+        ["", "0", "1", "2", "3", "4", "5", "x", "+3"]
+            .map(String::from)
+            .to_vec(),
+        [
+            "", "0", "1", "9999", "10000", "10001", "19999", "20000", "30001", "39999", "40001",
+            "49999", "50000", "65535", "65536", "x", "-1",
+        ]
+        .map(String::from)
+        .to_vec(),
+        [
+            "", "0", "1", "2", "3", "125", "126", "2000", "2001", "65535", "65536", "x",
+        ]
+        .map(String::from)
+        .to_vec(),
+        [
+            "", "bit", "int8", "uint8", "int16", "uint16", "int32", "uint32", "float", "uint64",
+            "double", "UINT16", "x",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ["", "be", "le", "mbe", "mle", "BE", "Le", "x"]
+            .map(String::from)
+            .to_vec(),
+        ["", "0", "1", "65535", "x"].map(String::from).to_vec(),
+    ];
+    let bases: [[&str; 8]; 3] = [
+        [&ep, "", "", "", "", "", "", ""],
+        [&ep, "", "3", "0", "", "", "", ""],
+        [&ep, "", "1", "0", "", "", "", ""],
+    ];
+    let key = |p: &[String]| format!("modbus.get[{}]", p.join(","));
+    let mut v = vec!["modbus.get".to_string(), "modbus.get[]".into()];
+    v.push(format!("modbus.get[{ep},,,,,,,,]"));
+    for base in bases {
+        for (i, vals) in values.iter().enumerate() {
+            for val in vals {
+                let mut p: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+                p[i] = val.clone();
+                v.push(key(&p));
+            }
+        }
+    }
+    for f in ["3", "4"] {
+        for t in [
+            "int8", "uint8", "int16", "uint16", "int32", "uint32", "float", "uint64", "double",
+        ] {
+            for e in ["be", "le", "mbe", "mle"] {
+                for c in ["1", "3"] {
+                    for (a, o) in [("0", "0"), ("5", "1")] {
+                        v.push(format!("modbus.get[{ep},1,{f},{a},{c},{t},{e},{o}]"));
+                    }
+                }
+            }
+        }
+    }
+    for f in ["1", "2"] {
+        for c in ["1", "3", "9", "17"] {
+            for (a, o) in [("0", "0"), ("7", "3")] {
+                v.push(format!("modbus.get[{ep},,{f},{a},{c},,,{o}]"));
+            }
+        }
+    }
+    for a in [
+        "1", "5", "10001", "10005", "30001", "30003", "40001", "40010",
+    ] {
+        for c in ["1", "2"] {
+            v.push(format!("modbus.get[{ep},,,{a},{c}]"));
+        }
+    }
+    for a in (1000..=1015).chain(2000..=2005).filter(|a| *a != 2004) {
+        v.push(format!("modbus.get[{ep},,3,{a}]"));
+        v.push(format!("modbus.get[{ep},,1,{a},2]"));
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modbus_get_agrees_with_zabbix_agentd() {
+    let s = scene();
+    let device = start_modbus_device();
+    let cases = modbus_cases(device.port);
+    let limit = Arc::new(tokio::sync::Semaphore::new(8));
+    let conf = Arc::new(s.conf.clone());
+    let mut tasks = Vec::new();
+    for key in cases.clone() {
+        let (limit, conf) = (Arc::clone(&limit), Arc::clone(&conf));
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await.ok();
+            compare(&conf, &key, Cmp::Exact).await
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        failures.extend(t.await.unwrap_or_else(|e| panic!("case task: {e}")));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} modbus.get keys differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    eprintln!(
+        "{} modbus.get keys compared with zabbix_agentd -t",
+        cases.len()
+    );
+}

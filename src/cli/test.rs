@@ -65,22 +65,46 @@ fn test_text(v: &Value) -> String {
     }
 }
 
-/// `%.15g`-like formatting: 15 significant digits, trailing zeros removed.
+/// zabbix_agentd's `zbx_print_double`: `%.15G`, or `%.17G` when 15 digits do not give the
+/// value back (`0.1`, `2.88623046875`, `7.5178923805594055E+44`).
 pub fn format_g15(f: f64) -> String {
-    if f == 0.0 || !f.is_finite() {
-        return if f == 0.0 { "0".into() } else { f.to_string() };
-    }
-    let exp = f.abs().log10().floor() as i32;
-    if !(-5..15).contains(&exp) {
-        let s = format!("{f:.14e}");
-        return s;
-    }
-    let decimals = (14 - exp).max(0) as usize;
-    let s = format!("{f:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let short = c_g(f, 15);
+    if short.parse::<f64>() == Ok(f) {
+        short
     } else {
-        s
+        c_g(f, 17)
+    }
+}
+
+/// C's `%.{precision}G`.
+fn c_g(f: f64, precision: usize) -> String {
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if f.is_nan() {
+        return format!("{sign}NAN");
+    }
+    if f.is_infinite() {
+        return format!("{sign}INF");
+    }
+    if f == 0.0 {
+        return format!("{sign}0");
+    }
+    let strip = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    let sci = format!("{:.*e}", precision - 1, f);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if exp < -4 || exp >= precision as i32 {
+        let m = strip(mantissa.to_string());
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{m}E{esign}{:02}", exp.abs())
+    } else {
+        let decimals = usize::try_from(precision as i32 - 1 - exp).unwrap_or(0);
+        strip(format!("{f:.decimals$}"))
     }
 }
 
@@ -198,5 +222,13 @@ mod tests {
         assert_eq!(format_g15(0.05615234375), "0.05615234375");
         assert_eq!(format_g15(1.0), "1");
         assert_eq!(format_g15(0.1), "0.1");
+        // What zabbix_agentd -t printed for two modbus.get doubles (17 digits needed).
+        for printed in ["7.5178923805594055E+44", "-1.7014635547491816E+38"] {
+            let v: f64 = printed.parse().unwrap_or(f64::NAN);
+            assert_eq!(format_g15(v), printed);
+        }
+        assert_eq!(format_g15(1e20), "1E+20");
+        assert_eq!(format_g15(0.00001), "1E-05");
+        assert_eq!(format_g15(123456.5), "123456.5");
     }
 }

@@ -22,6 +22,7 @@ pub mod access;
 pub mod agent;
 pub mod kernel;
 pub mod log;
+pub mod modbus;
 pub mod net_dns;
 pub mod net_health;
 pub mod net_if;
@@ -49,6 +50,7 @@ pub const FAMILIES: &[&[KeyDef]] = &[
     net_dns::KEYS,
     web::KEYS,
     zabbix_stats::KEYS,
+    modbus::KEYS,
     proc::KEYS,
     system::KEYS,
     system_run::KEYS,

@@ -15,6 +15,7 @@ pub mod notify;
 pub mod oserror;
 pub mod procfs;
 pub mod procstat;
+pub mod serial;
 pub mod sockets;
 pub mod tcp_limits;
 pub mod userfile;

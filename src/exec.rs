@@ -100,13 +100,13 @@ impl Output {
 }
 
 /// Output bytes as the C agent sees them: cut at the first NUL, and invalid UTF-8
-/// replaced byte by byte with `?` (what the Zabbix server stores for such bytes).
+/// replaced by [`crate::text::zbx_utf8`] (what the Zabbix server stores for such bytes).
 pub fn c_string(bytes: &[u8]) -> String {
     let bytes = match bytes.iter().position(|b| *b == 0) {
         Some(nul) => &bytes[..nul],
         None => bytes,
     };
-    crate::regexp::sanitize(bytes)
+    crate::text::zbx_utf8(bytes)
 }
 
 /// Runs shell commands for one agent, at most [`MAX_CONCURRENT`] at a time.

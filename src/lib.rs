@@ -25,5 +25,6 @@ pub mod privdrop;
 pub mod regexp;
 pub mod stream;
 pub mod sys;
+pub mod text;
 pub mod tls;
 pub mod transport;

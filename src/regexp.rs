@@ -12,7 +12,7 @@
 //!   byte counts as one character (`a.b` matches `a\xFFb`), and `\pL` or `\X` crash its
 //!   collector ("Data gathering process terminated"). zagent matches such a subject with
 //!   each invalid byte read as `?` (same offsets, so groups and templates line up; the
-//!   output shows `?` there, as agentd's sanitised output does) and never crashes.
+//!   output follows [`crate::text`]'s rule, like every output) and never crashes.
 //!   docs/COMPATIBILITY.md lists this deviation.
 
 use pcre2::bytes::{Regex, RegexBuilder};
@@ -120,10 +120,11 @@ impl Regexp {
 ///   no group 1 at all makes the whole output `None`;
 /// - any other `\x` stays as written.
 ///
-/// Bytes that are not UTF-8 become `?` (agentd sanitises the output the same way).
+/// Bytes that are not UTF-8 are replaced by [`crate::text::zbx_utf8`] (one `?` per invalid
+/// sequence: what the server stores from agentd's raw output).
 pub fn render(subject: &[u8], groups: &Groups, template: &str) -> Option<String> {
     if template.is_empty() {
-        return Some(sanitize(subject));
+        return Some(crate::text::zbx_utf8(subject));
     }
     let t = template.as_bytes();
     let group = |i: usize| groups[i].map_or(&[][..], |(s, e)| &subject[s..e]);
@@ -162,19 +163,7 @@ pub fn render(subject: &[u8], groups: &Groups, template: &str) -> Option<String>
         }
     }
     out.extend_from_slice(&t[start.min(t.len())..]);
-    Some(sanitize(&out))
-}
-
-/// UTF-8 text with every byte that is not part of a valid sequence replaced by `?`.
-pub fn sanitize(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(chunk.valid());
-        for _ in chunk.invalid() {
-            out.push('?');
-        }
-    }
-    out
+    Some(crate::text::zbx_utf8(&out))
 }
 
 #[cfg(test)]
@@ -269,10 +258,5 @@ mod tests {
         );
         let ci = Regexp::build("ERROR", true).unwrap_or_else(|e| panic!("{e}"));
         assert!(ci.is_match(b"an error here"));
-    }
-
-    #[test]
-    fn sanitize_replaces_each_bad_byte() {
-        assert_eq!(sanitize(b"a\xffb\xfe"), "a?b?");
     }
 }

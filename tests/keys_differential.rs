@@ -1317,8 +1317,8 @@ fn agentd_output_parser() {
     );
 }
 
-/// Content that is not UTF-8 cannot travel in a zagent `Value`: it is replaced with
-/// U+FFFD (zabbix_agentd sends the raw bytes, which the server then refuses).
+/// Content that is not UTF-8 cannot travel in a zagent `Value`: each invalid sequence is
+/// one `?`, what the server stores from zabbix_agentd's raw bytes (src/text.rs).
 #[tokio::test]
 async fn contents_not_utf8_is_replaced() {
     let s = scene();
@@ -1328,7 +1328,7 @@ async fn contents_not_utf8_is_replaced() {
     let v = ctx
         .execute(&format!("vfs.file.contents[{}]", path.display()))
         .await;
-    assert_eq!(v, Ok(Value::Text("x\u{fffd}\u{fffd}y".into())));
+    assert_eq!(v, Ok(Value::Text("x??y".into())));
 }
 
 /// Issue 14: `zagent keys | head -1` must not panic when its reader goes away.
@@ -1702,4 +1702,173 @@ async fn modbus_get_agrees_with_zabbix_agentd() {
         "{} modbus.get keys compared with zabbix_agentd -t",
         cases.len()
     );
+}
+
+/// Byte sequences for the invalid-UTF-8 family: stray continuation bytes, 0xFE/0xFF,
+/// truncated sequences, overlong forms, surrogates, code points past U+10FFFF, 5- and
+/// 6-byte forms, a lead byte before ASCII or before too many continuation bytes, and valid
+/// multi-byte characters around them.
+const UTF8_SEQS: &[&[u8]] = &[
+    b"\x80",
+    b"\xbf",
+    b"\x80\x80",
+    b"\xfe",
+    b"\xff",
+    b"\xc3",
+    b"\xe2\x82",
+    b"\xf0\x9f\x98",
+    b"\xc0\x80",
+    b"\xc1\xbf",
+    b"\xe0\x80\x80",
+    b"\xf0\x80\x80\x80",
+    b"\xed\xa0\x80",
+    b"\xed\xbf\xbf",
+    b"\xf4\x90\x80\x80",
+    b"\xf5\x80\x80\x80",
+    b"\xf8\x88\x80\x80\x80",
+    b"\xfc\x84\x80\x80\x80\x80",
+    b"\xc3A",
+    b"\xc3\x80\x80",
+    b"\xc3\xa9",
+    b"\xe2\x82\xac",
+    b"\xf0\x9f\x98\x80",
+];
+
+/// The rest of a `-t` line after the key column, as raw bytes.
+fn test_value_bytes(key: &str, stdout: &[u8]) -> Vec<u8> {
+    let rest = stdout
+        .strip_prefix(key.as_bytes())
+        .unwrap_or_else(|| panic!("{key}: {}", String::from_utf8_lossy(stdout)));
+    let start = rest.iter().position(|b| *b != b' ').unwrap_or(rest.len());
+    let rest = &rest[start..];
+    rest.strip_suffix(b"\n").unwrap_or(rest).to_vec()
+}
+
+/// Issue 14 cause 7, one rule for bytes that are not UTF-8 (src/text.rs), generated from
+/// [`UTF8_SEQS`] alone and in pairs. The expected text of every byte string comes from
+/// zabbix_agentd itself: the `vfs.dir.get` JSON of a file with that name (agentd
+/// replaces inside JSON what the server replaces in plain values). Checked:
+/// - vfs.dir.get over all the names: zagent's JSON is agentd's, byte for byte;
+/// - vfs.file.contents, vfs.file.regexp (line, template) and system.run on files holding
+///   those strings: agentd answers the raw bytes, zagent that replaced text (what the
+///   server stores from agentd's answer).
+#[test]
+fn invalid_utf8_answers_as_zabbix_agentd() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let s = scene();
+    let names = s.root.join("u8names");
+    std::fs::create_dir(&names).unwrap_or_else(|e| panic!("{e}"));
+    let mut strings: Vec<Vec<u8>> = Vec::new();
+    for a in UTF8_SEQS {
+        strings.push([b"p", *a, b"q"].concat());
+        for b in UTF8_SEQS {
+            strings.push([b"p", *a, *b, b"q"].concat());
+        }
+    }
+    // Some pairs spell the same bytes ("\x80" + "\x80\x80"): one file each.
+    let mut seen = std::collections::HashSet::new();
+    strings.retain(|t| seen.insert(t.clone()));
+    // File i of u8names is named strings[i] and holds i bytes: its size finds it in JSON.
+    for (i, name) in strings.iter().enumerate() {
+        std::fs::write(names.join(std::ffi::OsStr::from_bytes(name)), vec![b'x'; i])
+            .unwrap_or_else(|e| panic!("write: {e}"));
+    }
+    let conf = s.root.join("u8.conf");
+    std::fs::write(
+        &conf,
+        "AllowRoot=1\nLogType=console\nTimeout=10\nAllowKey=system.run[*]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = |cmd: &mut Command| cmd.output().unwrap_or_else(|e| panic!("{e}")).stdout;
+    let agentd = |key: &str| {
+        run(Command::new("zabbix_agentd")
+            .arg("-c")
+            .arg(&conf)
+            .args(["-t", key]))
+    };
+    let ours = |key: &str| {
+        run(Command::new(env!("CARGO_BIN_EXE_zagent"))
+            .args(["test", "-c"])
+            .arg(&conf)
+            .arg(key))
+    };
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    // The oracle: agentd's JSON for every name.
+    let key = format!("vfs.dir.get[{}]", names.display());
+    let official = agentd(&key);
+    let zagent_json = ours(&key);
+    checked += 1;
+    if official != zagent_json {
+        failures.push(format!(
+            "{key}:\n  agentd {}\n  zagent {}",
+            String::from_utf8_lossy(&official),
+            String::from_utf8_lossy(&zagent_json)
+        ));
+    }
+    let json = test_value_bytes(&key, &official);
+    let json = std::str::from_utf8(&json[3..json.len() - 1])
+        .unwrap_or_else(|e| panic!("agentd's vfs.dir.get is not UTF-8: {e}"));
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let mut expected = vec![String::new(); strings.len()];
+    for r in &rows {
+        let i = r["size"].as_u64().unwrap_or(u64::MAX) as usize;
+        expected[i] = r["basename"].as_str().unwrap_or("").to_string();
+    }
+    assert_eq!(rows.len(), strings.len());
+    // Plain values: one file per single sequence.
+    // Every third string that fits a short file (the JSON above covers all of them).
+    for (i, text) in strings
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| t.len() <= 8 && i % 3 == 0)
+    {
+        let f = s.root.join(format!("u8-{i}.txt"));
+        std::fs::write(&f, text).unwrap_or_else(|e| panic!("{e}"));
+        let f = f.display();
+        // (key, type letter, text around the value, whether agentd answers the raw bytes:
+        // plain values yes; a filled output template is replaced by agentd itself).
+        for (key, letter, wrap, raw_from_agentd) in [
+            (format!("vfs.file.contents[{f}]"), 't', ("", ""), true),
+            (format!("vfs.file.regexp[{f},q]"), 's', ("", ""), true),
+            (
+                format!("vfs.file.regexp[{f},^p.*,,,,<\\0>]"),
+                's',
+                ("<", ">"),
+                false,
+            ),
+            (format!("system.run[cat {f}]"), 't', ("", ""), true),
+        ] {
+            checked += 1;
+            let official = test_value_bytes(&key, &agentd(&key));
+            let want = format!("[{letter}|{}{}{}]", wrap.0, expected[i], wrap.1);
+            let want_official = if raw_from_agentd {
+                [
+                    format!("[{letter}|{}", wrap.0).as_bytes(),
+                    text,
+                    format!("{}]", wrap.1).as_bytes(),
+                ]
+                .concat()
+            } else {
+                want.as_bytes().to_vec()
+            };
+            let got = String::from_utf8(test_value_bytes(&key, &ours(&key)))
+                .unwrap_or_else(|e| panic!("zagent printed bytes that are not UTF-8: {e}"));
+            if official != want_official || got != want {
+                failures.push(format!(
+                    "{key}: agentd {:?} (expected {:?}) zagent {got:?} expected {want:?}",
+                    String::from_utf8_lossy(&official),
+                    String::from_utf8_lossy(&want_official)
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(checked > 90, "only {checked} checks");
 }

@@ -53,7 +53,7 @@ pub enum Mode {
 /// which that byte always means a newline are accepted (not UTF-16/UTF-32).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
-    /// UTF-8 (the default); invalid bytes become U+FFFD.
+    /// UTF-8 (the default); invalid sequences become `?` ([`crate::text`]).
     Utf8,
     /// ISO-8859-1 / Latin-1: each byte is one code point.
     Latin1,
@@ -202,7 +202,7 @@ impl Filter {
 /// zabbix_agentd sends nothing for that line.
 pub fn render(template: &str, re: Option<&Regexp>, line: &[u8]) -> Option<String> {
     if template.is_empty() {
-        return Some(regexp::sanitize(line));
+        return Some(crate::text::zbx_utf8(line));
     }
     let groups = match re {
         Some(re) => re.captures(line)?,

@@ -565,7 +565,7 @@ pub fn format_answer(msg: &[u8], db: &NameDb) -> Result<String, DecodeError> {
                         let s = msg
                             .get(p..p + usize::from(c))
                             .ok_or(DecodeError::Overflow)?;
-                        line.push_str(&format!(" \"{}\"", String::from_utf8_lossy(s)));
+                        line.push_str(&format!(" \"{}\"", crate::text::zbx_utf8(s)));
                         p += usize::from(c);
                     }
                 }
@@ -587,7 +587,7 @@ pub fn format_answer(msg: &[u8], db: &NameDb) -> Result<String, DecodeError> {
                         c -= 1;
                     }
                 }
-                line.push_str(&format!(" \"{}\"", String::from_utf8_lossy(&text)));
+                line.push_str(&format!(" \"{}\"", crate::text::zbx_utf8(&text)));
             }
             33 => {
                 let prio = be16(msg, p).ok_or(DecodeError::Overflow)?;

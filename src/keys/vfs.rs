@@ -714,8 +714,8 @@ where
 
 /// The absolute path vfs.file.get reports: the directory resolved, the last component
 /// kept as written (a symlink stays itself; `..` and `.` are resolved).
-pub fn resolve_pathname(path: &str) -> io::Result<std::path::PathBuf> {
-    let p = std::path::Path::new(path);
+pub fn resolve_pathname(path: impl AsRef<std::path::Path>) -> io::Result<std::path::PathBuf> {
+    let p = path.as_ref();
     match (p.parent(), p.file_name()) {
         (Some(parent), Some(name)) => {
             let dir = if parent.as_os_str().is_empty() {
@@ -736,7 +736,7 @@ fn file_get(_: &AgentCtx, req: &Request) -> KeyResult {
     let pathname = resolve_pathname(path)
         .map_err(|_| NotSupported::new("Cannot obtain file or directory name."))?;
     let info = FileInfo {
-        pathname: pathname.to_string_lossy().into_owned(),
+        pathname: crate::text::zbx_utf8_os(pathname.as_os_str()),
         kind: type_name(m.file_type()),
         user: owner_name(m.uid(), false).unwrap_or_else(|| m.uid().to_string()),
         group: owner_name(m.gid(), true).unwrap_or_else(|| m.gid().to_string()),
@@ -753,7 +753,7 @@ fn file_get(_: &AgentCtx, req: &Request) -> KeyResult {
 
 /// vfs.file.contents text from the raw bytes: each line converted from `encoding`, cut at
 /// a NUL (as the C agent's string copy does), trailing CR/LF of the whole text removed.
-/// Bytes that are not UTF-8 after conversion are replaced (U+FFFD).
+/// Bytes that are not UTF-8 after conversion: [`crate::text::zbx_utf8`].
 pub fn contents_text(data: &[u8], encoding: &str) -> String {
     let mut out: Vec<u8> = Vec::with_capacity(data.len());
     for line in iconv::split_lines(data, iconv::line_feed(encoding)) {
@@ -764,7 +764,7 @@ pub fn contents_text(data: &[u8], encoding: &str) -> String {
     while matches!(out.last(), Some(b'\r' | b'\n')) {
         out.pop();
     }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::text::zbx_utf8(&out)
 }
 
 fn file_contents(_: &AgentCtx, req: &Request) -> KeyResult {

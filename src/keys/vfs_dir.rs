@@ -167,21 +167,14 @@ pub struct NameFilter {
 
 impl NameFilter {
     /// Whether `name` passes the include and exclude expressions.
-    pub fn passes(&self, name: &str) -> bool {
-        self.incl
-            .as_ref()
-            .map_or(true, |r| r.is_match(name.as_bytes()))
-            && !self
-                .excl
-                .as_ref()
-                .is_some_and(|r| r.is_match(name.as_bytes()))
+    pub fn passes(&self, name: &[u8]) -> bool {
+        self.incl.as_ref().map_or(true, |r| r.is_match(name))
+            && !self.excl.as_ref().is_some_and(|r| r.is_match(name))
     }
 
     /// Whether the directory at `rel` (its path below the root) is skipped entirely.
-    pub fn skips_dir(&self, rel: &str) -> bool {
-        self.excl_dir
-            .as_ref()
-            .is_some_and(|r| r.is_match(rel.as_bytes()))
+    pub fn skips_dir(&self, rel: &[u8]) -> bool {
+        self.excl_dir.as_ref().is_some_and(|r| r.is_match(rel))
     }
 }
 
@@ -338,14 +331,13 @@ fn dir_get(_: &AgentCtx, req: &Request) -> KeyResult {
     let select = DirSelect::from_request(req)?;
     let mut rows = Vec::new();
     select.walk(req, |e| {
-        let path = e.path.to_string_lossy();
         // An entry whose directory cannot be resolved any more is left out.
-        let Ok(pathname) = resolve_pathname(&path) else {
+        let Ok(pathname) = resolve_pathname(e.path) else {
             return;
         };
         let m = e.meta;
         let info = FileInfo {
-            pathname: pathname.to_string_lossy().into_owned(),
+            pathname: crate::text::zbx_utf8_os(pathname.as_os_str()),
             kind: type_name(m.file_type()),
             user: owner_name(m.uid(), false).unwrap_or_else(|| m.uid().to_string()),
             group: owner_name(m.gid(), true).unwrap_or_else(|| m.gid().to_string()),
@@ -367,7 +359,7 @@ fn dir_size(_: &AgentCtx, req: &Request) -> KeyResult {
     let common = DirCommon::from_request(req, 4, 5)?;
     let size_of = |m: &fs::Metadata| if disk { m.blocks() * 512 } else { m.size() };
     // The root is matched by its path (trimmed as walked).
-    let mut total = if common.names.passes(common.dir) {
+    let mut total = if common.names.passes(common.dir.as_bytes()) {
         size_of(&common.root)
     } else {
         0

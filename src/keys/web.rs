@@ -509,7 +509,7 @@ async fn fetch(ctx: &AgentCtx, req: &Request) -> Result<Vec<u8>, NotSupported> {
 /// The page as agentd hands it on: up to the first NUL byte, as text.
 fn page_text(page: &[u8]) -> String {
     let end = page.iter().position(|&b| b == 0).unwrap_or(page.len());
-    String::from_utf8_lossy(&page[..end]).into_owned()
+    crate::text::zbx_utf8(&page[..end])
 }
 
 /// The length parameter: 0 to 2^31-1 (0 cuts every match to nothing).

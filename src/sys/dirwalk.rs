@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,13 +16,13 @@ use std::time::Instant;
 /// One directory entry below the root.
 #[derive(Debug)]
 pub struct Entry<'a> {
-    /// Its name (last path component).
-    pub name: &'a str,
+    /// Its name (last path component), as bytes: file names need not be UTF-8.
+    pub name: &'a [u8],
     /// Its path: the root as given, then the names below it.
     pub path: &'a std::path::Path,
     /// Its path below the root (`a/b/name`), what zabbix_agentd matches the excluded
     /// directories against.
-    pub rel: &'a str,
+    pub rel: &'a [u8],
     /// `lstat` of the entry.
     pub meta: &'a fs::Metadata,
     /// 0 for the root's children, 1 for theirs, …
@@ -53,7 +54,7 @@ pub fn walk(
 ) -> Result<(), WalkTimeout> {
     let mut seen: HashSet<(u64, u64)> = HashSet::new();
     seen.insert((root_meta.dev(), root_meta.ino()));
-    let mut stack: Vec<(PathBuf, String, u32)> = vec![(PathBuf::from(root), String::new(), 0)];
+    let mut stack: Vec<(PathBuf, Vec<u8>, u32)> = vec![(PathBuf::from(root), Vec::new(), 0)];
     while let Some((dir, dir_rel, depth)) = stack.pop() {
         let Ok(rd) = fs::read_dir(&dir) else {
             tracing::debug!(dir = %dir.display(), "Cannot open directory, skipped");
@@ -68,14 +69,14 @@ pub fn walk(
                 continue;
             };
             let name_os = item.file_name();
-            let name = name_os.to_string_lossy();
-            let rel = if dir_rel.is_empty() {
-                name.to_string()
-            } else {
-                format!("{dir_rel}/{name}")
-            };
+            let name = name_os.as_bytes();
+            let mut rel = dir_rel.clone();
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(name);
             let action = visit(&Entry {
-                name: &name,
+                name,
                 path: &path,
                 rel: &rel,
                 meta: &meta,
@@ -113,8 +114,8 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen = Vec::new();
         let res = walk(&root, &meta, None, deadline, |e| {
-            seen.push((e.rel.to_string(), e.depth));
-            if e.name == "skip" {
+            seen.push((String::from_utf8_lossy(e.rel).into_owned(), e.depth));
+            if e.name == b"skip" {
                 Visit::Prune
             } else {
                 Visit::Continue
@@ -162,7 +163,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut seen: Vec<(String, bool)> = Vec::new();
         let res = walk(&root, &meta, None, deadline, |e| {
-            seen.push((e.rel.to_string(), e.meta.is_dir()));
+            seen.push((String::from_utf8_lossy(e.rel).into_owned(), e.meta.is_dir()));
             Visit::Continue
         });
         assert_eq!(res, Ok(()));

@@ -43,7 +43,7 @@ pub fn os_pretty_name(os_release: &str) -> Option<String> {
 pub(super) fn first_line_of(path: &str) -> Result<String, NotSupported> {
     let text = std::fs::read(path)
         .map_err(|e| NotSupported::new(format!("Cannot open {path}: {}", zbx_strerror(&e))))?;
-    first_line(&String::from_utf8_lossy(&text))
+    first_line(&crate::text::zbx_utf8(&text))
         .ok_or_else(|| NotSupported::new("Cannot read from file."))
 }
 
@@ -52,7 +52,7 @@ pub(super) fn sw_os(_: &AgentCtx, req: &Request) -> KeyResult {
         "short" => first_line_of("/proc/version_signature")?,
         "name" => match std::fs::read("/etc/os-release")
             .ok()
-            .and_then(|t| os_pretty_name(&String::from_utf8_lossy(&t)))
+            .and_then(|t| os_pretty_name(&crate::text::zbx_utf8(&t)))
         {
             Some(name) => name,
             None => first_line_of("/etc/issue.net")?,

@@ -337,3 +337,45 @@ fn tls_options_are_checked_like_zabbix_sender() {
         "{err}"
     );
 }
+
+/// docs/COMPATIBILITY.md's rule for bytes that are not UTF-8 (src/text.rs) is what the
+/// real server stores: raw bytes sent by the real zabbix_sender land as
+/// `zagent::text::zbx_utf8` of them (one `?` per invalid sequence), so zagent's replaced
+/// plain values equal what the server keeps of zabbix_agentd's raw ones.
+#[test]
+fn server_stores_invalid_utf8_as_zagent_answers_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let lab = Lab::shared();
+    let host = "zt-send-utf8";
+    lab.fresh_trapper_host(host, &["trap.text"]);
+    let values: [&[u8]; 8] = [
+        b"a\xe2\x82b",
+        b"c\x80\x80d",
+        b"e\xed\xa0\x80f",
+        b"g\xc3A",
+        b"h\xc0\x80i",
+        b"j\xf5\x80\x80\x80k",
+        b"l\xfe\xffm",
+        b"n\xc3\xa9\xe2\x82\xaco",
+    ];
+    for v in values {
+        let out = std::process::Command::new("zabbix_sender")
+            .args(["-z", "127.0.0.1", "-p", &lab.port.to_string(), "-s", host])
+            .args(["-k", "trap.text", "-o"])
+            .arg(std::ffi::OsStr::from_bytes(v))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let stored: Vec<String> = wait_values(&lab, host, "trap.text", values.len())
+        .into_iter()
+        .map(|(_, _, v)| v)
+        .collect();
+    let ours: Vec<String> = values.iter().map(|v| zagent::text::zbx_utf8(v)).collect();
+    assert_eq!(stored, ours);
+    assert_eq!(ours[1], "c??d");
+}

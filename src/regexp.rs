@@ -59,6 +59,24 @@ fn matchable(subject: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(out)
 }
 
+/// zabbix_agentd's match limits, as start-of-pattern items (they can only lower the
+/// library's defaults, which is what they do here): `match_limit` 1,000,000 and a depth
+/// limit of the stack's soft limit / 800 (100,000 from an 80 MB stack or unlimited;
+/// 10,000 when it cannot be read). A match that reaches one is no match, as in agentd
+/// (which logs "failed with error -47"). The `pcre2` crate has no match context, so the
+/// pattern carries them.
+fn limits() -> &'static str {
+    static LIMITS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LIMITS.get_or_init(|| {
+        let depth = match crate::sys::host::stack_soft_limit() {
+            Some(cur) if cur < 80_000_000 => cur / 800,
+            Some(_) => 100_000,
+            None => 10_000,
+        };
+        format!("(*LIMIT_MATCH=1000000)(*LIMIT_DEPTH={depth})")
+    })
+}
+
 /// The bare PCRE2 message from the crate's "PCRE2: error compiling pattern at offset N: msg".
 fn bare_message(e: &pcre2::Error) -> String {
     let text = e.to_string();
@@ -82,7 +100,7 @@ impl Regexp {
             .utf(true)
             .multi_line(true)
             .caseless(caseless)
-            .build(pattern)
+            .build(&format!("{}{pattern}", limits()))
             .map(|re| Regexp { re })
             .map_err(|e| CompileError(bare_message(&e)))
     }
@@ -258,5 +276,20 @@ mod tests {
         );
         let ci = Regexp::build("ERROR", true).unwrap_or_else(|e| panic!("{e}"));
         assert!(ci.is_match(b"an error here"));
+    }
+
+    #[test]
+    fn match_limit_as_zabbix_agentd() {
+        // The first alternative backtracks 2^n times before the second matches: within
+        // agentd's match_limit (1,000,000) at 16 a's, past it at 20 (agentd: no match,
+        // "failed with error -47"; PCRE2's own default limit would still match).
+        let re = Regexp::new("(a+)+c|a*b").unwrap_or_else(|e| panic!("{e}"));
+        let line = |n: usize| [vec![b'a'; n], b"b".to_vec()].concat();
+        assert!(re.is_match(&line(16)));
+        assert!(!re.is_match(&line(20)));
+        assert_eq!(re.sub(&line(20), "x"), None);
+        // A pattern that sets its own, lower limit keeps it.
+        let own = Regexp::new("(*LIMIT_MATCH=1000)(a+)+c|a*b").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!own.is_match(&line(16)));
     }
 }

@@ -256,6 +256,18 @@ fn scene() -> Scene {
         }
     }
     read_all(&root.join("wt"));
+    // The PCRE2 limit family: "a" * n then "b" (backtracking past the match limit) and
+    // "a" * m (recursion past the depth limit).
+    for n in 14..=24 {
+        let mut line = vec![b'a'; n];
+        line.extend_from_slice(b"b\n");
+        w(&format!("limit{n}.txt"), &line);
+    }
+    for m in (3000..=13000).step_by(500) {
+        let mut line = vec![b'a'; m];
+        line.push(b'\n');
+        w(&format!("deep{m}.txt"), &line);
+    }
     w("orphan.txt", b"owned by nobody known\n");
     // Only vfs.file.get looks at these, so no other case moves their access time.
     w("get.txt", b"twelve bytes");
@@ -455,6 +467,29 @@ fn dir_walk_cases(root: &Path) -> Vec<String> {
         }
         v.push(format!("vfs.dir.get[{wt},\"^[a-c]$\",,,,,,,,,\"{e}\"]"));
         v.push(format!("vfs.dir.get[{wt},,\"^[a-c]$\",dir,,,,,,,\"{e}\"]"));
+    }
+    v
+}
+
+/// The PCRE2 limit family (issue 14): patterns whose first alternative backtracks
+/// exponentially, or nests one level per character, before a second alternative that
+/// matches. zabbix_agentd stops at `match_limit` 1,000,000 and a depth limit from the
+/// stack size (the match is then no match); without those limits the second alternative
+/// would match. Generated over line lengths around both limits.
+fn pcre_limit_cases(root: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for n in 14..=24 {
+        let f = root.join(format!("limit{n}.txt")).display().to_string();
+        for p in ["(a+)+c|a*b", "(a|aa)+c|a*b", "(a*)*c|b"] {
+            v.push(format!("vfs.file.regexp[{f},\"{p}\",,,,x]"));
+            v.push(format!("vfs.file.regmatch[{f},\"{p}\"]"));
+        }
+    }
+    for m in (3000..=13000).step_by(500) {
+        let f = root.join(format!("deep{m}.txt")).display().to_string();
+        for p in ["^(a|b)*c|^a", "^(?:a|b)*c|^a", "^(a)*c|^a"] {
+            v.push(format!("vfs.file.regexp[{f},\"{p}\",,,,x]"));
+        }
     }
     v
 }
@@ -1073,6 +1108,11 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
 
     // Type lists (issue 14 cause 2): read as key parameters by agentd.
     for k in type_list_cases(root) {
+        add(k, Exact);
+    }
+
+    // PCRE2 match and depth limits (issue 14).
+    for k in pcre_limit_cases(root) {
         add(k, Exact);
     }
 

@@ -1,9 +1,22 @@
 //! The host-wide system calls the `system.*` keys read: `uname(2)`, `sysinfo(2)`,
-//! `sysconf(3)` and a process-existence probe. Safe wrappers only; what the values mean
+//! `sysconf(3)` and a process-existence probe; and the process's stack limit
+//! (`getrlimit(2)`), which sizes the regexp depth limit as zabbix_agentd sizes it. Safe wrappers only; what the values mean
 //! (and the texts of a failure) belongs to `keys::system`.
 
 use std::ffi::CStr;
 use std::io;
+
+/// The soft `RLIMIT_STACK` of this process in bytes (`None` when it cannot be read;
+/// `u64::MAX` for unlimited).
+pub fn stack_soft_limit() -> Option<u64> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) writes one rlimit into the struct we own.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut rl) };
+    (rc == 0).then_some(rl.rlim_cur)
+}
 
 /// The five `uname(2)` fields.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -247,9 +247,9 @@ fn templates_import_and_update_on_6_0() {
         )
         .unwrap();
     let t = &t[0];
-    // 1 dump master + 11 states + 4 ephemeral + 4 CLOSE_WAIT + 1 queue max, 1 limits master +
+    // 1 dump master + 11 states + 4 ephemeral + 6 CLOSE_WAIT + 1 queue max, 1 limits master +
     // 8 limits, 4 counters.
-    assert_eq!(t["items"], "34", "{t}");
+    assert_eq!(t["items"], "36", "{t}");
     assert_eq!(t["discoveries"], "1");
     assert_eq!(t["triggers"], "6");
     assert_eq!(t["graphs"], "3");
@@ -417,7 +417,7 @@ fn health_template_every_item_supported_on_zagent() {
         protos >= 6,
         "the agent's own listener is discovered with its 6 prototypes: {protos}"
     );
-    assert_eq!(items.len() - protos, 34);
+    assert_eq!(items.len() - protos, 36);
     let v = |k: &str| -> f64 {
         let i = items
             .iter()
@@ -728,7 +728,13 @@ fn scenario_close_wait_leak() {
     });
     let held: Vec<TcpStream> = (0..60).map(|_| l.accept().unwrap().0).collect();
     drop(clients);
-    host.wait_problem("CLOSE_WAIT leak on local port 7004", false, LIMIT);
+    let p = host.wait_problem("CLOSE_WAIT leak on local port 7004", false, LIMIT);
+    // It names the count and the user owning the sockets (the tests run as root).
+    assert!(
+        p.iter()
+            .any(|(n, _)| n == "CLOSE_WAIT leak on local port 7004 (60 sockets, user root)"),
+        "{p:?}"
+    );
     drop(held);
     host.wait_problem("CLOSE_WAIT leak on local port 7004", true, LIMIT);
     drop(l);
@@ -1007,7 +1013,12 @@ fn scenario_close_wait_leak_on_upstream() {
         (l, clients)
     });
     let up = "CLOSE_WAIT leak on upstream 127.0.0.1:7007";
-    host.wait_problem(up, false, LIMIT);
+    let p = host.wait_problem(up, false, LIMIT);
+    assert!(
+        p.iter()
+            .any(|(n, _)| n == "CLOSE_WAIT leak on upstream 127.0.0.1:7007 (60 sockets, user root)"),
+        "{p:?}"
+    );
     drop(clients);
     host.wait_all_resolved(up, LIMIT);
     assert_only(&host, up);

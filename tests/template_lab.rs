@@ -919,9 +919,13 @@ fn scenario_time_wait_near_tw_buckets() {
 }
 
 /// Conntrack in the namespace: `nf_conntrack_max` is read-only outside the initial
-/// namespace (mode 0444, "Permission denied" on write), so the table cannot be made small
-/// there; instead the host's `{$TCP.CONNTRACK.PCT.MAX}` is lowered to half of what 1,000
-/// real entries make of the machine's table, and those entries are created for real.
+/// namespace (there the file is mode 0444: `ip netns exec NS sysctl -w
+/// net.netfilter.nf_conntrack_max=100` answers `sysctl: setting key
+/// "net.netfilter.nf_conntrack_max": Invalid argument`, a shell redirect "Permission
+/// denied"), so the table cannot be made small there, and shrinking the machine's would
+/// hit everything else on it. The count is per namespace: the host's
+/// `{$TCP.CONNTRACK.PCT.MAX}` is lowered to half of what 1,000 real entries make of the
+/// machine's table, and those entries are created for real.
 #[test]
 fn scenario_conntrack_table_near_full() {
     let api = api();

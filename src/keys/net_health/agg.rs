@@ -811,7 +811,8 @@ impl Grouped {
 }
 
 /// Sockets counted per (group key, owner uid), so that a report can name the user who
-/// holds most of one group (the biggest local port or upstream in CLOSE_WAIT).
+/// holds most of one group (the biggest local port or upstream in CLOSE_WAIT). For
+/// [`By::Lport`] and [`By::Remote`] groupings.
 #[derive(Debug)]
 struct Owners {
     by: By,
@@ -839,7 +840,7 @@ impl Owners {
     /// `{"user": <name, else the uid>, "count": <its sockets>}` for the uid holding most
     /// sockets (then the lowest uid) of the group `max` (`{"key", "count"}` of the
     /// group's report); `{"user": "", "count": 0}` when there is none. Only keys with
-    /// `max`'s count are turned into text to find it.
+    /// `max`'s count and port are turned into text to find it.
     fn report(&self, max: &Json, names: &mut dyn Names) -> Json {
         let (key, count) = (
             max["key"].as_str().unwrap_or_default(),
@@ -849,9 +850,11 @@ impl Owners {
         for ((g, _), n) in &self.counts {
             *sums.entry(*g).or_default() += u64::from(*n);
         }
+        // The port ends both key texts (lport, remote): a cheap test before formatting.
+        let port: Option<u16> = key.rsplit(':').next().and_then(|p| p.parse().ok());
         let group = sums
             .iter()
-            .filter(|(g, n)| !key.is_empty() && **n == count && g.text(self.by) == key)
+            .filter(|(g, n)| **n == count && Some(g.port) == port && g.text(self.by) == key)
             .map(|(g, _)| *g)
             .next();
         let best = self

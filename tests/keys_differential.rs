@@ -494,6 +494,37 @@ fn pcre_limit_cases(root: &Path) -> Vec<String> {
     v
 }
 
+/// Every built-in key with one parameter more than it declares, all `x` or all empty:
+/// which error comes first (the count, or a parameter zabbix_agentd checks before
+/// counting) is agentd's for every key, not only vfs.dir.*. Generated from the registry,
+/// for the keys `zabbix_agentd -p` lists (zagent's own keys have nothing to compare).
+fn too_many_cases(conf: &Path) -> Vec<String> {
+    use zagent::keys::{Params, Registry};
+    let listing = Command::new("zabbix_agentd")
+        .arg("-c")
+        .arg(conf)
+        .arg("-p")
+        .output()
+        .unwrap_or_else(|e| panic!("zabbix_agentd -p: {e}"));
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let known = |name: &str| {
+        listing
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}[")) || l.starts_with(&format!("{name} ")))
+    };
+    let mut v = Vec::new();
+    for def in Registry::all().filter(|d| known(d.name)) {
+        let (Params::List(defs) | Params::ActiveOnly(defs)) = def.params else {
+            continue;
+        };
+        for atom in ["x", ""] {
+            let params = vec![atom; defs.len() + 1];
+            v.push(format!("{}[{}]", def.name, params.join(",")));
+        }
+    }
+    v
+}
+
 /// Lines of a tests/fixtures/pcre table.
 fn pcre_table(name: &str) -> Vec<String> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1108,6 +1139,11 @@ fn cases(root: &Path) -> Vec<(String, Cmp)> {
 
     // Type lists (issue 14 cause 2): read as key parameters by agentd.
     for k in type_list_cases(root) {
+        add(k, Exact);
+    }
+
+    // One parameter too many, for every key (issue 14 cause 8).
+    for k in too_many_cases(&root.join("zabbix_agentd.conf")) {
         add(k, Exact);
     }
 

@@ -85,7 +85,7 @@ const fn active_only(
     KeyDef {
         name,
         description,
-        params: Params::List(params),
+        params: Params::ActiveOnly(params),
         test_key,
         handler: Handler::Inline(only_active),
     }

@@ -327,6 +327,10 @@ pub enum Params {
     None,
     /// Up to these, in order; more is `Too many parameters.`
     List(&'static [ParamDef]),
+    /// An active-only key (log[], logrt[], …): a passive or local check answers
+    /// `Accessible only as active check.` before anything else, its parameter count
+    /// included, as zabbix_agentd does; the active worker checks these as a `List`.
+    ActiveOnly(&'static [ParamDef]),
 }
 
 /// A built-in key.
@@ -354,7 +358,7 @@ impl KeyDef {
                     return Err(NotSupported::new(reason::NO_PARAMS));
                 }
             }
-            Params::List(defs) => {
+            Params::List(defs) | Params::ActiveOnly(defs) => {
                 let checked = |first: bool| {
                     defs.iter()
                         .enumerate()
@@ -399,6 +403,17 @@ impl Registry {
     pub fn all() -> impl Iterator<Item = &'static KeyDef> {
         FAMILIES.iter().flat_map(|f| f.iter())
     }
+}
+
+/// Who asks for a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// A passive check or `zagent test`: access rules apply, active-only keys refuse.
+    Checked,
+    /// The agent's own item (`HostnameItem`…): no access rules.
+    Local,
+    /// The active worker resolving a log item: access rules apply.
+    Active,
 }
 
 /// What a requested key resolved to (after aliases and access rules).
@@ -470,7 +485,7 @@ impl AgentCtx {
     /// one) → UserParameters (a UserParameter wins over a built-in of the same name) →
     /// built-in keys.
     pub async fn execute_with_timeout(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
-        match self.prepare_with(key, timeout, true)? {
+        match self.prepare_with(key, timeout, Mode::Checked)? {
             Prepared::Builtin(handler, req) => self.run(handler, req).await,
             Prepared::User(params, parsed) => user::execute(self, &params, parsed, timeout).await,
         }
@@ -480,7 +495,7 @@ impl AgentCtx {
     /// `HostInterfaceItem` — which AllowKey/DenyKey do not restrict (aliases and
     /// UserParameters still apply).
     pub async fn execute_local(self: &Arc<Self>, key: &str, timeout: Duration) -> KeyResult {
-        match self.prepare_with(key, timeout, false)? {
+        match self.prepare_with(key, timeout, Mode::Local)? {
             Prepared::Builtin(handler, req) => self.run(handler, req).await,
             Prepared::User(params, parsed) => user::execute(self, &params, parsed, timeout).await,
         }
@@ -505,7 +520,7 @@ impl AgentCtx {
     /// Resolves a key: alias, access rules, UserParameter or built-in (parsed, looked up
     /// and validated) — the one dispatch decision shared by every way of running a check.
     pub fn prepare(&self, key: &str, timeout: Duration) -> Result<Prepared, NotSupported> {
-        self.prepare_with(key, timeout, true)
+        self.prepare_with(key, timeout, Mode::Checked)
     }
 
     /// Resolves an active-only key that the active worker runs itself (the log keys):
@@ -513,7 +528,7 @@ impl AgentCtx {
     /// parameters, exactly as [`prepare`](Self::prepare) does for every key. Returns the
     /// parsed key; a UserParameter of that name is not a log item ("Unsupported item key.").
     pub fn prepare_active(&self, key: &str) -> Result<ItemKey, NotSupported> {
-        match self.prepare_with(key, self.config.timeout, true)? {
+        match self.prepare_with(key, self.config.timeout, Mode::Active)? {
             Prepared::Builtin(_, req) => Ok(req.key),
             Prepared::User(..) => Err(NotSupported::new(reason::UNSUPPORTED_KEY)),
         }
@@ -523,7 +538,7 @@ impl AgentCtx {
         &self,
         key: &str,
         timeout: Duration,
-        checked: bool,
+        mode: Mode,
     ) -> Result<Prepared, NotSupported> {
         let resolved = self.user.aliases.resolve(key);
         // Bounded before anything is materialised: a parameter costs ~32 bytes parsed, so
@@ -533,7 +548,7 @@ impl AgentCtx {
         }
         let parsed =
             ItemKey::parse(&resolved).map_err(|_| NotSupported::new(reason::INVALID_FORMAT))?;
-        if checked && !self.user.rules.allows(&parsed) {
+        if mode != Mode::Local && !self.user.rules.allows(&parsed) {
             tracing::debug!(key, "Key access denied");
             return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
         }
@@ -543,6 +558,9 @@ impl AgentCtx {
         let Some(def) = self.registry.get(&parsed.name) else {
             return Err(NotSupported::new(reason::UNSUPPORTED_KEY));
         };
+        if matches!(def.params, Params::ActiveOnly(_)) && mode != Mode::Active {
+            return Err(NotSupported::new(log::ACTIVE_ONLY));
+        }
         let req = Request {
             key: parsed,
             timeout,

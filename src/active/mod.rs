@@ -58,13 +58,13 @@ pub const SHUTDOWN_FLUSH_DEADLINE: Duration = Duration::from_secs(3);
 pub const MAX_HOSTNAME_LEN: usize = 128;
 
 /// The host names to run for: `Hostname` (comma list) when set, else the value of
-/// `HostnameItem` run through the registry (AllowKey/DenyKey do not restrict it).
+/// `HostnameItem` ([`AgentCtx::hostname_item`]: built-in keys, no access rules).
 pub async fn hostnames(ctx: &Arc<AgentCtx>) -> Vec<String> {
     if !ctx.config.hostnames.is_empty() {
         return ctx.config.hostnames.clone();
     }
     let key = &ctx.config.hostname_item;
-    match ctx.execute_local(key, ctx.config.timeout).await {
+    match AgentCtx::hostname_item(&ctx.config).await {
         Ok(v) => {
             let mut name = v.to_wire();
             if name.chars().count() > MAX_HOSTNAME_LEN {

@@ -114,22 +114,14 @@ pub fn load_config(given: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 /// Without `Hostname`, sets the host names from `HostnameItem` (the config reader has
-/// already handled the default `system.hostname`). As zabbix_agentd, which evaluates it
-/// while reading its configuration: built-in keys only (no Alias, no UserParameter yet),
-/// and AllowKey/DenyKey do not apply (a local command: `HostnameItem=system.run[...]`
-/// works without `AllowKey`). `run` evaluates it once at start; `test` and `keys` too,
-/// as `zabbix_agentd -t`/`-p` do.
+/// already handled the default `system.hostname`), evaluated as zabbix_agentd does
+/// ([`crate::keys::AgentCtx::hostname_item`]).
 pub async fn apply_hostname_item(config: &mut Config) -> anyhow::Result<()> {
     if !config.hostnames.is_empty() {
         return Ok(());
     }
     let item = config.hostname_item.clone();
-    let mut builtins_only = config.clone();
-    builtins_only.aliases.clear();
-    builtins_only.user_parameters.clear();
-    let ctx = crate::keys::AgentCtx::new(std::sync::Arc::new(builtins_only));
-    let value = ctx
-        .execute_local(&item, config.timeout)
+    let value = crate::keys::AgentCtx::hostname_item(config)
         .await
         .map_err(|e| anyhow::anyhow!("cannot get host name from HostnameItem \"{item}\": {e}"))?
         .to_wire();

@@ -501,6 +501,20 @@ impl AgentCtx {
         }
     }
 
+    /// `HostnameItem` evaluated as zabbix_agentd evaluates it while reading its
+    /// configuration: built-in keys only (no Alias, no UserParameter is loaded yet there)
+    /// and no AllowKey/DenyKey (a local command: `HostnameItem=system.run[...]` works
+    /// without `AllowKey`). `zagent run` uses it once at start, `test`/`keys` too (as
+    /// `zabbix_agentd -t`/`-p`), and the active checks when no host name was set.
+    pub async fn hostname_item(config: &Config) -> KeyResult {
+        let mut builtins_only = config.clone();
+        builtins_only.aliases.clear();
+        builtins_only.user_parameters.clear();
+        let ctx = AgentCtx::new(Arc::new(builtins_only));
+        ctx.execute_local(&config.hostname_item, config.timeout)
+            .await
+    }
+
     /// Runs the check right here if its handler is [`Handler::Inline`] (or it fails before
     /// any handler runs); `None` when it must go through [`Self::execute_with_timeout`].
     /// The passive fast path uses it; dispatch decisions are the same as `execute`'s.

@@ -1948,3 +1948,34 @@ fn invalid_utf8_answers_as_zabbix_agentd() {
     );
     assert!(checked > 90, "only {checked} checks");
 }
+
+/// modbus.get on the wire: the same device through zabbix_get from both agents (numbers
+/// as sent, lists, errors).
+#[test]
+fn modbus_get_on_the_wire_as_zabbix_agentd() {
+    let device = start_modbus_device();
+    let ep = format!("tcp://127.0.0.1:{}", device.port);
+    let conf = "Server=127.0.0.1\nTimeout=5\n";
+    let mut official = util::start_zabbix_agentd(conf);
+    let mut ours = util::start_zagent(&format!("AllowRoot=1\nLogType=console\n{conf}"));
+    let mut failures = Vec::new();
+    for key in [
+        format!("modbus.get[{ep},,3,0]"),
+        format!("modbus.get[{ep},,3,0,1,float]"),
+        format!("modbus.get[{ep},,3,2,1,int16]"),
+        format!("modbus.get[{ep},,3,0,1,double]"),
+        format!("modbus.get[{ep},,3,0,4,float,le]"),
+        format!("modbus.get[{ep},,1,0,9]"),
+        format!("modbus.get[{ep},,4,1002]"),
+        format!("modbus.get[{ep},,x]"),
+    ] {
+        let a = util::stdout(&util::zabbix_get(official.port, &key, &[]));
+        let b = util::stdout(&util::zabbix_get(ours.port, &key, &[]));
+        if a != b {
+            failures.push(format!("{key}: agentd {a:?} zagent {b:?}"));
+        }
+    }
+    util::stop_group(&mut official.child, std::time::Duration::from_secs(5));
+    util::stop_group(&mut ours.child, std::time::Duration::from_secs(5));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

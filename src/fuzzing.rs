@@ -18,6 +18,15 @@ pub use crate::keys::net_dns::{
     answer_usable, answers_query, build_query, expand_name, format_answer, NameDb,
 };
 
+/// Modbus TCP requests and replies of `modbus.get`, and the value they format to.
+pub mod modbus {
+    pub use crate::keys::modbus::{
+        decode_reply, encode_request, format_values, DataType, Endian, Endpoint, Function, Query,
+        Units,
+    };
+    pub use crate::keys::Value;
+}
+
 /// Most telnet text kept.
 pub use crate::keys::net_service::limits::MAX_TELNET_TEXT;
 /// Service checks of `net.tcp.service*`/`net.udp.service*`: LDAP BER, greetings, telnet,

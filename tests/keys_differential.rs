@@ -1810,6 +1810,11 @@ const UTF8_SEQS: &[&[u8]] = &[
     b"\xf0\x9f\x98\x80",
 ];
 
+/// The head of the invalid-UTF-8 family's web answers.
+fn web_head(len: usize) -> String {
+    format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
+}
+
 /// The rest of a `-t` line after the key column, as raw bytes.
 fn test_value_bytes(key: &str, stdout: &[u8]) -> Vec<u8> {
     let rest = stdout
@@ -1825,9 +1830,9 @@ fn test_value_bytes(key: &str, stdout: &[u8]) -> Vec<u8> {
 /// zabbix_agentd itself: the `vfs.dir.get` JSON of a file with that name (agentd
 /// replaces inside JSON what the server replaces in plain values). Checked:
 /// - vfs.dir.get over all the names: zagent's JSON is agentd's, byte for byte;
-/// - vfs.file.contents, vfs.file.regexp (line, template) and system.run on files holding
-///   those strings: agentd answers the raw bytes, zagent that replaced text (what the
-///   server stores from agentd's answer).
+/// - vfs.file.contents, vfs.file.regexp (line, template), system.run and web.page.get
+///   on files (pages) holding those strings: agentd answers the raw bytes, zagent that
+///   replaced text (what the server stores from agentd's answer).
 #[test]
 fn invalid_utf8_answers_as_zabbix_agentd() {
     use std::os::unix::ffi::OsStrExt as _;
@@ -1849,6 +1854,38 @@ fn invalid_utf8_answers_as_zabbix_agentd() {
         std::fs::write(names.join(std::ffi::OsStr::from_bytes(name)), vec![b'x'; i])
             .unwrap_or_else(|e| panic!("write: {e}"));
     }
+    // A web server answering GET /<i> with strings[i] as the body.
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let http_port = http.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+    let bodies = Arc::new(strings.clone());
+    std::thread::spawn(move || {
+        use std::io::{BufRead as _, Write as _};
+        for conn in http.incoming().take(2000) {
+            let Ok(c) = conn else { continue };
+            let bodies = Arc::clone(&bodies);
+            std::thread::spawn(move || {
+                let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let mut r = std::io::BufReader::new(&c);
+                let mut first = String::new();
+                let _ = r.read_line(&mut first);
+                loop {
+                    let mut l = String::new();
+                    if r.read_line(&mut l).map_or(true, |n| n == 0) || l == "\r\n" {
+                        break;
+                    }
+                }
+                let i: usize = first
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|p| p.trim_start_matches('/').parse().ok())
+                    .unwrap_or(0);
+                let body = bodies.get(i).cloned().unwrap_or_default();
+                let mut w = &c;
+                let _ = w.write_all(web_head(body.len()).as_bytes());
+                let _ = w.write_all(&body);
+            });
+        }
+    });
     let conf = s.root.join("u8.conf");
     std::fs::write(
         &conf,
@@ -1915,6 +1952,12 @@ fn invalid_utf8_answers_as_zabbix_agentd() {
                 false,
             ),
             (format!("system.run[cat {f}]"), 't', ("", ""), true),
+            (
+                format!("web.page.get[127.0.0.1,/{i},{http_port}]"),
+                't',
+                (web_head(text.len()).as_str(), ""),
+                true,
+            ),
         ] {
             checked += 1;
             let official = test_value_bytes(&key, &agentd(&key));

@@ -9,10 +9,11 @@
 //! - the subject ends at its first NUL byte (agentd passes C strings);
 //! - a subject that is not valid UTF-8: agentd matches it with the UTF check off
 //!   (`PCRE2_NO_UTF_CHECK`), which is undefined behaviour in PCRE2 — in practice an invalid
-//!   byte counts as one character (`a.b` matches `a\xFFb`), and `\pL` or `\X` crash its
-//!   collector ("Data gathering process terminated"). zagent matches such a subject with
-//!   each invalid byte read as `?` (same offsets, so groups and templates line up; the
-//!   output follows [`crate::text`]'s rule, like every output) and never crashes.
+//!   byte is stepped over with the continuation bytes after it (`a.b` matches `a\xFFb`
+//!   and `a\x80\x80b`), and `\pL` or `\X` crash its collector ("Data gathering process
+//!   terminated"). zagent matches such a subject cut into characters the same way (see
+//!   `matchable`; offsets map back, the output follows [`crate::text`]'s rule) and never
+//!   crashes.
 //!   docs/COMPATIBILITY.md lists this deviation.
 
 use pcre2::bytes::{Regex, RegexBuilder};
@@ -44,19 +45,58 @@ fn c_string(subject: &[u8]) -> &[u8] {
     &subject[..end]
 }
 
-/// The subject to match: valid UTF-8 as is; otherwise a copy with each invalid byte read as
-/// `?` (same length, so match offsets stay those of the original).
-fn matchable(subject: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+/// A subject as zabbix_agentd's PCRE2 steps through it, in valid UTF-8 for ours, with
+/// the way back to the original offsets.
+struct Matchable<'a> {
+    text: std::borrow::Cow<'a, [u8]>,
+    /// Original offset of every byte offset of `text` (and of its end); `None` when
+    /// `text` is the original.
+    back: Option<Vec<usize>>,
+}
+
+impl Matchable<'_> {
+    fn original(&self, offset: usize) -> usize {
+        self.back
+            .as_ref()
+            .map_or(offset, |b| b.get(offset).copied().unwrap_or(offset))
+    }
+}
+
+/// The subject to match: valid UTF-8 as is (up to its first NUL). Otherwise it is cut
+/// into characters the way PCRE2 steps over them with the UTF check off (agentd's
+/// `PCRE2_NO_UTF_CHECK`): an ASCII byte is one character; any other byte is one with the
+/// continuation bytes (10xxxxxx) that follow it. A character that is valid UTF-8 stays; any other becomes U+FFFD, so
+/// `.` takes it as one character, as agentd's matcher does. Group offsets are mapped back
+/// to the original bytes.
+fn matchable(subject: &[u8]) -> Matchable<'_> {
     let subject = c_string(subject);
     if std::str::from_utf8(subject).is_ok() {
-        return std::borrow::Cow::Borrowed(subject);
+        return Matchable {
+            text: std::borrow::Cow::Borrowed(subject),
+            back: None,
+        };
     }
-    let mut out = Vec::with_capacity(subject.len());
-    for chunk in subject.utf8_chunks() {
-        out.extend_from_slice(chunk.valid().as_bytes());
-        out.resize(out.len() + chunk.invalid().len(), b'?');
+    let mut text: Vec<u8> = Vec::with_capacity(subject.len() + 8);
+    let mut back = Vec::with_capacity(subject.len() + 8);
+    let mut i = 0;
+    while i < subject.len() {
+        let mut end = i + 1;
+        while subject[i] >= 0x80 && end < subject.len() && subject[end] & 0xC0 == 0x80 {
+            end += 1;
+        }
+        let ch: &[u8] = match std::str::from_utf8(&subject[i..end]) {
+            Ok(s) => s.as_bytes(),
+            Err(_) => "\u{FFFD}".as_bytes(),
+        };
+        text.extend_from_slice(ch);
+        back.extend(std::iter::repeat(i).take(ch.len()));
+        i = end;
     }
-    std::borrow::Cow::Owned(out)
+    back.push(subject.len());
+    Matchable {
+        text: std::borrow::Cow::Owned(text),
+        back: Some(back),
+    }
 }
 
 /// zabbix_agentd's match limits, as start-of-pattern items (they can only lower the
@@ -108,16 +148,18 @@ impl Regexp {
     /// Whether `subject` matches. A match error (PCRE2's match limit) is no match, as in
     /// zabbix_agentd.
     pub fn is_match(&self, subject: &[u8]) -> bool {
-        self.re.is_match(&matchable(subject)).unwrap_or(false)
+        self.re.is_match(&matchable(subject).text).unwrap_or(false)
     }
 
     /// The groups of the first match, or `None` when there is none.
     pub fn captures(&self, subject: &[u8]) -> Option<Groups> {
         let subject = matchable(subject);
-        let caps = self.re.captures(&subject).ok()??;
+        let caps = self.re.captures(&subject.text).ok()??;
         let mut groups: Groups = [None; GROUPS];
         for (i, g) in groups.iter_mut().enumerate() {
-            *g = caps.get(i).map(|m| (m.start(), m.end()));
+            *g = caps
+                .get(i)
+                .map(|m| (subject.original(m.start()), subject.original(m.end())));
         }
         Some(groups)
     }
@@ -291,5 +333,29 @@ mod tests {
         // A pattern that sets its own, lower limit keeps it.
         let own = Regexp::new("(*LIMIT_MATCH=1000)(a+)+c|a*b").unwrap_or_else(|e| panic!("{e}"));
         assert!(!own.is_match(&line(16)));
+    }
+
+    #[test]
+    fn subjects_not_utf8_step_as_agentd() {
+        // Read from zabbix_agentd 6.0.14 (vfs.dir.count / vfs.file.regexp): `.` takes a
+        // non-ASCII byte with the continuation bytes after it.
+        let one = Regexp::new("^p.q$").unwrap_or_else(|e| panic!("{e}"));
+        for s in [
+            &b"p\x80\x80q"[..],
+            b"p\xf0\x9f\x98q",
+            b"p\xc3\x80\x80q",
+            b"p\xffq",
+        ] {
+            assert!(one.is_match(s), "{s:x?}");
+        }
+        assert!(!one.is_match(b"p\xc3Aq"));
+        // Groups come back as offsets of the original bytes; output as src/text.rs says.
+        let re = Regexp::new("^a(.)(.)b$").unwrap_or_else(|e| panic!("{e}"));
+        let subject = b"a\xc3\x80\x80\xffb";
+        assert_eq!(
+            re.captures(subject).map(|g| (g[1], g[2])),
+            Some((Some((1, 4)), Some((4, 5))))
+        );
+        assert_eq!(re.sub(subject, "<\\1|\\2>").as_deref(), Some("<\u{c0}?|?>"));
     }
 }

@@ -40,6 +40,7 @@ pub mod doc;
 pub mod error;
 pub mod net;
 pub mod reader;
+pub mod tls_rules;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

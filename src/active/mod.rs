@@ -35,6 +35,7 @@
 //! - Shutdown: one final flush per worker, bounded by [`SHUTDOWN_FLUSH_DEADLINE`].
 
 pub mod buffer;
+pub mod clock;
 pub mod interval;
 pub mod log;
 pub mod persist;

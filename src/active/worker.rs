@@ -8,13 +8,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use chrono::{Local, TimeZone};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::buffer::{Buffer, NewValue, Pushed};
+use super::clock::{new_session, wall_clock};
 use super::interval::{self, Interval};
 use super::log::{Batch, LogItem, LogKind, LogLine, LogSpec};
 use super::persist::{Resume, Slot};
@@ -46,29 +47,6 @@ pub const MAX_METADATA_CHARS: usize = 255;
 pub const PERSIST_CHUNK: usize = 1000;
 /// See [`PERSIST_CHUNK`].
 pub const PERSIST_CHUNKS_PER_FLUSH: usize = 100;
-
-/// Wall clock now as (seconds, nanoseconds).
-pub fn wall_clock() -> (i64, u32) {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    (
-        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        d.subsec_nanos(),
-    )
-}
-
-/// A fresh session token: 32 lowercase hex characters from the OS RNG.
-pub fn new_session() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // No OS randomness: fall back to time and pid, still unique per start.
-        let (s, ns) = wall_clock();
-        let mix = (s as u128) << 64 | (u128::from(ns) << 32) | u128::from(std::process::id());
-        b = mix.to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 #[derive(Debug)]
 enum Kind {
@@ -1158,17 +1136,6 @@ pub fn local(secs: i64) -> Option<chrono::DateTime<Local>> {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn session_tokens_are_32_lowercase_hex_and_unique() {
-        let a = new_session();
-        let b = new_session();
-        assert_eq!(a.len(), 32);
-        assert!(a
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
-        assert_ne!(a, b);
-    }
 
     #[test]
     fn redirect_addresses() {

@@ -193,7 +193,11 @@ fn persistent_buffer(raw: &Raw, errors: &mut Vec<ConfigError>) -> Option<Persist
     let file = raw
         .str("PersistentBufferFile")
         .filter(|f| !f.value.is_empty());
-    let period = Duration::from_secs(raw.int("PersistentBufferPeriod").map_or(3600, |p| p.value));
+    let period = raw
+        .int("PersistentBufferPeriod")
+        .map_or(super::DEFAULT_PERSISTENT_BUFFER_PERIOD, |p| {
+            Duration::from_secs(p.value)
+        });
     match (enable.filter(|e| e.value == 1), file) {
         (Some(_), Some(f)) => Some(PersistentBuffer {
             file: PathBuf::from(&f.value),
@@ -241,24 +245,31 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>, Vec
     let whole = file_origin(main);
 
     let int = |name: &str, default: u64| raw.int(name).map(|s| s.value).unwrap_or(default);
+    let secs = |name: &str, default: Duration| {
+        raw.int(name)
+            .map_or(default, |s| Duration::from_secs(s.value))
+    };
     let string = |name: &str| raw.str(name).map(|s| s.value.clone());
 
-    // --- simple values ---
-    cfg.start_agents = int("StartAgents", 3) as u32;
-    cfg.listen_port = int("ListenPort", 10050) as u16;
-    cfg.listen_backlog = int("ListenBacklog", libc::SOMAXCONN as u64) as u32;
+    // --- simple values; an absent directive keeps its value of Config::default(), the
+    // one table of defaults ---
+    let d = Config::default();
+    cfg.start_agents = int("StartAgents", u64::from(d.start_agents)) as u32;
+    cfg.listen_port = int("ListenPort", u64::from(d.listen_port)) as u16;
+    cfg.listen_backlog = int("ListenBacklog", u64::from(d.listen_backlog)) as u32;
     cfg.max_connections = max_connections(cfg.start_agents);
-    cfg.refresh_active_checks = Duration::from_secs(int("RefreshActiveChecks", 120));
-    cfg.buffer_send = Duration::from_secs(int("BufferSend", 5));
-    cfg.buffer_size = int("BufferSize", 100) as usize;
-    cfg.max_lines_per_second = int("MaxLinesPerSecond", 20) as u32;
-    cfg.heartbeat_frequency = Duration::from_secs(int("HeartbeatFrequency", 60));
-    cfg.timeout = Duration::from_secs(int("Timeout", 3));
-    cfg.unsafe_user_parameters = int("UnsafeUserParameters", 0) == 1;
-    cfg.log_remote_commands = int("LogRemoteCommands", 0) == 1;
-    cfg.log_file_size = int("LogFileSize", 1) as u32;
-    cfg.debug_level = int("DebugLevel", 3) as u8;
-    cfg.allow_root = int("AllowRoot", 0) == 1;
+    cfg.refresh_active_checks = secs("RefreshActiveChecks", d.refresh_active_checks);
+    cfg.buffer_send = secs("BufferSend", d.buffer_send);
+    cfg.buffer_size = int("BufferSize", d.buffer_size as u64) as usize;
+    cfg.max_lines_per_second = int("MaxLinesPerSecond", u64::from(d.max_lines_per_second)) as u32;
+    cfg.heartbeat_frequency = secs("HeartbeatFrequency", d.heartbeat_frequency);
+    cfg.timeout = secs("Timeout", d.timeout);
+    cfg.unsafe_user_parameters =
+        int("UnsafeUserParameters", u64::from(d.unsafe_user_parameters)) == 1;
+    cfg.log_remote_commands = int("LogRemoteCommands", u64::from(d.log_remote_commands)) == 1;
+    cfg.log_file_size = int("LogFileSize", u64::from(d.log_file_size)) as u32;
+    cfg.debug_level = int("DebugLevel", u64::from(d.debug_level)) as u8;
+    cfg.allow_root = int("AllowRoot", u64::from(d.allow_root)) == 1;
     if let Some(user) = string("User") {
         cfg.user = user;
     }

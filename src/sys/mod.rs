@@ -2,6 +2,7 @@
 //! fixtures; the `/proc` root is overridable for tests.
 
 pub mod account;
+pub mod affinity;
 pub mod cpustat;
 pub mod dirwalk;
 pub mod diskstat;
@@ -16,5 +17,8 @@ pub mod oserror;
 pub mod procfs;
 pub mod procstat;
 pub mod sockets;
+pub mod sockopt;
+pub mod syslog;
 pub mod tcp_limits;
 pub mod userfile;
+pub mod x509;

@@ -139,12 +139,48 @@ fn names() -> SysNames {
     }
 }
 
+/// One dump of every TCP socket into `agg`; when `agg` reports that the dump did not come
+/// listeners first (never seen on Linux: see [`Listeners`]), a second one into `again`.
+fn dump_listeners_first<T>(
+    ctx: &AgentCtx,
+    req: &Request,
+    mut agg: T,
+    again: impl FnOnce() -> T,
+    add: fn(&mut T, &crate::sys::sockets::SockRecord),
+    complete: fn(&T) -> bool,
+) -> Result<T, NotSupported> {
+    ctx.net
+        .visit(Proto::Tcp, StateMask::ALL, req.timeout, &mut |r| {
+            add(&mut agg, r)
+        })
+        .map_err(engine_err)?;
+    if complete(&agg) {
+        return Ok(agg);
+    }
+    tracing::warn!(
+        key = %req.key,
+        "the socket dump listed connections before their listener; dumping again and keeping every connection"
+    );
+    let mut agg = again();
+    ctx.net
+        .visit(Proto::Tcp, StateMask::ALL, req.timeout, &mut |r| {
+            add(&mut agg, r)
+        })
+        .map_err(engine_err)?;
+    Ok(agg)
+}
+
 fn tcp_health(ctx: &AgentCtx, req: &Request) -> KeyResult {
     let top = parse_top(req.param(0), 0)?;
-    let mut h = Health::new(range()?);
-    ctx.net
-        .visit(Proto::Tcp, StateMask::ALL, req.timeout, &mut |r| h.add(r))
-        .map_err(engine_err)?;
+    let range = range()?;
+    let h = dump_listeners_first(
+        ctx,
+        req,
+        Health::new(range.clone()),
+        || Health::exhaustive(range),
+        Health::add,
+        Health::complete,
+    )?;
     Ok(Value::Text(h.report_text(top, &mut names())))
 }
 
@@ -153,10 +189,14 @@ fn listen_stats(ctx: &AgentCtx, req: &Request) -> KeyResult {
     let port = parse_port_param(req.param(1), Proto::Tcp, &|| {
         std::fs::read_to_string("/etc/services").unwrap_or_default()
     })?;
-    let mut l = Listeners::default();
-    ctx.net
-        .visit(Proto::Tcp, StateMask::ALL, req.timeout, &mut |r| l.add(r))
-        .map_err(engine_err)?;
+    let l = dump_listeners_first(
+        ctx,
+        req,
+        Listeners::default(),
+        Listeners::exhaustive,
+        Listeners::add,
+        Listeners::complete,
+    )?;
     Ok(Value::Text(l.report_text(laddr.as_ref(), port)))
 }
 

@@ -88,24 +88,33 @@ pub fn states_obj(c: &Counts) -> Json {
     Json::Object(m)
 }
 
+/// The states in the order of their names (as `serde_json::Map` sorts keys).
+fn states_by_name() -> &'static [u8] {
+    static ORDER: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ORDER.get_or_init(|| {
+        let mut order: Vec<u8> = (1..=state::MAX).collect();
+        order.sort_by_key(|s| state::NAMES[usize::from(*s)]);
+        order
+    })
+}
+
+/// Appends an integer.
+#[inline]
+fn push_int(out: &mut String, n: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(n));
+}
+
 /// [`states_obj`] written into `out` (keys sorted, as `serde_json::Map` orders them).
 fn write_states(out: &mut String, c: &Counts) {
-    let mut order: [u8; state::MAX as usize] = [0; state::MAX as usize];
-    for (i, o) in order.iter_mut().enumerate() {
-        *o = i as u8 + 1;
-    }
-    order.sort_by_key(|s| state::NAMES[usize::from(*s)]);
     out.push('{');
-    for (i, s) in order.iter().enumerate() {
+    for (i, s) in states_by_name().iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(
-            out,
-            "\"{}\":{}",
-            state::NAMES[usize::from(*s)],
-            c[usize::from(*s)]
-        );
+        out.push('"');
+        out.push_str(state::NAMES[usize::from(*s)]);
+        out.push_str("\":");
+        push_int(out, c.get(usize::from(*s)).copied().unwrap_or(0));
     }
     out.push('}');
 }
@@ -125,26 +134,119 @@ struct ListenAgg {
     backlog: u64,
 }
 
+/// A set of ports: 65,536 bits (8 KiB).
+#[derive(Debug, Clone)]
+struct PortSet(Box<[u64; 1024]>);
+
+impl Default for PortSet {
+    fn default() -> PortSet {
+        PortSet(Box::new([0; 1024]))
+    }
+}
+
+impl PortSet {
+    #[inline]
+    fn insert(&mut self, port: u16) {
+        if let Some(w) = self.0.get_mut(usize::from(port >> 6)) {
+            *w |= 1 << (port & 63);
+        }
+    }
+
+    #[inline]
+    fn contains(&self, port: u16) -> bool {
+        self.0
+            .get(usize::from(port >> 6))
+            .is_some_and(|w| w & (1 << (port & 63)) != 0)
+    }
+}
+
+/// Index of a family in the per-family port sets.
+#[inline]
+fn fam(family: u8) -> usize {
+    usize::from(family != AF_INET)
+}
+
 /// Per-listener health: accept queues of LISTEN sockets and per-state counts of the
 /// connections on each local endpoint.
-#[derive(Debug, Default)]
+///
+/// Only connections on a port that some listener of their family uses can be attributed,
+/// so only those are kept: every other connection costs one bit test, not a hash insert
+/// into a map of up to [`MAX_KEYS`] endpoints. That relies on the kernel's order: a dump
+/// (netlink, and `/proc/net/tcp{,6}` alike) walks the listening table of a family before
+/// its connections. Should a listener ever arrive after connections of its port were
+/// passed over, [`Listeners::complete`] says so and the caller takes the dump again with
+/// [`Listeners::exhaustive`], which keeps every connection (exact in any order).
+#[derive(Debug)]
 pub struct Listeners {
     listen: FastMap<Local, ListenAgg>,
     local: FastMap<Local, Counts>,
     /// Connections whose local endpoint did not fit in `local`: per port only.
     overflow: FastMap<u16, Counts>,
+    /// Keep only connections on a port in `listening` (see the type's header).
+    gate: bool,
+    /// Ports with a LISTEN socket, per family (IPv4, IPv6).
+    listening: [PortSet; 2],
+    /// Ports whose connections were passed over, per family.
+    passed: [PortSet; 2],
+    /// A listener arrived on a port whose connections had been passed over.
+    out_of_order: bool,
+}
+
+impl Default for Listeners {
+    fn default() -> Listeners {
+        Listeners {
+            listen: FastMap::default(),
+            local: FastMap::default(),
+            overflow: FastMap::default(),
+            gate: true,
+            listening: Default::default(),
+            passed: Default::default(),
+            out_of_order: false,
+        }
+    }
 }
 
 impl Listeners {
+    /// Keeps every connection, whatever order the sockets come in (the fallback when
+    /// [`Listeners::complete`] is false).
+    pub fn exhaustive() -> Listeners {
+        Listeners {
+            gate: false,
+            ..Listeners::default()
+        }
+    }
+
+    /// False when a listener came after connections of its port that were passed over:
+    /// the counts are then incomplete and the dump must be taken again with
+    /// [`Listeners::exhaustive`]. Linux dumps never do this (listeners come first).
+    pub fn complete(&self) -> bool {
+        !self.out_of_order
+    }
+
     /// Takes one socket.
     #[inline]
     pub fn add(&mut self, r: &SockRecord) {
+        let f = fam(r.family);
+        if r.state != state::LISTEN && self.gate {
+            if let (Some(l), Some(p)) = (self.listening.get(f), self.passed.get_mut(f)) {
+                if !l.contains(r.sport) {
+                    p.insert(r.sport);
+                    return;
+                }
+            }
+        }
         let k = Local {
             family: r.family,
             port: r.sport,
             addr: r.src,
         };
         if r.state == state::LISTEN {
+            if let (Some(l), Some(p)) = (self.listening.get_mut(f), self.passed.get(f)) {
+                l.insert(r.sport);
+                if p.contains(r.sport) {
+                    self.out_of_order = true;
+                }
+            }
             if self.listen.len() >= MAX_KEYS && !self.listen.contains_key(&k) {
                 return;
             }
@@ -250,18 +352,25 @@ impl Listeners {
                 out.push(',');
             }
             // Endpoints and addresses are digits, hex, '.', ':', '[' and ']': no escaping.
-            let _ = write!(
-                out,
-                "\"{name}\":{{\"backlog\":{},\"laddr\":\"{}\",\"port\":{},\"queue\":{},\"queue_pct\":{},\"sockets\":{},\"states\":",
-                l.backlog,
-                ip(k.family, &k.addr),
-                k.port,
-                l.queue,
-                Json::from(pct(l.queue, l.backlog)),
-                l.sockets,
-            );
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":{\"backlog\":");
+            push_int(&mut out, l.backlog);
+            out.push_str(",\"laddr\":\"");
+            let _ = write!(out, "{}", ip(k.family, &k.addr));
+            out.push_str("\",\"port\":");
+            push_int(&mut out, k.port);
+            out.push_str(",\"queue\":");
+            push_int(&mut out, l.queue);
+            out.push_str(",\"queue_pct\":");
+            let _ = write!(out, "{}", Json::from(pct(l.queue, l.backlog)));
+            out.push_str(",\"sockets\":");
+            push_int(&mut out, l.sockets);
+            out.push_str(",\"states\":");
             write_states(&mut out, c);
-            let _ = write!(out, ",\"syn_recv\":{}}}", c[usize::from(state::SYN_RECV)]);
+            out.push_str(",\"syn_recv\":");
+            push_int(&mut out, c[usize::from(state::SYN_RECV)]);
+            out.push('}');
         }
         out.push('}');
         out
@@ -487,6 +596,9 @@ struct Group {
     q: Option<Box<Quality>>,
 }
 
+/// A report row: the group's name, its uid (user groups), its counts.
+type Row = (String, Option<u32>, Group);
+
 /// Resolves group keys to names (uid → user, inode → process).
 pub trait Names {
     /// The user name of `uid`, when known.
@@ -500,7 +612,7 @@ pub trait Names {
 pub struct Grouped {
     by: By,
     quality: bool,
-    groups: HashMap<GKey, Group>,
+    groups: FastMap<GKey, Group>,
     total: u64,
     untracked: u64,
     samples: usize,
@@ -512,7 +624,7 @@ impl Grouped {
         Grouped {
             by,
             quality,
-            groups: HashMap::new(),
+            groups: FastMap::default(),
             total: 0,
             untracked: 0,
             samples: 0,
@@ -555,60 +667,54 @@ impl Grouped {
     }
 
     /// The `net.tcp.group` (or `net.tcp.quality`) object: `state` is echoed.
+    ///
+    /// Rows: biggest count first; ties by name for users and processes, by the numeric
+    /// key (family, address, port) for ports and addresses, whose names are written only
+    /// for the rows shown (100k sockets can make 50k groups).
     pub fn report(self, state_name: &str, top: usize, names: &mut dyn Names) -> Json {
         let by = self.by;
-        // Process: re-key by name ("?" when not visible).
-        let rows: Vec<(String, Option<u32>, Group)> = match by {
-            By::Process => {
-                let inodes: std::collections::HashSet<u32> = self
-                    .groups
-                    .keys()
-                    .map(GKey::u32)
-                    .filter(|i| *i != 0)
-                    .collect();
-                let owners = names.processes(&inodes);
-                let mut merged: HashMap<String, Group> = HashMap::new();
-                for (k, g) in self.groups {
-                    let name = owners.get(&k.u32()).cloned().unwrap_or_else(|| "?".into());
-                    let m = merged.entry(name).or_default();
-                    m.count += g.count;
-                    if let Some(q) = g.q {
-                        let mq = m.q.get_or_insert_with(Box::default);
-                        mq.with_info += q.with_info;
-                        mq.rtt_sum_us += q.rtt_sum_us;
-                        mq.rtt_max_us = mq.rtt_max_us.max(q.rtt_max_us);
-                        mq.rtts.extend_from_slice(&q.rtts);
-                        mq.retrans += q.retrans;
-                        mq.lost += q.lost;
-                        mq.unacked += q.unacked;
-                        mq.sendq_nonempty += q.sendq_nonempty;
-                    }
-                }
-                merged.into_iter().map(|(n, g)| (n, None, g)).collect()
+        let (total, untracked) = (self.total, self.untracked);
+        // (rows shown, sorted; number of groups; sockets in the groups not shown)
+        let (rows, groups, rest): (Vec<Row>, usize, u64) = match by {
+            By::Process | By::Uid => {
+                let mut rows = self.named_rows(names);
+                rows.sort_by(|a, b| b.2.count.cmp(&a.2.count).then_with(|| a.0.cmp(&b.0)));
+                let rest = rows.iter().skip(top).map(|r| u64::from(r.2.count)).sum();
+                let groups = rows.len();
+                rows.truncate(top);
+                (rows, groups, rest)
             }
-            _ => self
-                .groups
-                .into_iter()
-                .map(|(k, g)| {
-                    let (name, uid) = match by {
-                        By::Lport | By::Rport => (k.port.to_string(), None),
-                        By::Raddr => (ip(k.family, &k.addr).to_string(), None),
-                        By::Remote => (endpoint(k.family, &k.addr, k.port), None),
-                        By::Uid | By::Process => {
-                            let uid = k.u32();
-                            (
-                                names.user(uid).unwrap_or_else(|| uid.to_string()),
-                                Some(uid),
-                            )
-                        }
-                    };
-                    (name, uid, g)
-                })
-                .collect(),
+            By::Lport | By::Rport | By::Raddr | By::Remote => {
+                let mut v: Vec<(GKey, Group)> = self.groups.into_iter().collect();
+                let cmp = |a: &(GKey, Group), b: &(GKey, Group)| {
+                    b.1.count.cmp(&a.1.count).then_with(|| {
+                        (a.0.family, a.0.addr, a.0.port).cmp(&(b.0.family, b.0.addr, b.0.port))
+                    })
+                };
+                // At least one row: `max` is the first.
+                let keep = top.max(1).min(v.len());
+                if keep > 0 && keep < v.len() {
+                    v.select_nth_unstable_by(keep - 1, cmp);
+                }
+                let rest = v.iter().skip(keep).map(|r| u64::from(r.1.count)).sum();
+                let groups = v.len();
+                v.truncate(keep);
+                v.sort_by(cmp);
+                let rows = v
+                    .into_iter()
+                    .map(|(k, g)| {
+                        let name = match by {
+                            By::Raddr => ip(k.family, &k.addr).to_string(),
+                            By::Remote => endpoint(k.family, &k.addr, k.port),
+                            _ => k.port.to_string(),
+                        };
+                        (name, None, g)
+                    })
+                    .collect();
+                (rows, groups, rest)
+            }
         };
-        let mut rows = rows;
-        rows.sort_by(|a, b| b.2.count.cmp(&a.2.count).then_with(|| a.0.cmp(&b.0)));
-        let row = |(name, uid, g): &(String, Option<u32>, Group)| {
+        let row = |(name, uid, g): &Row| {
             let mut m = Map::new();
             m.insert("key".into(), json!(name));
             if let Some(u) = uid {
@@ -644,19 +750,62 @@ impl Grouped {
             |r| json!({"key": r.0, "count": r.2.count}),
         );
         let top_rows: Vec<Json> = rows.iter().take(top).map(row).collect();
-        let rest: u64 = rows.iter().skip(top).map(|r| u64::from(r.2.count)).sum();
         json!({
             "by": by.name(),
             "state": state_name,
-            "total": self.total,
-            "groups": rows.len(),
+            "total": total,
+            "groups": groups,
             "max": max,
             "top": top_rows,
             "other": {
-                "groups": rows.len().saturating_sub(top),
-                "count": rest + self.untracked,
+                "groups": groups.saturating_sub(top),
+                "count": rest + untracked,
             },
         })
+    }
+
+    /// Every group with its name: users by uid, processes re-keyed by name ("?" when
+    /// not visible).
+    fn named_rows(self, names: &mut dyn Names) -> Vec<Row> {
+        if self.by != By::Process {
+            return self
+                .groups
+                .into_iter()
+                .map(|(k, g)| {
+                    let uid = k.u32();
+                    (
+                        names.user(uid).unwrap_or_else(|| uid.to_string()),
+                        Some(uid),
+                        g,
+                    )
+                })
+                .collect();
+        }
+        let inodes: std::collections::HashSet<u32> = self
+            .groups
+            .keys()
+            .map(GKey::u32)
+            .filter(|i| *i != 0)
+            .collect();
+        let owners = names.processes(&inodes);
+        let mut merged: HashMap<String, Group> = HashMap::new();
+        for (k, g) in self.groups {
+            let name = owners.get(&k.u32()).cloned().unwrap_or_else(|| "?".into());
+            let m = merged.entry(name).or_default();
+            m.count += g.count;
+            if let Some(q) = g.q {
+                let mq = m.q.get_or_insert_with(Box::default);
+                mq.with_info += q.with_info;
+                mq.rtt_sum_us += q.rtt_sum_us;
+                mq.rtt_max_us = mq.rtt_max_us.max(q.rtt_max_us);
+                mq.rtts.extend_from_slice(&q.rtts);
+                mq.retrans += q.retrans;
+                mq.lost += q.lost;
+                mq.unacked += q.unacked;
+                mq.sendq_nonempty += q.sendq_nonempty;
+            }
+        }
+        merged.into_iter().map(|(n, g)| (n, None, g)).collect()
     }
 }
 
@@ -681,6 +830,19 @@ impl Health {
             cw_lport: Grouped::new(By::Lport, false),
             cw_remote: Grouped::new(By::Remote, false),
         }
+    }
+
+    /// Empty, keeping every connection for the listeners ([`Listeners::exhaustive`]).
+    pub fn exhaustive(range: EphemeralRange) -> Health {
+        Health {
+            listeners: Listeners::exhaustive(),
+            ..Health::new(range)
+        }
+    }
+
+    /// See [`Listeners::complete`].
+    pub fn complete(&self) -> bool {
+        self.listeners.complete()
     }
 
     /// Takes one socket.
@@ -841,6 +1003,63 @@ mod tests {
         );
     }
 
+    /// A population in the kernel's order (listeners first), and the same sockets with
+    /// the connections first: the gated aggregator equals the exhaustive one on the
+    /// first and says it is incomplete on the second, where the exhaustive one still
+    /// gives the same answer.
+    #[test]
+    fn listeners_keep_only_listening_ports_and_detect_another_order() {
+        let mut socks = vec![
+            rec(state::LISTEN, [0; 4], 80, [0; 4], 0),
+            rec(state::LISTEN, [127, 0, 0, 1], 8080, [0; 4], 0),
+        ];
+        let mut v6 = rec(state::LISTEN, [0; 4], 443, [0; 4], 0);
+        v6.family = AF_INET6;
+        socks.push(v6);
+        for i in 0..2000u16 {
+            let st = [state::ESTABLISHED, state::TIME_WAIT, state::CLOSE_WAIT][usize::from(i % 3)];
+            // server side on a listening port, client side on an ephemeral one
+            socks.push(rec(
+                st,
+                [10, 0, 0, 1],
+                80,
+                [10, 0, (i >> 8) as u8, i as u8],
+                30000 + i,
+            ));
+            socks.push(rec(st, [10, 0, 0, 9], 30000 + i, [10, 0, 0, 1], 80));
+            // port 443 over IPv4: the only 443 listener is IPv6-only-family: not attributed
+            socks.push(rec(st, [10, 0, 0, 1], 443, [10, 0, 0, 9], 40000 + i));
+        }
+        let mut on6 = rec(state::ESTABLISHED, [0; 4], 443, [0; 4], 1234);
+        on6.family = AF_INET6;
+        on6.src[15] = 1;
+        socks.push(on6);
+        let run = |mut l: Listeners, socks: &[SockRecord]| {
+            for r in socks {
+                l.add(r);
+            }
+            l
+        };
+        let gated = run(Listeners::default(), &socks);
+        let all = run(Listeners::exhaustive(), &socks);
+        assert!(gated.complete() && all.complete());
+        assert_eq!(gated.report(None, None), all.report(None, None));
+        let j = gated.report(None, None);
+        assert_eq!(j["0.0.0.0:80"]["states"]["close_wait"], 666);
+        assert_eq!(j["[::]:443"]["states"]["established"], 1);
+        // Kept: the server sides on port 80 and the IPv6 one on 443 only.
+        assert_eq!(gated.local.len(), 2);
+        assert_eq!(all.local.len(), 2003);
+
+        let mut reversed = socks.clone();
+        reversed.reverse();
+        let late = run(Listeners::default(), &reversed);
+        assert!(!late.complete());
+        let again = run(Listeners::exhaustive(), &reversed);
+        assert!(again.complete());
+        assert_eq!(again.report(None, None), all.report(None, None));
+    }
+
     #[test]
     fn ephemeral_top_other_and_pct() {
         let mut e = Ephemeral::new(EphemeralRange {
@@ -938,6 +1157,34 @@ mod tests {
         assert_eq!(j["top"][1], json!({"key": "p1", "count": 2}));
         assert_eq!(j["top"][2], json!({"key": "p0", "count": 1}));
 
+        // Ties by the numeric key, not the text: port 80 before port 1000 (the text
+        // order would put "1000" first); addresses by their bytes.
+        let mut t = Grouped::new(By::Rport, false);
+        for p in [1000, 80, 9, 80, 1000, 9] {
+            t.add(&rec(state::ESTABLISHED, [1; 4], 1, [2; 4], p), None);
+        }
+        let j = t.report("", 2, &mut Fake);
+        let keys: Vec<&str> = j["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["9", "80"]);
+        assert_eq!(j["other"], json!({"groups": 1, "count": 2}));
+        let mut a = Grouped::new(By::Raddr, false);
+        for d in [[10, 0, 0, 10], [10, 0, 0, 9], [9, 255, 0, 1]] {
+            a.add(&rec(state::ESTABLISHED, [1; 4], 1, d, 5), None);
+        }
+        let j = a.report("", 10, &mut Fake);
+        let keys: Vec<&str> = j["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, ["9.255.0.1", "10.0.0.9", "10.0.0.10"]);
+
         // Bounded: past MAX_KEYS new keys only count.
         let mut b = Grouped::new(By::Lport, false);
         for port in 0..=u16::MAX {
@@ -1008,6 +1255,7 @@ mod tests {
         assert_eq!(j["listeners"]["0.0.0.0:80"]["states"]["close_wait"], 1);
         assert_eq!(j["ephemeral"]["in_use"], 1);
         assert_eq!(j["close_wait"]["lport"]["groups"], 2);
-        assert_eq!(j["close_wait"]["remote"]["max"]["key"], "10.0.0.9:40001");
+        // A tie (1 and 1): the lower port first.
+        assert_eq!(j["close_wait"]["remote"]["max"]["key"], "10.0.0.9:5432");
     }
 }

@@ -983,6 +983,42 @@ fn health_full_accept_queue_every_listener_and_one_dump() {
     assert_eq!(h["states"]["listen"].as_u64(), Some(ss_listeners));
     assert_eq!(h["states"]["established"].as_u64(), Some(2 * ss_est));
     assert_eq!(out[0].1, 1);
+    // Listener attribution keeps only connections on listening ports, which relies on
+    // Linux listing a family's listeners before its connections: true of the netlink
+    // dump (one dump above) and of the /proc/net/tcp{,6} fallback alike, and the kept
+    // subset answers exactly what keeping every connection answers.
+    let (nl, text, all) = ns.run_in(|| {
+        use zagent::keys::net_health::agg::Listeners;
+        use zagent::sys::sockets::{Engine, Proto, StateMask};
+        let run = |e: &Engine, mut l: Listeners| {
+            e.visit(
+                Proto::Tcp,
+                StateMask::ALL,
+                Duration::from_secs(5),
+                &mut |r| l.add(r),
+            )
+            .unwrap();
+            assert!(l.complete(), "a listener came after its connections");
+            l.report(None, None)
+        };
+        let text = Engine::proc_tables(zagent::sys::sockets::PROC_NET_ROOT);
+        (
+            run(&Engine::default(), Listeners::default()),
+            run(&text, Listeners::default()),
+            run(&Engine::default(), Listeners::exhaustive()),
+        )
+    });
+    assert_eq!(nl, stats);
+    assert_eq!(all, stats);
+    // (/proc/net/tcp has no backlog column for listeners: compare what it carries.)
+    let carried = |j: &serde_json::Value| -> Vec<(String, serde_json::Value, serde_json::Value)> {
+        j.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v["queue"].clone(), v["states"].clone()))
+            .collect()
+    };
+    assert_eq!(carried(&text), carried(&stats));
     let one = json_of(&out[2].0);
     assert_eq!(one.as_object().unwrap().len(), 1);
     let disc = json_of(&out[3].0);

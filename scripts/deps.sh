@@ -9,10 +9,11 @@ build_pkgs=(gcc pkg-config libssl-dev libpcre2-dev)
 # server, netstat for the seed script, ss/ip for namespaces, strace/procps for checks,
 # the openssl CLI (the TLS tests compare certificate names with its printer), the lab's
 # frontend API (api_jsonrpc.php served by PHP's built-in server, no web server package),
-# python3 (a CLOSE_WAIT owner of another uid in the TCP-health namespace test), and lintian
-# (tests/package/run.sh checks the .deb with it).
+# python3 (a CLOSE_WAIT owner of another uid in the TCP-health namespace test), lintian
+# (tests/package/run.sh checks the .deb with it), and nft (nftables: the template lab turns
+# conntrack on in a namespace to fill its table for real).
 test_pkgs=(zabbix-agent zabbix-agent2 zabbix-server-pgsql postgresql net-tools iproute2 procps openssl
-           zabbix-frontend-php php-pgsql php8.2-cli php8.2-cgi python3-minimal lintian)
+           zabbix-frontend-php php-pgsql php8.2-cli php8.2-cgi python3-minimal lintian nftables)
 
 want=("${build_pkgs[@]}")
 [[ ${1:-} == --test ]] && want+=("${test_pkgs[@]}")

@@ -323,6 +323,35 @@ pub async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> i
     stream.flush().await
 }
 
+/// Payloads up to this size are copied behind their header and sent as one buffer.
+const JOIN_UP_TO: usize = 64 * 1024;
+
+/// Sends `payload` in an uncompressed frame. A large payload (a listener report can be
+/// megabytes) is not copied behind its header: both go out in `writev` calls, so the
+/// reply never exists twice in memory. Small ones are joined, so that header and payload
+/// leave in one segment (two small writes would meet Nagle's delay on the second).
+pub async fn write_frame<S: AsyncWrite + Unpin>(stream: &mut S, payload: &[u8]) -> io::Result<()> {
+    let header = zbx_proto::frame::header_for(payload.len());
+    if payload.len() <= JOIN_UP_TO || !stream.is_write_vectored() {
+        let mut bytes = header;
+        bytes.extend_from_slice(payload);
+        return write_all(stream, &bytes).await;
+    }
+    let (mut h, mut p) = (&header[..], payload);
+    while !h.is_empty() || !p.is_empty() {
+        let n = stream
+            .write_vectored(&[io::IoSlice::new(h), io::IoSlice::new(p)])
+            .await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_h = n.min(h.len());
+        h = &h[from_h..];
+        p = p.get(n - from_h..).unwrap_or_default();
+    }
+    stream.flush().await
+}
+
 /// One request/response exchange: connect, send `payload`, read the reply.
 pub async fn exchange(
     host: &str,
@@ -377,4 +406,43 @@ async fn exchange_checked(
         let _ = tokio::time::timeout(opts.timeout, stream.shutdown()).await;
     }
     reply.ok_or(TransportError::Empty)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// A small and a 3 MiB payload (the vectored path: header and payload are not joined)
+    /// arrive as one well-formed frame each over a real TCP connection.
+    #[tokio::test]
+    async fn write_frame_small_and_large() {
+        for len in [1usize, JOIN_UP_TO, JOIN_UP_TO + 1, 3 << 20] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let reader = tokio::spawn(async move {
+                let (mut s, _) = l.accept().await.unwrap();
+                let mut all = Vec::new();
+                s.read_to_end(&mut all).await.unwrap();
+                all
+            });
+            let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+            write_frame(&mut c, &payload).await.unwrap();
+            drop(c);
+            let got = reader.await.unwrap();
+            let limits = zbx_proto::frame::Limits {
+                max_data_len: 64 << 20,
+                ..Default::default()
+            };
+            match zbx_proto::frame::decode(&got, &limits).unwrap() {
+                zbx_proto::frame::Decoded::Frame { frame, consumed } => {
+                    assert_eq!(consumed, got.len(), "{len}");
+                    assert!(frame.payload == payload, "{len}: payload differs");
+                }
+                other => panic!("{len}: {other:?}"),
+            }
+        }
+    }
 }

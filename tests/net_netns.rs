@@ -1215,6 +1215,10 @@ fn health_close_wait_owned_by_another_uid() {
     assert_eq!(p["max"], serde_json::json!({"key": ss_proc, "count": 5}));
     let h = json_of(&out[3].0);
     assert_eq!(h["close_wait"]["lport"], lp);
+    assert_eq!(
+        h["close_wait"]["owner"]["lport"],
+        serde_json::json!({"user": "nobody", "count": 5})
+    );
     assert_eq!(h["close_wait"]["remote"]["total"], 5);
     assert_eq!(h["listeners"]["127.0.0.1:7200"]["states"]["close_wait"], 5);
 }

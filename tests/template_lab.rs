@@ -179,6 +179,24 @@ impl<'a> Host<'a> {
             .collect()
     }
 
+    /// Waits (bounded) until problems containing `needle` exist and ALL are resolved: a
+    /// condition sampled at poll time may raise and resolve its problem more than once.
+    fn wait_all_resolved(&self, needle: &str, limit: Duration) -> Vec<(String, bool)> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let p = self.problems();
+            let mine: Vec<_> = p.iter().filter(|(n, _)| n.contains(needle)).collect();
+            if !mine.is_empty() && mine.iter().all(|(_, r)| *r) {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "problems containing {needle:?} not all resolved in {limit:?}: {p:?}"
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
     fn wait_problem(&self, needle: &str, resolved: bool, limit: Duration) -> Vec<(String, bool)> {
         let deadline = Instant::now() + limit;
         loop {
@@ -239,9 +257,9 @@ fn templates_import_and_update_on_6_0() {
         )
         .unwrap();
     let t = &t[0];
-    // 1 dump master + 11 states + 4 ephemeral + 4 CLOSE_WAIT + 1 queue max, 1 limits master +
+    // 1 dump master + 11 states + 4 ephemeral + 6 CLOSE_WAIT + 1 queue max, 1 limits master +
     // 8 limits, 4 counters.
-    assert_eq!(t["items"], "34", "{t}");
+    assert_eq!(t["items"], "36", "{t}");
     assert_eq!(t["discoveries"], "1");
     assert_eq!(t["triggers"], "6");
     assert_eq!(t["graphs"], "3");
@@ -409,7 +427,7 @@ fn health_template_every_item_supported_on_zagent() {
         protos >= 6,
         "the agent's own listener is discovered with its 6 prototypes: {protos}"
     );
-    assert_eq!(items.len() - protos, 34);
+    assert_eq!(items.len() - protos, 36);
     let v = |k: &str| -> f64 {
         let i = items
             .iter()
@@ -554,6 +572,14 @@ impl Scene {
 
     /// Runs `f` on a thread inside the namespace: sockets it creates belong to it.
     fn run_in<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn_in(f).join().unwrap()
+    }
+
+    /// Starts `f` on a thread inside the namespace and returns at once.
+    fn spawn_in<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
         let path = format!("/run/netns/{}", self.name);
         std::thread::spawn(move || {
             let fd = std::fs::File::open(&path).unwrap();
@@ -562,8 +588,6 @@ impl Scene {
             assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
             f()
         })
-        .join()
-        .unwrap()
     }
 
     /// A lab host for this scene's agent with the health template and fast macros.
@@ -714,7 +738,13 @@ fn scenario_close_wait_leak() {
     });
     let held: Vec<TcpStream> = (0..60).map(|_| l.accept().unwrap().0).collect();
     drop(clients);
-    host.wait_problem("CLOSE_WAIT leak on local port 7004", false, LIMIT);
+    let p = host.wait_problem("CLOSE_WAIT leak on local port 7004", false, LIMIT);
+    // It names the count and the user owning the sockets (the tests run as root).
+    assert!(
+        p.iter()
+            .any(|(n, _)| n == "CLOSE_WAIT leak on local port 7004 (60 sockets, user root)"),
+        "{p:?}"
+    );
     drop(held);
     host.wait_problem("CLOSE_WAIT leak on local port 7004", true, LIMIT);
     drop(l);
@@ -760,5 +790,251 @@ fn scenario_ephemeral_exhaustion_towards_one_destination() {
     // The condition goes away by itself: TIME_WAIT lasts 60 s.
     host.wait_problem(dest, true, LIMIT);
     assert_only(&host, dest);
+    drop(l);
+}
+
+/// Reads a number from a /proc file inside the scene's namespace.
+fn ns_number(scene: &Scene, path: &str) -> u64 {
+    let text = scene.exec(&["cat", path]); // fails (with cat's message) when absent
+    text.trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{path}: {text:?}: {e}"))
+}
+
+#[test]
+fn scenario_listen_overflows() {
+    let api = api();
+    let mut scene = Scene::new();
+    // The per-port trigger samples the queue at poll time; here the queue is full for at
+    // most a few ms after each burst, so require 30 s of full polls before it may fire
+    // (it must stay quiet: the overflows are the story, not a stuck queue).
+    let host = scene.host(&api, "tmpl-overflow", &[("{$TCP.ACCEPTQ.WINDOW}", "30s")]);
+    let l = scene.run_in(|| listen(7006, 2));
+    wait_listener(&host, 7006);
+    let overflows = || {
+        let t = scene.exec(&["cat", "/proc/net/netstat"]);
+        let mut lines = t.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (names, values) = (lines.next().unwrap(), lines.next().unwrap());
+        let i = names
+            .split_whitespace()
+            .position(|n| n == "ListenOverflows")
+            .unwrap();
+        values
+            .split_whitespace()
+            .nth(i)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = overflows();
+    // A service that drains its queue (backlog 2) every 20 ms, and clients that arrive in
+    // bursts of 30 every 500 ms: each burst overflows the queue at once (the kernel drops
+    // the SYNs past the backlog and counts ListenOverflows), and a poll almost always finds
+    // the queue empty again, as when traffic spikes between polls.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (s1, s2) = (stop.clone(), stop.clone());
+    let server = scene.spawn_in(move || {
+        l.set_nonblocking(true).unwrap();
+        while !s1.load(std::sync::atomic::Ordering::Relaxed) {
+            while let Ok((s, _)) = l.accept() {
+                drop(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        l
+    });
+    let clients = scene.spawn_in(move || {
+        let to: socket2::SockAddr = SocketAddr::from((Ipv4Addr::LOCALHOST, 7006)).into();
+        // Bounded: at most 2 minutes of bursts.
+        for _ in 0..240 {
+            if s2.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            // Only the current burst is held (fewer than {$TCP.CLOSE_WAIT.MIN} sockets).
+            let _burst: Vec<socket2::Socket> = (0..30)
+                .map(|_| {
+                    let c =
+                        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                            .unwrap();
+                    c.set_nonblocking(true).unwrap();
+                    let _ = c.connect(&to); // EINPROGRESS; dropped SYNs are never answered
+                    c
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    host.wait_problem("Listen queue overflows", false, LIMIT);
+    let during = overflows();
+    assert!(
+        during >= before + 30,
+        "the bursts overflowed the queue: ListenOverflows {before} -> {during}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    clients.join().unwrap();
+    let l = server.join().unwrap();
+    host.wait_all_resolved("Listen queue overflows", LIMIT);
+    assert_only(&host, "Listen queue overflows");
+    drop(l);
+}
+
+#[test]
+fn scenario_time_wait_near_tw_buckets() {
+    let api = api();
+    let mut scene = Scene::new();
+    // tcp_max_tw_buckets is per network namespace: 1,000 here. No TIME_WAIT reuse, so that
+    // every closed connection keeps its TIME_WAIT socket.
+    scene.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=1000"]);
+    scene.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_tw_reuse=0"]);
+    let host = scene.host(&api, "tmpl-timewait", &[]);
+    // 900 short connections closed by the client first: 900 TIME_WAIT sockets (90% of the
+    // limit, over the template's 80%), plus whatever the agent's own polls leave.
+    let l = scene.run_in(|| {
+        let l = listen(7008, 1024);
+        for _ in 0..900 {
+            let c = TcpStream::connect("127.0.0.1:7008").unwrap();
+            let (s, _) = l.accept().unwrap();
+            drop(c);
+            drop(s);
+        }
+        l
+    });
+    // The kernel's own count (sockstat "tw"): over 80% of the limit for real.
+    let sockstat = scene.exec(&["cat", "/proc/net/sockstat"]);
+    let tw: u64 = sockstat
+        .split_whitespace()
+        .skip_while(|w| *w != "tw")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("sockstat: {sockstat}"));
+    assert!(tw >= 800, "TIME_WAIT sockets in the namespace: {tw}");
+    let p = host.wait_problem("TIME_WAIT near tcp_max_tw_buckets", false, LIMIT);
+    // The problem names the counts: "(N of 1000)" with N at least 80% of the limit.
+    let name = &p
+        .iter()
+        .find(|(n, _)| n.contains("TIME_WAIT near"))
+        .unwrap()
+        .0;
+    let n: u64 = name
+        .split_once('(')
+        .and_then(|(_, r)| r.strip_suffix(" of 1000)"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("problem names the counts: {name:?}"));
+    assert!((800..=1000).contains(&n), "{name}");
+    // Raising the limit removes the condition (the sockets stay for their 60 s).
+    scene.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_max_tw_buckets=100000"]);
+    host.wait_all_resolved("TIME_WAIT near tcp_max_tw_buckets", LIMIT);
+    assert_only(&host, "TIME_WAIT near tcp_max_tw_buckets");
+    drop(l);
+}
+
+/// Conntrack in the namespace: `nf_conntrack_max` is read-only outside the initial
+/// namespace (there the file is mode 0444: `ip netns exec NS sysctl -w
+/// net.netfilter.nf_conntrack_max=100` answers `sysctl: setting key
+/// "net.netfilter.nf_conntrack_max": Invalid argument`, a shell redirect "Permission
+/// denied"), so the table cannot be made small there, and shrinking the machine's would
+/// hit everything else on it. The count is per namespace: the host's
+/// `{$TCP.CONNTRACK.PCT.MAX}` is lowered to half of what 1,000 real entries make of the
+/// machine's table, and those entries are created for real.
+#[test]
+fn scenario_conntrack_table_near_full() {
+    let api = api();
+    let mut scene = Scene::new();
+    // Conntrack runs in a namespace only once a rule needs it: an nftables table with a
+    // `ct state` rule turns it on. The agent's own traffic (port 10050) is left untracked
+    // so that only the entries made below count.
+    let rules = "table inet tmpl3 {
+  chain pre { type filter hook prerouting priority raw; tcp dport 10050 notrack; tcp sport 10050 notrack; }
+  chain out { type filter hook output priority raw; tcp dport 10050 notrack; tcp sport 10050 notrack; }
+  chain track { type filter hook output priority 0; ct state new counter; }
+}";
+    let rules_file = tempfile::Builder::new().prefix("tmpl-").tempfile().unwrap();
+    std::fs::write(rules_file.path(), rules).unwrap();
+    scene.exec(&["nft", "-f", rules_file.path().to_str().unwrap()]);
+    // Unanswered UDP entries expire 5 s after their last packet (then the kernel's
+    // garbage collector removes them, within about 20 s more).
+    scene.exec(&[
+        "sysctl",
+        "-q",
+        "-w",
+        "net.netfilter.nf_conntrack_udp_timeout=5",
+    ]);
+    let max = ns_number(&scene, "/proc/sys/net/netfilter/nf_conntrack_max");
+    let entries = 1000u64.max(max / 2500); // at least 0.04% of the table
+    let pct = |n: u64| (n as f64 * 10_000.0 / max as f64).round() / 100.0;
+    let threshold = format!("{:.2}", (pct(entries) / 2.0 * 100.0).floor() / 100.0);
+    let host = scene.host(
+        &api,
+        "tmpl-conntrack",
+        &[
+            ("{$TCP.CONNTRACK.PCT.MAX}", threshold.as_str()),
+            ("{$TCP.CONNTRACK.WINDOW}", "10s"),
+        ],
+    );
+    // One datagram to each of `entries` closed ports, repeated every 2 s while the test
+    // waits: one conntrack entry per port, kept alive.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let sender = scene.spawn_in(move || {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..60 {
+            if s.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            for i in 0..entries {
+                let port = 20_000 + (i % 40_000) as u16;
+                let _ = u.send_to(b"x", ("127.0.0.1", port)); // ICMP unreachable: fine
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    });
+    // The entries are real: the namespace's own count (bounded wait for the sender).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let count = ns_number(&scene, "/proc/sys/net/netfilter/nf_conntrack_count");
+        if count >= entries {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "conntrack entries in the namespace: {count}, expected at least {entries}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    host.wait_problem("Conntrack table near full", false, LIMIT);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().unwrap();
+    host.wait_all_resolved("Conntrack table near full", LIMIT);
+    assert_only(&host, "Conntrack table near full");
+}
+
+#[test]
+fn scenario_close_wait_leak_on_upstream() {
+    let api = api();
+    let mut scene = Scene::new();
+    let host = scene.host(&api, "tmpl-cwupstream", &[]);
+    // The client side: 60 connections to an upstream on 7007 that closes each one; the
+    // client never closes its end, so it holds 60 CLOSE_WAIT sockets towards the upstream
+    // (each on its own local port: the per-port trigger has nothing to say).
+    let (l, clients) = scene.run_in(|| {
+        let l = listen(7007, 128);
+        let clients: Vec<TcpStream> = (0..60)
+            .map(|_| TcpStream::connect("127.0.0.1:7007").unwrap())
+            .collect();
+        for _ in 0..60 {
+            drop(l.accept().unwrap().0);
+        }
+        (l, clients)
+    });
+    let up = "CLOSE_WAIT leak on upstream 127.0.0.1:7007";
+    let p = host.wait_problem(up, false, LIMIT);
+    assert!(
+        p.iter()
+            .any(|(n, _)| n == "CLOSE_WAIT leak on upstream 127.0.0.1:7007 (60 sockets, user root)"),
+        "{p:?}"
+    );
+    drop(clients);
+    host.wait_all_resolved(up, LIMIT);
+    assert_only(&host, up);
     drop(l);
 }

@@ -91,6 +91,14 @@ impl Value {
             Value::Str(s) | Value::Text(s) => s.clone(),
         }
     }
+
+    /// [`Value::to_wire`], taking the value: a text is not copied.
+    pub fn into_wire(self) -> String {
+        match self {
+            Value::Str(s) | Value::Text(s) => s,
+            v => v.to_wire(),
+        }
+    }
 }
 
 impl fmt::Display for Value {

@@ -616,9 +616,7 @@ async fn first_byte(stream: &Stream, prefix: &[u8], timeout: Duration) -> Result
 
 /// Writes the framed reply (bounded by `timeout`) and closes, with TLS close_notify.
 async fn reply_and_close(mut stream: Stream, peer: SocketAddr, reply: &[u8], timeout: Duration) {
-    let mut bytes = frame::header_for(reply.len());
-    bytes.extend_from_slice(reply);
-    match tokio::time::timeout(timeout, transport::write_all(&mut stream, &bytes)).await {
+    match tokio::time::timeout(timeout, transport::write_frame(&mut stream, reply)).await {
         Ok(Ok(())) => {
             if stream.is_tls() {
                 // close_notify, as the official agent sends before closing.

@@ -34,7 +34,7 @@ pub async fn answer(ctx: &Arc<AgentCtx>, payload: &[u8]) -> (Vec<u8>, Kind) {
     }
     let key = plain_key(payload);
     let result = ctx.execute(&key).await;
-    (plain_reply(&result), Kind::Plain(key))
+    (plain_reply(result), Kind::Plain(key))
 }
 
 /// The key of a plain request: the C agent drops trailing CR/LF.
@@ -44,9 +44,9 @@ pub fn plain_key(payload: &[u8]) -> String {
 }
 
 /// The plain-protocol reply payload for a result.
-pub fn plain_reply(result: &KeyResult) -> Vec<u8> {
+pub fn plain_reply(result: KeyResult) -> Vec<u8> {
     match result {
-        Ok(v) => v.to_wire().into_bytes(),
+        Ok(v) => v.into_wire().into_bytes(),
         Err(ns) => zbx_proto::notsupported_payload(&ns.0),
     }
 }
@@ -159,9 +159,7 @@ pub fn answer_inline(ctx: &AgentCtx, payload: &[u8]) -> Option<Vec<u8>> {
                 .execute_inline_with_timeout(&key, timeout)
                 .map(json_result_reply),
         },
-        None => ctx
-            .execute_inline(&plain_key(payload))
-            .map(|r| plain_reply(&r)),
+        None => ctx.execute_inline(&plain_key(payload)).map(plain_reply),
     }
 }
 

@@ -575,6 +575,17 @@ impl GKey {
     fn u32(&self) -> u32 {
         u32::from_ne_bytes([self.addr[0], self.addr[1], self.addr[2], self.addr[3]])
     }
+
+    /// The key as text: the port (lport, rport), the address (raddr), `addr:port`
+    /// (remote), the number (uid, process inode).
+    fn text(&self, by: By) -> String {
+        match by {
+            By::Lport | By::Rport => self.port.to_string(),
+            By::Raddr => ip(self.family, &self.addr).to_string(),
+            By::Remote => endpoint(self.family, &self.addr, self.port),
+            By::Uid | By::Process => self.u32().to_string(),
+        }
+    }
 }
 
 /// Per-group quality sums (tcp_info).
@@ -700,17 +711,7 @@ impl Grouped {
                 let groups = v.len();
                 v.truncate(keep);
                 v.sort_by(cmp);
-                let rows = v
-                    .into_iter()
-                    .map(|(k, g)| {
-                        let name = match by {
-                            By::Raddr => ip(k.family, &k.addr).to_string(),
-                            By::Remote => endpoint(k.family, &k.addr, k.port),
-                            _ => k.port.to_string(),
-                        };
-                        (name, None, g)
-                    })
-                    .collect();
+                let rows = v.into_iter().map(|(k, g)| (k.text(by), None, g)).collect();
                 (rows, groups, rest)
             }
         };
@@ -809,6 +810,68 @@ impl Grouped {
     }
 }
 
+/// Sockets counted per (group key, owner uid), so that a report can name the user who
+/// holds most of one group (the biggest local port or upstream in CLOSE_WAIT). For
+/// [`By::Lport`] and [`By::Remote`] groupings.
+#[derive(Debug)]
+struct Owners {
+    by: By,
+    counts: FastMap<(GKey, u32), u32>,
+}
+
+impl Owners {
+    fn new(by: By) -> Owners {
+        Owners {
+            by,
+            counts: FastMap::default(),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, r: &SockRecord) {
+        let k = (self.by.key(r), r.uid);
+        if let Some(c) = self.counts.get_mut(&k) {
+            *c += 1;
+        } else if self.counts.len() < MAX_KEYS {
+            self.counts.insert(k, 1);
+        }
+    }
+
+    /// `{"user": <name, else the uid>, "count": <its sockets>}` for the uid holding most
+    /// sockets (then the lowest uid) of the group `max` (`{"key", "count"}` of the
+    /// group's report); `{"user": "", "count": 0}` when there is none. Only keys with
+    /// `max`'s count and port are turned into text to find it.
+    fn report(&self, max: &Json, names: &mut dyn Names) -> Json {
+        let (key, count) = (
+            max["key"].as_str().unwrap_or_default(),
+            max["count"].as_u64().unwrap_or_default(),
+        );
+        let mut sums: FastMap<GKey, u64> = FastMap::default();
+        for ((g, _), n) in &self.counts {
+            *sums.entry(*g).or_default() += u64::from(*n);
+        }
+        // The port ends both key texts (lport, remote): a cheap test before formatting.
+        let port: Option<u16> = key.rsplit(':').next().and_then(|p| p.parse().ok());
+        let group = sums
+            .iter()
+            .filter(|(g, n)| **n == count && Some(g.port) == port && g.text(self.by) == key)
+            .map(|(g, _)| *g)
+            .next();
+        let best = self
+            .counts
+            .iter()
+            .filter(|((g, _), _)| Some(*g) == group)
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0 .1.cmp(&a.0 .1)));
+        match best {
+            Some(((_, uid), n)) => json!({
+                "user": names.user(*uid).unwrap_or_else(|| uid.to_string()),
+                "count": n,
+            }),
+            None => json!({"user": "", "count": 0}),
+        }
+    }
+}
+
 /// Everything `net.tcp.health` computes, in one pass.
 #[derive(Debug)]
 pub struct Health {
@@ -818,6 +881,8 @@ pub struct Health {
     ephemeral: Ephemeral,
     cw_lport: Grouped,
     cw_remote: Grouped,
+    cw_lport_owners: Owners,
+    cw_remote_owners: Owners,
 }
 
 impl Health {
@@ -829,6 +894,8 @@ impl Health {
             ephemeral: Ephemeral::new(range),
             cw_lport: Grouped::new(By::Lport, false),
             cw_remote: Grouped::new(By::Remote, false),
+            cw_lport_owners: Owners::new(By::Lport),
+            cw_remote_owners: Owners::new(By::Remote),
         }
     }
 
@@ -854,6 +921,8 @@ impl Health {
         if r.state == state::CLOSE_WAIT {
             self.cw_lport.add(r, None);
             self.cw_remote.add(r, None);
+            self.cw_lport_owners.add(r);
+            self.cw_remote_owners.add(r);
         }
     }
 
@@ -866,10 +935,13 @@ impl Health {
     /// listeners (the bulk) written directly; top-level keys sorted as `serde_json::Map`
     /// orders them.
     pub fn report_text(self, top: usize, names: &mut dyn Names) -> String {
-        let close_wait = json!({
-            "lport": self.cw_lport.report("close_wait", top, names),
-            "remote": self.cw_remote.report("close_wait", top, names),
+        let lport = self.cw_lport.report("close_wait", top, names);
+        let remote = self.cw_remote.report("close_wait", top, names);
+        let owner = json!({
+            "lport": self.cw_lport_owners.report(&lport["max"], names),
+            "remote": self.cw_remote_owners.report(&remote["max"], names),
         });
+        let close_wait = json!({"lport": lport, "remote": remote, "owner": owner});
         let listeners = self.listeners.report_text(None, None);
         let mut out = String::with_capacity(listeners.len() + 4096);
         let _ = write!(
@@ -1257,5 +1329,48 @@ mod tests {
         assert_eq!(j["close_wait"]["lport"]["groups"], 2);
         // A tie (1 and 1): the lower port first.
         assert_eq!(j["close_wait"]["remote"]["max"]["key"], "10.0.0.9:5432");
+        // The user holding most of the biggest port / upstream.
+        assert_eq!(
+            j["close_wait"]["owner"],
+            json!({"lport": {"user": "root", "count": 1}, "remote": {"user": "root", "count": 1}})
+        );
+    }
+
+    #[test]
+    fn close_wait_owner_is_the_user_of_the_biggest_group() {
+        let mut h = Health::new(range(40000, 40999));
+        // Server side, port 8080: 3 sockets of uid 4242 and 1 of root (clients 10.0.0.9).
+        for (uid, dport) in [(4242, 50_000), (4242, 50_001), (4242, 50_002), (0, 50_003)] {
+            let mut r = rec(state::CLOSE_WAIT, [10, 0, 0, 1], 8080, [10, 0, 0, 9], dport);
+            r.uid = uid;
+            h.add(&r);
+        }
+        // Client side: 2 sockets of root towards the upstream 10.0.0.7:5432.
+        for sport in [40_001, 40_002] {
+            h.add(&rec(
+                state::CLOSE_WAIT,
+                [10, 0, 0, 1],
+                sport,
+                [10, 0, 0, 7],
+                5432,
+            ));
+        }
+        let j = h.report(10, &mut Fake);
+        assert_eq!(j["close_wait"]["lport"]["max"]["key"], "8080");
+        assert_eq!(
+            j["close_wait"]["owner"]["lport"],
+            json!({"user": "4242", "count": 3})
+        );
+        assert_eq!(j["close_wait"]["remote"]["max"]["key"], "10.0.0.7:5432");
+        assert_eq!(
+            j["close_wait"]["owner"]["remote"],
+            json!({"user": "root", "count": 2})
+        );
+        // Nothing in CLOSE_WAIT: empty owners.
+        let empty = Health::new(range(40000, 40999)).report(10, &mut Fake);
+        assert_eq!(
+            empty["close_wait"]["owner"]["lport"],
+            json!({"user": "", "count": 0})
+        );
     }
 }

@@ -684,7 +684,10 @@ fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) ->
     };
     if let Some(c) = get("TLSConnect") {
         match mode(&c.value) {
-            Some(m) => t.connect = m,
+            Some(m) => {
+                t.connect = m;
+                t.connect_given = true;
+            }
             None => errors.push(ConfigError::new(
                 &c.origin,
                 "invalid value of \"TLSConnect\" parameter; use unencrypted, psk or cert",

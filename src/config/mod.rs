@@ -166,6 +166,9 @@ pub enum TlsMode {
 pub struct TlsConfig {
     /// How we connect to servers (active checks).
     pub connect: TlsMode,
+    /// Whether `TLSConnect` (or `--tls-connect`) was given: zabbix_get and zabbix_sender
+    /// refuse a PSK or certificate file without it; the agent's has a default.
+    pub connect_given: bool,
     /// What the passive listener accepts (at least one).
     pub accept: Vec<TlsMode>,
     /// `TLSCAFile`.
@@ -203,6 +206,7 @@ impl Default for TlsConfig {
     fn default() -> Self {
         TlsConfig {
             connect: TlsMode::Unencrypted,
+            connect_given: false,
             accept: vec![TlsMode::Unencrypted],
             ca_file: None,
             crl_file: None,

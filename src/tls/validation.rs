@@ -82,12 +82,18 @@ fn not_applicable(param: TlsParam, used: &str) -> TlsError {
 
 /// The settings of a built [`TlsConfig`]: `TLSConnect` always has a value, `TLSAccept`
 /// when its list is not empty.
-struct Built<'a>(&'a TlsConfig);
+/// `TLSConnect` counts as set for the agent (it has a default), and for zabbix_get and
+/// zabbix_sender only when given (a mode other than the default was given, surely).
+struct Built<'a>(&'a TlsConfig, Program);
 
 impl Settings for Built<'_> {
     fn is_set(&self, p: TlsParam) -> bool {
         match p {
-            TlsParam::Connect => true,
+            TlsParam::Connect => {
+                matches!(self.1, Program::Agent { .. })
+                    || self.0.connect_given
+                    || self.0.connect != TlsMode::Unencrypted
+            }
             TlsParam::Accept => !self.0.accept.is_empty(),
             _ => p.text(self.0).is_some(),
         }
@@ -124,7 +130,8 @@ pub fn validate(cfg: &TlsConfig, program: Program) -> Result<(), TlsError> {
             quoted(TlsParam::Accept, program)
         )));
     }
-    if let Some(rule) = tls_rules::broken(&Built(cfg), program.connects(), program.accepts()).next()
+    if let Some(rule) =
+        tls_rules::broken(&Built(cfg, program), program.connects(), program.accepts()).next()
     {
         return Err(TlsError::Config(rule_message(rule, program)));
     }

@@ -173,6 +173,9 @@ one_scale() {
               "zagent_tcp_status_timewait $ZPID 11052 tcp.status[timewait]" \
               "zagent_count_time_wait $ZPID 11052 net.tcp.socket.count[,,,,time_wait]" \
               "zagent_states $ZPID 11052 net.tcp.states" \
+              "zagent_listen_stats $ZPID 11052 net.tcp.listen.stats" \
+              "zagent_ephemeral $ZPID 11052 net.tcp.ephemeral" \
+              "zagent_group_remote $ZPID 11052 net.tcp.group[remote]" \
               "zagent_health $ZPID 11052 net.tcp.health" \
               "zagent_quality $ZPID 11052 net.tcp.quality[remote]" \
               "agentd_count_time_wait $AGENTD 11050 net.tcp.socket.count[,,,,time_wait]" \

@@ -91,6 +91,22 @@ if scale >= 100000:
 else:
     ratio("net.tcp.health / raw all-states dump (wall)", g("zagent_health"), nl1)
     ratio("net.tcp.quality[remote] / raw all-states dump (wall)", g("zagent_quality"), nl1)
+# The same ratios in CPU: the agent's own CPU per query (agent_cost.py, schedstat, no
+# zabbix_get process in it) over the raw dump command's CPU (wait4 rusage of tcpstate,
+# its process start included). CPU barely moves with the machine's load, where the wall
+# ratios above swing by +-0.1 on a shared 2-core machine.
+raw_cpu = cpu.get("floor_nl1_all")
+for name, label, target in (
+    ("zagent_states", "net.tcp.states", 1.0),
+    ("zagent_listen_stats", "net.tcp.listen.stats (all listeners)", 1.2),
+    ("zagent_ephemeral", "net.tcp.ephemeral", 1.2),
+    ("zagent_group_remote", "net.tcp.group[remote]", 1.2),
+    ("zagent_health", "net.tcp.health (template poll, 1 dump)", 1.5),
+    ("zagent_quality", "net.tcp.quality[remote] (tcp_info)", 2.5),
+):
+    if name in agent:
+        ratio(f"{label} / raw all-states dump (CPU)", agent[name]["cpu"], raw_cpu,
+              target if scale >= 100000 else None)
 lf = os.path.join(d, "listeners.txt")
 if os.path.exists(lf) and g("agentd_template_11_states") and g("agentd_count_port_filter"):
     L = int(open(lf).read().strip() or 0)

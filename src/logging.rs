@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tracing::level_filters::LevelFilter;
 
 use crate::config::{Config, LogType};
+use crate::sys::syslog::Priority;
 
 /// Maps zabbix `DebugLevel` (0 basic, 1 critical, 2 error, 3 warning, 4 debug, 5 trace)
 /// onto tracing. Level 3 also shows zagent's start/stop information.
@@ -131,15 +132,7 @@ pub struct Syslog;
 impl Syslog {
     /// Opens the connection to the system logger (once per process).
     pub fn open() -> Syslog {
-        static IDENT: &[u8] = b"zagent\0";
-        // SAFETY: openlog keeps the ident pointer; IDENT is a static NUL-terminated string.
-        unsafe {
-            libc::openlog(
-                IDENT.as_ptr().cast(),
-                libc::LOG_PID | libc::LOG_NDELAY,
-                libc::LOG_DAEMON,
-            )
-        };
+        crate::sys::syslog::open();
         Syslog
     }
 }
@@ -147,17 +140,14 @@ impl Syslog {
 /// One event's writer: remembers the level for the syslog priority.
 #[derive(Debug)]
 pub struct SyslogEvent {
-    priority: libc::c_int,
+    priority: Priority,
 }
 
 impl Write for SyslogEvent {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            // Interior NULs would cut the message; replace them.
-            let c = std::ffi::CString::new(line.replace('\0', " ")).map_err(io::Error::other)?;
-            // SAFETY: "%s" with one valid NUL-terminated string argument.
-            unsafe { libc::syslog(self.priority, c"%s".as_ptr(), c.as_ptr()) };
+            crate::sys::syslog::send(self.priority, line);
         }
         Ok(buf.len())
     }
@@ -172,16 +162,16 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Syslog {
 
     fn make_writer(&'a self) -> Self::Writer {
         SyslogEvent {
-            priority: libc::LOG_INFO,
+            priority: Priority::Info,
         }
     }
 
     fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
         let priority = match *meta.level() {
-            tracing::Level::ERROR => libc::LOG_ERR,
-            tracing::Level::WARN => libc::LOG_WARNING,
-            tracing::Level::INFO => libc::LOG_INFO,
-            _ => libc::LOG_DEBUG,
+            tracing::Level::ERROR => Priority::Err,
+            tracing::Level::WARN => Priority::Warning,
+            tracing::Level::INFO => Priority::Info,
+            _ => Priority::Debug,
         };
         SyslogEvent { priority }
     }

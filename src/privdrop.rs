@@ -12,7 +12,6 @@
 //! glibc applies setgid/setgroups/setuid to every thread of the process, so calling this
 //! from a running tokio runtime is sound.
 
-use std::ffi::CString;
 use std::io;
 
 use crate::config::Config;
@@ -118,30 +117,18 @@ pub fn drop_privileges(config: &Config) -> Result<(), PrivDropError> {
         }
         Plan::SwitchTo(a) => a,
     };
-    let name = CString::new(account.name.clone()).map_err(|_| PrivDropError::BadName {
-        user: account.name.clone(),
-    })?;
-    let fail = |call: &'static str| PrivDropError::Switch {
-        call,
-        user: account.name.clone(),
-        source: io::Error::last_os_error(),
-    };
-    // SAFETY: plain syscalls on integer ids; `name` is a valid NUL-terminated string
-    // that outlives the initgroups call.
-    unsafe {
-        if libc::setgid(account.gid) != 0 {
-            return Err(fail("setgid"));
-        }
-        if libc::initgroups(name.as_ptr(), account.gid) != 0 {
-            return Err(fail("initgroups"));
-        }
-        if libc::setuid(account.uid) != 0 {
-            return Err(fail("setuid"));
-        }
-        if libc::setegid(account.gid) != 0 || libc::seteuid(account.uid) != 0 {
-            return Err(fail("setegid or seteuid"));
-        }
+    if account.name.contains('\0') {
+        return Err(PrivDropError::BadName {
+            user: account.name.clone(),
+        });
     }
+    crate::sys::account::switch_to(&account.name, account.uid, account.gid).map_err(
+        |(call, source)| PrivDropError::Switch {
+            call,
+            user: account.name.clone(),
+            source,
+        },
+    )?;
     tracing::info!(user = %account.name, uid = account.uid, gid = account.gid, "Dropped root privileges");
     Ok(())
 }

@@ -234,12 +234,12 @@ fn server_outage_loses_and_duplicates_nothing() {
 
     // Stop the server; the agent keeps collecting (ping every second, log lines).
     lab2.run_ok(&["down"]).unwrap();
-    let down_at = zagent::active::worker::wall_clock().0;
+    let down_at = zagent::active::clock::wall_clock().0;
     for i in 0..6 {
         write(2, &format!("outage{i}"));
         std::thread::sleep(Duration::from_secs(1));
     }
-    let up_at = zagent::active::worker::wall_clock().0;
+    let up_at = zagent::active::clock::wall_clock().0;
     lab2.run_ok(&["up"]).unwrap();
     write(3, "after");
 

@@ -923,3 +923,117 @@ async fn persistent_buffer_survives_kill_9_and_delivers_each_value_once() {
         ((before_outage as u64 + 1)..=collected_before_kill).collect::<Vec<_>>()
     );
 }
+
+/// log[]'s third parameter (issue 13.6): files in UTF-16 (with and without a BOM, either
+/// byte order, CR LF), UTF-32, UTF-8 with a BOM or an invalid byte, single-byte code pages
+/// and an encoding nobody knows, asked of zagent and of the real zabbix_agentd 6.0 (each
+/// against its own stand-in server): the same values, or the same unsupported reasons.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_encodings_answer_as_zabbix_agentd() {
+    fn utf16(s: &str, big: bool) -> Vec<u8> {
+        s.encode_utf16()
+            .flat_map(|u| {
+                if big {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect()
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("arch3-enc-log")
+        .tempdir()
+        .unwrap();
+    let file = |name: &str, bytes: Vec<u8>| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.display().to_string()
+    };
+    let mut u16le = vec![0xff, 0xfe];
+    u16le.extend(utf16("héllo\r\nwörld\nlast", false));
+    let u16le = file("u16le.log", u16le);
+    let u16be = file("u16be.log", utf16("abc\nдва\n", true));
+    let u32le: Vec<u8> = "x\ny\n"
+        .chars()
+        .flat_map(|c| u32::from(c).to_le_bytes())
+        .collect();
+    let u32le = file("u32le.log", u32le);
+    let u8bom = file("u8bom.log", b"\xef\xbb\xbffirst\nsecond\n".to_vec());
+    let cp1251 = file("cp1251.log", b"\xef\xf0\xe8\xe2\xe5\xf2\n".to_vec());
+    let bad8 = file("bad8.log", b"a\xffb\nok\n".to_vec());
+    let latin1 = file("latin1.log", b"caf\xe9\r\n".to_vec());
+    let lone_cr = file("cr.log", b"a\rb\r\nc\n\rd\n".to_vec());
+    let keys = vec![
+        format!("log[{u16le},,UTF-16LE]"),
+        format!("log[{u16le},,utf-16le]"),
+        format!("log[{u16le},,UTF-16]"),
+        format!("log[{u16le},ö,UTF-16LE]"),
+        format!("log[{u16le},\"(w)(.)\",UTF-16LE,,,\\2]"),
+        format!("log[{u16le}]"),
+        format!("log[{u16be},,UTF-16BE]"),
+        format!("log[{u32le},,UTF-32LE]"),
+        format!("log[{u8bom}]"),
+        format!("log[{u8bom},,UTF-8]"),
+        format!("log[{cp1251},,CP1251]"),
+        format!("log[{cp1251},,WINDOWS-1251]"),
+        format!("log[{cp1251},,KOI9]"),
+        format!("log[{bad8},,UTF-8]"),
+        format!("log[{bad8}]"),
+        format!("log[{latin1},,ISO-8859-1]"),
+        format!("log[{lone_cr}]"),
+    ];
+    let items: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"key": k, "delay": 1, "lastlogsize": 0, "mtime": 0}))
+        .collect();
+    let list = json!({"response": "success", "data": items});
+    let handler = move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(list.clone()),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    };
+    let handler: Arc<Handler> = Arc::new(handler);
+    let theirs = Mock::start(Arc::clone(&handler)).await;
+    let ours = Mock::start(handler).await;
+    let conf = format!(
+        "Server=127.0.0.1\nServerActive=127.0.0.1:{}\nHostname=mock-host\nBufferSend=1\n",
+        theirs.addr.port()
+    );
+    let agentd = tokio::task::spawn_blocking(move || util::start_zabbix_agentd(&conf))
+        .await
+        .unwrap();
+    run_for(config(vec![ours.addr()]), 4).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while log_values(&theirs).len() < log_values(&ours).len()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(agentd);
+    let (a, z) = (log_values(&theirs), log_values(&ours));
+    let mut diffs = Vec::new();
+    for k in &keys {
+        if a.get(k) != z.get(k) {
+            diffs.push(format!(
+                "{k}:\n  agentd {:?}\n  zagent {:?}",
+                a.get(k),
+                z.get(k)
+            ));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} of {} keys differ:\n{}",
+        diffs.len(),
+        keys.len(),
+        diffs.join("\n")
+    );
+    // Not vacuous: UTF-16 is read.
+    assert_eq!(
+        z.get(&keys[0])
+            .map(|v| v.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>()),
+        Some(vec!["héllo", "wörld"])
+    );
+}

@@ -429,7 +429,17 @@ fn connection_state_keys_match_ss_and_zabbix_agentd() {
         let theirs = agentd_t(&ns, &conf, k);
         eprintln!("{k:<70} zagent {v:<8} zabbix_agentd {theirs}");
         if *v != theirs {
-            mismatches.push(format!("{k}: zagent {v:?} zabbix_agentd {theirs:?}"));
+            // The scene is live: its TIME_WAIT sockets end 60 s after it was built, which
+            // a loaded machine can reach during this table. A real difference repeats
+            // when both are asked again, one right after the other.
+            let again = (0..3).find_map(|_| {
+                let ours = zagent(&ns, vec![k.clone()]).remove(0);
+                let theirs = agentd_t(&ns, &conf, k);
+                (ours == theirs).then_some(())
+            });
+            if again.is_none() {
+                mismatches.push(format!("{k}: zagent {v:?} zabbix_agentd {theirs:?}"));
+            }
         }
     }
     let distinct: std::collections::HashSet<&String> = ours.iter().collect();

@@ -18,6 +18,7 @@ use zbx_proto::key::ItemKey;
 
 use super::proto::GlobalRegexp;
 use crate::keys::NotSupported;
+use crate::sys::iconv::{self, LineFeed};
 use crate::sys::oserror::zbx_strerror;
 use crate::sys::userfile::{self, Ending};
 
@@ -49,58 +50,54 @@ pub enum Mode {
     Skip,
 }
 
-/// Text encodings the reader decodes. Lines are split at byte 0x0A, so only encodings in
-/// which that byte always means a newline are accepted (not UTF-16/UTF-32).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// UTF-8 (the default); invalid sequences become `?` ([`crate::text`]).
-    Utf8,
-    /// ISO-8859-1 / Latin-1: each byte is one code point.
-    Latin1,
-    /// Any other ASCII-compatible encoding known by its iconv/WHATWG label
-    /// (`CP1251`, `KOI8-R`, `SHIFT_JIS`, `GB18030`, …), decoded with `encoding_rs`.
-    Other(&'static encoding_rs::Encoding),
+/// The key's third parameter: the encoding lines are converted from, through the same
+/// converter as vfs.file.* ([`iconv`]), as zabbix_agentd does: any name the C library's
+/// iconv knows; lines split at the encoding's own line feed (UTF-16 and UTF-32 in their
+/// width). Empty: the bytes as they are (no BOM guessing, as zabbix_agentd's log[]); a
+/// name iconv does not know also keeps the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoding {
+    /// The name, upper-cased as zabbix_agentd does; empty for none.
+    label: String,
+    lf: LineFeed,
 }
 
 impl Encoding {
-    /// The encoding named by the key's third parameter (empty = UTF-8).
-    pub fn from_label(label: &str) -> Option<Encoding> {
-        match label.to_ascii_uppercase().as_str() {
-            "" | "UTF-8" | "UTF8" | "ASCII" | "US-ASCII" | "ANSI_X3.4-1968" => Some(Encoding::Utf8),
-            "ISO-8859-1" | "ISO8859-1" | "ISO_8859-1" | "LATIN1" | "LATIN-1" | "L1" => {
-                Some(Encoding::Latin1)
-            }
-            _ => {
-                let e = encoding_rs::Encoding::for_label(label.trim().as_bytes())?;
-                if e == encoding_rs::UTF_8 {
-                    Some(Encoding::Utf8)
-                } else if e.is_ascii_compatible() && e != encoding_rs::ISO_2022_JP {
-                    Some(Encoding::Other(e))
-                } else {
-                    None
-                }
-            }
+    /// The encoding named by the key's third parameter (zabbix_agentd takes any).
+    pub fn from_label(label: &str) -> Encoding {
+        Encoding {
+            label: label.to_ascii_uppercase(),
+            lf: iconv::line_feed(label),
         }
     }
 
-    /// The line as UTF-8 bytes for matching: UTF-8 input as read (bytes that are not UTF-8
-    /// stay, as in zabbix_agentd; the regexp module and the output turn them into `?`).
-    fn decode(self, raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-        match self {
-            Encoding::Utf8 => std::borrow::Cow::Borrowed(raw),
-            Encoding::Latin1 => std::borrow::Cow::Owned(
-                raw.iter()
-                    .map(|b| char::from(*b))
-                    .collect::<String>()
-                    .into_bytes(),
-            ),
-            Encoding::Other(e) => std::borrow::Cow::Owned(
-                e.decode_without_bom_handling(raw)
-                    .0
-                    .into_owned()
-                    .into_bytes(),
-            ),
+    /// How lines end: LF, CR LF or a lone CR in the encoding's width, as zabbix_agentd's
+    /// log reader splits them.
+    fn split(&self) -> userfile::Split {
+        userfile::Split {
+            lf: self.lf.lf,
+            cr: true,
         }
+    }
+
+    /// The line as UTF-8 bytes for matching. Bytes that are not UTF-8 stay, as in
+    /// zabbix_agentd; the regexp module and the output turn them into `?`.
+    fn decode<'a>(&self, raw: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        if self.label.is_empty() {
+            std::borrow::Cow::Borrowed(raw)
+        } else {
+            std::borrow::Cow::Owned(iconv::convert_to_utf8(raw, &self.label))
+        }
+    }
+}
+
+/// `line` without its ending (LF, CR LF or CR in the width of `lf`).
+fn strip_ending<'a>(line: &'a [u8], lf: &[u8]) -> &'a [u8] {
+    let line = line.strip_suffix(lf).unwrap_or(line);
+    let w = lf.len();
+    match line.len().checked_sub(w) {
+        Some(at) if userfile::is_cr(&line[at..], lf) => &line[..at],
+        _ => line,
     }
 }
 
@@ -305,7 +302,7 @@ impl LogSpec {
                     .map_err(|_| NotSupported::new("cannot compile regular expression"))?,
             ),
         };
-        let encoding = Encoding::from_label(p(2)).ok_or_else(|| NotSupported::invalid_param(2))?;
+        let encoding = Encoding::from_label(p(2));
         let (default_lines, max_lines) = if count {
             (10 * u64::from(max_lines_per_second.max(1)), 10_000)
         } else {
@@ -682,10 +679,7 @@ impl LogItem {
         let mut pos = tracked.offset;
         f.seek(SeekFrom::Start(pos))
             .map_err(|e| io_reason(&c.path, &e))?;
-        let split = userfile::Split {
-            lf: b"\n",
-            cr: false,
-        };
+        let split = self.spec.encoding.split();
         let mut lines = userfile::LineReader::new(&mut *f, split, MAX_LINE);
         while budget.analyze > 0 && budget.send > 0 {
             let (raw, ending) = match lines.next_line() {
@@ -697,7 +691,7 @@ impl LogItem {
             pos += raw.len() as u64;
             match ending {
                 Ending::Terminator => {
-                    let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+                    let text = strip_ending(raw, split.lf);
                     self.take_line(text, start, pos, c, budget, batch);
                 }
                 Ending::Full => self.take_line(raw, start, pos, c, budget, batch),
@@ -754,20 +748,24 @@ impl LogItem {
         if unread <= keep {
             return;
         }
+        // Move to the start of the next line after `target`, in the encoding's width.
+        let lf = self.spec.encoding.lf.lf;
+        let w = lf.len();
         let target = c.size - keep;
-        // Move to the start of the next line after `target`.
+        let target = target - target % w as u64;
         let mut buf = vec![0u8; CHUNK];
         if f.seek(SeekFrom::Start(target)).is_err() {
             return;
         }
         if let Ok(n) = f.read(&mut buf) {
-            if let Some(nl) = buf[..n].iter().position(|b| *b == b'\n') {
+            if let Some(nl) = (0..n / w).map(|k| k * w).find(|&i| &buf[i..i + w] == lf) {
+                let next = target + (nl + w) as u64;
                 tracing::warn!(
                     file = %c.path.display(),
-                    skipped_bytes = target + nl as u64 + 1 - t.offset,
+                    skipped_bytes = next - t.offset,
                     "Log item is behind more than maxdelay: skipping ahead"
                 );
-                t.offset = target + nl as u64 + 1;
+                t.offset = next;
             }
         }
     }
@@ -782,7 +780,6 @@ impl LogItem {
         batch: &mut Batch,
     ) {
         budget.analyze = budget.analyze.saturating_sub(1);
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let mut line = self.spec.encoding.decode(raw);
         // zabbix_agentd reads a NUL inside a log line as `?` (it matches and sends the rest).
         if line.contains(&0) {
@@ -890,8 +887,12 @@ mod tests {
         };
         assert_eq!(bad("log[]"), "Invalid first parameter.");
         assert_eq!(bad("log[/x,\"(\"]"), "cannot compile regular expression");
-        assert_eq!(bad("log[/x,,KOI9]"), "Invalid third parameter.");
-        assert_eq!(bad("log[/x,,UTF-16LE]"), "Invalid third parameter.");
+        // Any encoding is taken, as zabbix_agentd does (an unknown one keeps the bytes:
+        // tests/active_mock.rs compares both agents).
+        assert!(ctx
+            .prepare_active("log[/x,,KOI9]")
+            .and_then(|key| LogSpec::parse(&key, &[], 20))
+            .is_ok());
         assert_eq!(bad("log[/x,,,0]"), "Invalid fourth parameter.");
         assert_eq!(bad("log[/x,,,,fast]"), "Invalid fifth parameter.");
         assert_eq!(bad("log[/x,,,,,,-1]"), "Invalid seventh parameter.");
@@ -1177,6 +1178,35 @@ mod tests {
         std::fs::write(&path, b"a\xffb\0c\n").unwrap();
         let mut item = LogItem::new(spec(&format!("log[{}]", path.display())), 0, 0);
         assert_eq!(values(&item.check(1).unwrap()), vec!["a?b?c"]);
+    }
+
+    #[test]
+    fn utf16_and_utf32_are_read_in_their_width() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u16.log");
+        let mut bytes = vec![0xff, 0xfe];
+        bytes.extend(
+            "héllo\r\nwörld\rx\nlast"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        );
+        std::fs::write(&path, &bytes).unwrap();
+        let mut item = LogItem::new(spec(&format!("log[{},,UTF-16LE]", path.display())), 0, 0);
+        let b = item.check(1).unwrap();
+        // The unterminated last line waits; lastlogsize counts bytes.
+        assert_eq!(values(&b), vec!["héllo", "wörld", "x"]);
+        assert_eq!(b.lastlogsize, (bytes.len() - 8) as u64);
+        let be: Vec<u8> = "a\nb\n".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        std::fs::write(&path, be).unwrap();
+        let mut item = LogItem::new(spec(&format!("log[{},,utf-16be]", path.display())), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["a", "b"]);
+        let le32: Vec<u8> = "y\nz\n"
+            .chars()
+            .flat_map(|c| u32::from(c).to_le_bytes())
+            .collect();
+        std::fs::write(&path, le32).unwrap();
+        let mut item = LogItem::new(spec(&format!("log[{},,UTF-32LE]", path.display())), 0, 0);
+        assert_eq!(values(&item.check(1).unwrap()), vec!["y", "z"]);
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //!   `min(RefreshActiveChecks, 30 s)` ([`worker::MAX_SEND_BACKOFF`]).
 //! - Item list: refreshed every `RefreshActiveChecks`; after a failure retried after
 //!   `min(RefreshActiveChecks, 60 s)` ([`worker::REFRESH_RETRY`]); at most
-//!   [`worker::MAX_REDIRECTS`] redirections in a row.
+//!   [`refresh::MAX_REDIRECTS`] redirections in a row.
 //! - Every exchange: `Timeout` for connect, write and read each ([`crate::transport`]).
 //! - Log items: `maxlines` (or `MaxLinesPerSecond`) × interval lines sent per check, read
 //!   in rounds no bigger than the buffer's free room for log values (flushing between
@@ -35,10 +35,12 @@
 //! - Shutdown: one final flush per worker, bounded by [`SHUTDOWN_FLUSH_DEADLINE`].
 
 pub mod buffer;
+pub mod clock;
 pub mod interval;
 pub mod log;
 pub mod persist;
 pub mod proto;
+pub mod refresh;
 pub mod worker;
 
 use std::sync::Arc;

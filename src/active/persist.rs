@@ -190,7 +190,7 @@ fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
 }
 
 fn unix_now() -> i64 {
-    super::worker::wall_clock().0
+    super::clock::wall_clock().0
 }
 
 /// Registry rows for `pairs` (server label, host name): stale ones dropped, missing ones
@@ -226,7 +226,7 @@ fn prepare(
     for (server, host) in pairs {
         tx.execute(
             "INSERT OR IGNORE INTO registry (server, host, session) VALUES (?1, ?2, ?3)",
-            params![server, host, super::worker::new_session()],
+            params![server, host, super::clock::new_session()],
         )?;
         let (id, session, last_id): (i64, String, i64) = tx.query_row(
             "SELECT id, session, last_id FROM registry WHERE server = ?1 AND host = ?2",

@@ -8,21 +8,23 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use chrono::{Local, TimeZone};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::buffer::{Buffer, NewValue, Pushed};
+use super::clock::{new_session, wall_clock};
 use super::interval::{self, Interval};
 use super::log::{Batch, LogItem, LogKind, LogLine, LogSpec};
 use super::persist::{Resume, Slot};
 use super::proto::{
-    self, ActiveChecksReply, ActiveChecksRequest, ActiveItem, CommandResult, Delay, GlobalRegexp,
-    ItemRef, Redirect, RemoteCommand, Sender,
+    self, ActiveChecksRequest, ActiveItem, CommandResult, Delay, GlobalRegexp, ItemRef,
+    RemoteCommand, Sender,
 };
-use crate::config::{ActiveAddr, ActiveServer, DEFAULT_ACTIVE_PORT, DEFAULT_LISTEN_PORT};
+use super::refresh::{self, Event, Next, RefreshState};
+use crate::config::{ActiveServer, DEFAULT_LISTEN_PORT};
 use crate::keys::agent::{AGENT_VARIANT, AGENT_VERSION};
 use crate::keys::{AgentCtx, NotSupported};
 use crate::tls::TlsClient;
@@ -37,8 +39,6 @@ pub const MAX_SEND_BACKOFF: Duration = Duration::from_secs(30);
 pub const MAX_COMMAND_IDS: usize = 1024;
 /// Remote commands taken from one item list (more are dropped with a warning).
 pub const MAX_COMMANDS: usize = 100;
-/// Redirections followed one after the other before waiting for the next refresh.
-pub const MAX_REDIRECTS: u32 = 3;
 /// `host_metadata` / `interface` length limit (6.0), in characters.
 pub const MAX_METADATA_CHARS: usize = 255;
 /// Values per "agent data" message sent from the persistent buffer (as a proxy sends
@@ -46,29 +46,6 @@ pub const MAX_METADATA_CHARS: usize = 255;
 pub const PERSIST_CHUNK: usize = 1000;
 /// See [`PERSIST_CHUNK`].
 pub const PERSIST_CHUNKS_PER_FLUSH: usize = 100;
-
-/// Wall clock now as (seconds, nanoseconds).
-pub fn wall_clock() -> (i64, u32) {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO);
-    (
-        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        d.subsec_nanos(),
-    )
-}
-
-/// A fresh session token: 32 lowercase hex characters from the OS RNG.
-pub fn new_session() -> String {
-    let mut b = [0u8; 16];
-    if getrandom::fill(&mut b).is_err() {
-        // No OS randomness: fall back to time and pid, still unique per start.
-        let (s, ns) = wall_clock();
-        let mix = (s as u128) << 64 | (u128::from(ns) << 32) | u128::from(std::process::id());
-        b = mix.to_le_bytes();
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 #[derive(Debug)]
 enum Kind {
@@ -125,16 +102,14 @@ pub struct Worker {
     host: String,
     session: String,
     node: usize,
-    redirect: Option<(ActiveAddr, u64)>,
     items: BTreeMap<ItemRef, ItemState>,
     regexps: Vec<GlobalRegexp>,
-    config_revision: u64,
-    /// The last item list carried `config_revision` (6.4+): heartbeats are welcome.
-    server_has_revision: bool,
     buffer: Buffer,
     next_refresh: Instant,
     next_heartbeat: Option<Instant>,
-    refresh_failing: Option<String>,
+    /// Redirection, revision, upload switch and the failure being reported
+    /// ([`super::refresh`]).
+    refresh: RefreshState,
     send_failing: bool,
     /// Values evicted since the last good send (one warning when a burst starts, the
     /// total when it ends).
@@ -143,8 +118,6 @@ pub struct Worker {
     persistent_full_logged: bool,
     /// Timestamp of the last stored value; later values get strictly later ones.
     last_ts: (i64, u32),
-    /// Redirections followed since the last item list.
-    redirects_in_row: u32,
     /// 7.0 remote commands received and not run yet.
     commands: Vec<RemoteCommand>,
     /// Results of remote commands not yet accepted by the server.
@@ -154,8 +127,6 @@ pub struct Worker {
     commands_done: std::collections::VecDeque<u64>,
     /// When pending command results may be sent again after a failed send.
     results_retry_at: Instant,
-    /// 7.0 `upload: "disabled"`: no values are sent until an item list omits it.
-    upload_disabled: bool,
     /// `EnablePersistentBuffer=1`: every value is also in the file, and values are sent
     /// from it (see [`super::persist`]).
     persist: Option<Slot>,
@@ -178,25 +149,20 @@ impl Worker {
             host,
             session: new_session(),
             node: 0,
-            redirect: None,
             items: BTreeMap::new(),
             regexps: Vec::new(),
-            config_revision: 0,
-            server_has_revision: false,
             buffer: Buffer::new(size, now),
             next_refresh: now,
             next_heartbeat: None,
-            refresh_failing: None,
+            refresh: RefreshState::default(),
             send_failing: false,
             evicted_in_burst: 0,
             persistent_full_logged: false,
             last_ts: (0, 0),
-            redirects_in_row: 0,
             commands: Vec::new(),
             command_results: Vec::new(),
             commands_done: std::collections::VecDeque::new(),
             results_retry_at: now,
-            upload_disabled: false,
             persist: None,
         }
     }
@@ -215,7 +181,7 @@ impl Worker {
     }
 
     fn addr_label(&self) -> String {
-        match &self.redirect {
+        match &self.refresh.redirect {
             Some((a, _)) => a.to_string(),
             None => self
                 .server
@@ -239,14 +205,14 @@ impl Worker {
         payload: &[u8],
     ) -> Result<zbx_proto::frame::Frame, TransportError> {
         let opts = self.opts();
-        if let Some((a, _)) = &self.redirect {
+        if let Some((a, _)) = &self.refresh.redirect {
             match transport::exchange(&a.host, a.port, payload, &opts).await {
                 Ok(f) => return Ok(f),
                 Err(e) => {
                     // The redirect target is gone: back to the configured nodes.
                     warn!(host = %self.host, server = %a, error = %e,
                         "Redirected server does not answer; returning to ServerActive");
-                    self.redirect = None;
+                    self.refresh.redirect = None;
                 }
             }
         }
@@ -319,7 +285,7 @@ impl Worker {
             version: AGENT_VERSION,
             variant: AGENT_VARIANT,
             session: &self.session,
-            config_revision: self.config_revision,
+            config_revision: self.refresh.config_revision,
             host_metadata: metadata.as_deref(),
             interface: interface.as_deref(),
             ip: cfg
@@ -335,98 +301,65 @@ impl Worker {
             Err(e) => Err(e.to_string()),
         };
         let now = Instant::now();
-        match reply {
-            Ok(ActiveChecksReply::Success {
-                items,
-                regexps,
-                config_revision,
-                commands,
-                upload_disabled,
-            }) => {
-                self.queue_commands(commands);
-                if upload_disabled != self.upload_disabled {
-                    if upload_disabled {
-                        warn!(host = %self.host, "Server disabled uploads; values stay in the buffer until it allows them");
-                    } else {
-                        info!(host = %self.host, "Server allows uploads again");
-                    }
-                    self.upload_disabled = upload_disabled;
-                }
-                self.redirects_in_row = 0;
-                if self.refresh_failing.take().is_some() {
-                    info!(host = %self.host, server = %self.addr_label(), "Active check configuration update is working again");
-                }
-                self.server_has_revision = config_revision.is_some();
-                match items {
-                    Some(items) => {
-                        let regexps_changed = self.regexps != regexps;
-                        self.regexps = regexps;
-                        self.apply(items);
-                        if regexps_changed {
-                            self.recompile_log_filters();
-                        }
-                    }
-                    None if self.config_revision != 0 => {
-                        debug!(host = %self.host, "Item list unchanged");
-                    }
-                    None => {
-                        // "Unchanged" is only meaningful when we hold a revision.
-                        warn!(host = %self.host, "Server sent no item list for a first request");
-                    }
-                }
-                self.config_revision = config_revision.unwrap_or(0);
-                self.next_refresh = now + refresh;
-                if !self.heartbeat_enabled() {
-                    self.next_heartbeat = None;
-                } else if self.next_heartbeat.is_none() {
-                    self.next_heartbeat = Some(now);
-                }
+        let out = refresh::on_reply(&mut self.refresh, reply);
+        self.queue_commands(out.commands);
+        for e in out.events {
+            self.log_refresh_event(e);
+        }
+        if let Some((items, regexps)) = out.items {
+            let regexps_changed = self.regexps != regexps;
+            self.regexps = regexps;
+            self.apply(items);
+            if regexps_changed {
+                self.recompile_log_filters();
             }
-            Ok(ActiveChecksReply::Redirect(r)) => {
-                match r {
-                    Redirect::Reset => {
-                        info!(host = %self.host, "Server reset the redirection");
-                        self.redirect = None;
-                    }
-                    Redirect::To { address, revision } => {
-                        if self
-                            .redirect
-                            .as_ref()
-                            .is_some_and(|(_, rev)| *rev > revision)
-                        {
-                            debug!(revision, "Ignoring an older redirection");
-                        } else if let Some(a) = parse_address(&address) {
-                            info!(host = %self.host, to = %a, "Redirected by the server");
-                            self.redirect = Some((a, revision));
-                        } else {
-                            warn!(address = %address, "Cannot use the redirection address");
-                        }
-                    }
-                }
-                // Ask the new address right away, but never loop on redirections.
-                self.redirects_in_row += 1;
-                self.next_refresh = if self.redirects_in_row > MAX_REDIRECTS {
-                    warn!(host = %self.host, "Too many redirections in a row; waiting for the next refresh");
-                    self.redirects_in_row = 0;
-                    now + refresh
-                } else {
-                    now
-                };
+        }
+        self.next_refresh = match out.next {
+            Next::Now => now,
+            Next::Refresh => now + refresh,
+            Next::Retry => now + refresh.min(REFRESH_RETRY),
+        };
+        if out.listed {
+            if !self.heartbeat_enabled() {
+                self.next_heartbeat = None;
+            } else if self.next_heartbeat.is_none() {
+                self.next_heartbeat = Some(now);
             }
-            Ok(ActiveChecksReply::Failed(info)) => {
-                if self.refresh_failing.as_deref() != Some(info.as_str()) {
-                    warn!(host = %self.host, server = %self.addr_label(), info = %info, "No active checks on server");
-                    self.refresh_failing = Some(info);
-                }
-                self.next_refresh = now + refresh;
+        }
+    }
+
+    /// The log line of something an item-list answer changed.
+    fn log_refresh_event(&self, e: Event) {
+        match e {
+            Event::UploadDisabled => {
+                warn!(host = %self.host, "Server disabled uploads; values stay in the buffer until it allows them")
             }
-            Err(e) => {
-                if self.refresh_failing.as_deref() != Some(e.as_str()) {
-                    warn!(host = %self.host, server = %self.addr_label(), error = %e,
-                        "Active check configuration update failed; keeping the current item list");
-                    self.refresh_failing = Some(e);
-                }
-                self.next_refresh = now + refresh.min(REFRESH_RETRY);
+            Event::UploadAllowed => info!(host = %self.host, "Server allows uploads again"),
+            Event::WorkingAgain => {
+                info!(host = %self.host, server = %self.addr_label(), "Active check configuration update is working again")
+            }
+            Event::Unchanged => debug!(host = %self.host, "Item list unchanged"),
+            // "Unchanged" is only meaningful when we hold a revision.
+            Event::NoListOnFirstRequest => {
+                warn!(host = %self.host, "Server sent no item list for a first request")
+            }
+            Event::RedirectReset => info!(host = %self.host, "Server reset the redirection"),
+            Event::Redirected(a) => info!(host = %self.host, to = %a, "Redirected by the server"),
+            Event::OlderRedirectIgnored(revision) => {
+                debug!(revision, "Ignoring an older redirection")
+            }
+            Event::BadRedirectAddress(address) => {
+                warn!(address = %address, "Cannot use the redirection address")
+            }
+            Event::TooManyRedirects => {
+                warn!(host = %self.host, "Too many redirections in a row; waiting for the next refresh")
+            }
+            Event::NoActiveChecks(info) => {
+                warn!(host = %self.host, server = %self.addr_label(), info = %info, "No active checks on server")
+            }
+            Event::UpdateFailed(e) => {
+                warn!(host = %self.host, server = %self.addr_label(), error = %e,
+                "Active check configuration update failed; keeping the current item list")
             }
         }
     }
@@ -505,7 +438,7 @@ impl Worker {
     }
 
     fn heartbeat_enabled(&self) -> bool {
-        !self.ctx.config.heartbeat_frequency.is_zero() && self.server_has_revision
+        !self.ctx.config.heartbeat_frequency.is_zero() && self.refresh.server_has_revision
     }
 
     /// Replaces the item list: unchanged items keep their schedule and log position.
@@ -938,7 +871,7 @@ impl Worker {
     /// Sends one message. Returns whether more values wait in the persistent buffer
     /// after a good send.
     async fn flush_once(&mut self) -> bool {
-        if self.upload_disabled {
+        if self.refresh.upload_disabled {
             return false;
         }
         let rows = self.rows_to_send().await;
@@ -968,7 +901,7 @@ impl Worker {
                 // 7.0: "upload":"disabled" (history cache full) — keep the values and retry
                 // later; the server drops any it did take as duplicates of session+id.
                 Ok(r) if r.upload_disabled => {
-                    self.upload_disabled = true;
+                    self.refresh.upload_disabled = true;
                     Err("server disabled uploads (its history cache is full)".to_string())
                 }
                 Ok(r) if r.success => Ok(r.info),
@@ -1048,7 +981,7 @@ impl Worker {
         let now = Instant::now();
         let mut wake = self.next_refresh;
         // While uploads are disabled nothing is sent: only the refresh can change that.
-        if !self.upload_disabled {
+        if !self.refresh.upload_disabled {
             if let Some(f) = self.buffer.next_flush(self.ctx.config.buffer_send) {
                 wake = wake.min(f);
             }
@@ -1056,7 +989,7 @@ impl Worker {
         if let Some(h) = self.next_heartbeat {
             wake = wake.min(h);
         }
-        if !self.command_results.is_empty() && !self.upload_disabled {
+        if !self.command_results.is_empty() && !self.refresh.upload_disabled {
             wake = wake.min(self.results_retry_at);
         }
         let (secs, nanos) = wall_clock();
@@ -1118,67 +1051,7 @@ impl Worker {
     }
 }
 
-/// `host:port`, `[v6]:port` or a bare host (port 10051).
-pub fn parse_address(s: &str) -> Option<ActiveAddr> {
-    if let Some(rest) = s.strip_prefix('[') {
-        let (h, p) = rest.split_once(']')?;
-        let port = match p.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if p.is_empty() => DEFAULT_ACTIVE_PORT,
-            None => return None,
-        };
-        return Some(ActiveAddr {
-            host: h.to_string(),
-            port,
-        });
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => Some(ActiveAddr {
-            host: h.to_string(),
-            port: p.parse().ok()?,
-        }),
-        Some(_) => Some(ActiveAddr {
-            host: s.to_string(),
-            port: DEFAULT_ACTIVE_PORT,
-        }),
-        None if !s.is_empty() => Some(ActiveAddr {
-            host: s.to_string(),
-            port: DEFAULT_ACTIVE_PORT,
-        }),
-        None => None,
-    }
-}
-
 /// Local time of a unix second (for logs and tests).
 pub fn local(secs: i64) -> Option<chrono::DateTime<Local>> {
     Local.timestamp_opt(secs, 0).single()
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_tokens_are_32_lowercase_hex_and_unique() {
-        let a = new_session();
-        let b = new_session();
-        assert_eq!(a.len(), 32);
-        assert!(a
-            .bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)));
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn redirect_addresses() {
-        let a = parse_address("10.0.0.2:10052").unwrap();
-        assert_eq!((a.host.as_str(), a.port), ("10.0.0.2", 10052));
-        let a = parse_address("[::1]:10053").unwrap();
-        assert_eq!((a.host.as_str(), a.port), ("::1", 10053));
-        let a = parse_address("proxy.example").unwrap();
-        assert_eq!(a.port, 10051);
-        assert!(parse_address("").is_none());
-        assert!(parse_address("h:x").is_none());
-    }
 }

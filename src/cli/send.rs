@@ -13,8 +13,8 @@ use std::time::Duration;
 use anyhow::Context;
 use zbx_proto::message::SenderDataRequest;
 
+use crate::active::clock::wall_clock;
 use crate::active::proto::{parse_data_reply, parse_info_counts};
-use crate::active::worker::wall_clock;
 use crate::config::{ActiveAddr, DEFAULT_ACTIVE_PORT};
 use crate::transport::{self, ClientOptions};
 

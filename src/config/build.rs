@@ -15,6 +15,7 @@ use zbx_proto::key::{is_key_char, ItemKey};
 use super::directives::{Raw, Set};
 use super::error::ConfigError;
 use super::net;
+use super::tls_rules::{self, Need, TlsParam};
 use super::{Alias, Config, LogType, Origin, PersistentBuffer, TlsConfig, TlsMode, UserParameter};
 
 /// Longest `HostMetadata` / `HostInterface`, in characters (6.0's `HOST_METADATA_LEN`,
@@ -192,7 +193,11 @@ fn persistent_buffer(raw: &Raw, errors: &mut Vec<ConfigError>) -> Option<Persist
     let file = raw
         .str("PersistentBufferFile")
         .filter(|f| !f.value.is_empty());
-    let period = Duration::from_secs(raw.int("PersistentBufferPeriod").map_or(3600, |p| p.value));
+    let period = raw
+        .int("PersistentBufferPeriod")
+        .map_or(super::DEFAULT_PERSISTENT_BUFFER_PERIOD, |p| {
+            Duration::from_secs(p.value)
+        });
     match (enable.filter(|e| e.value == 1), file) {
         (Some(_), Some(f)) => Some(PersistentBuffer {
             file: PathBuf::from(&f.value),
@@ -240,24 +245,31 @@ pub fn build(raw: Raw, main: &std::path::Path) -> (Config, Vec<ConfigError>, Vec
     let whole = file_origin(main);
 
     let int = |name: &str, default: u64| raw.int(name).map(|s| s.value).unwrap_or(default);
+    let secs = |name: &str, default: Duration| {
+        raw.int(name)
+            .map_or(default, |s| Duration::from_secs(s.value))
+    };
     let string = |name: &str| raw.str(name).map(|s| s.value.clone());
 
-    // --- simple values ---
-    cfg.start_agents = int("StartAgents", 3) as u32;
-    cfg.listen_port = int("ListenPort", 10050) as u16;
-    cfg.listen_backlog = int("ListenBacklog", libc::SOMAXCONN as u64) as u32;
+    // --- simple values; an absent directive keeps its value of Config::default(), the
+    // one table of defaults ---
+    let d = Config::default();
+    cfg.start_agents = int("StartAgents", u64::from(d.start_agents)) as u32;
+    cfg.listen_port = int("ListenPort", u64::from(d.listen_port)) as u16;
+    cfg.listen_backlog = int("ListenBacklog", u64::from(d.listen_backlog)) as u32;
     cfg.max_connections = max_connections(cfg.start_agents);
-    cfg.refresh_active_checks = Duration::from_secs(int("RefreshActiveChecks", 120));
-    cfg.buffer_send = Duration::from_secs(int("BufferSend", 5));
-    cfg.buffer_size = int("BufferSize", 100) as usize;
-    cfg.max_lines_per_second = int("MaxLinesPerSecond", 20) as u32;
-    cfg.heartbeat_frequency = Duration::from_secs(int("HeartbeatFrequency", 60));
-    cfg.timeout = Duration::from_secs(int("Timeout", 3));
-    cfg.unsafe_user_parameters = int("UnsafeUserParameters", 0) == 1;
-    cfg.log_remote_commands = int("LogRemoteCommands", 0) == 1;
-    cfg.log_file_size = int("LogFileSize", 1) as u32;
-    cfg.debug_level = int("DebugLevel", 3) as u8;
-    cfg.allow_root = int("AllowRoot", 0) == 1;
+    cfg.refresh_active_checks = secs("RefreshActiveChecks", d.refresh_active_checks);
+    cfg.buffer_send = secs("BufferSend", d.buffer_send);
+    cfg.buffer_size = int("BufferSize", d.buffer_size as u64) as usize;
+    cfg.max_lines_per_second = int("MaxLinesPerSecond", u64::from(d.max_lines_per_second)) as u32;
+    cfg.heartbeat_frequency = secs("HeartbeatFrequency", d.heartbeat_frequency);
+    cfg.timeout = secs("Timeout", d.timeout);
+    cfg.unsafe_user_parameters =
+        int("UnsafeUserParameters", u64::from(d.unsafe_user_parameters)) == 1;
+    cfg.log_remote_commands = int("LogRemoteCommands", u64::from(d.log_remote_commands)) == 1;
+    cfg.log_file_size = int("LogFileSize", u64::from(d.log_file_size)) as u32;
+    cfg.debug_level = int("DebugLevel", u64::from(d.debug_level)) as u8;
+    cfg.allow_root = int("AllowRoot", u64::from(d.allow_root)) == 1;
     if let Some(user) = string("User") {
         cfg.user = user;
     }
@@ -651,25 +663,7 @@ fn split_alias(value: &str) -> Result<(&str, &str), usize> {
 /// build). File contents are not read here (`tls::build` does), but a named file that
 /// does not exist or is not a regular file is an error at its directive's file:line.
 fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) -> TlsConfig {
-    const NAMES: [&str; 16] = [
-        "TLSConnect",
-        "TLSAccept",
-        "TLSCAFile",
-        "TLSCRLFile",
-        "TLSServerCertIssuer",
-        "TLSServerCertSubject",
-        "TLSCertFile",
-        "TLSKeyFile",
-        "TLSPSKIdentity",
-        "TLSPSKFile",
-        "TLSCipherCert13",
-        "TLSCipherPSK13",
-        "TLSCipherAll13",
-        "TLSCipherCert",
-        "TLSCipherPSK",
-        "TLSCipherAll",
-    ];
-    for name in NAMES {
+    for name in TlsParam::ALL.map(TlsParam::directive) {
         if let Some(s) = raw.str(name) {
             if s.value.is_empty() {
                 errors.push(ConfigError::new(
@@ -680,7 +674,6 @@ fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) ->
         }
     }
     let get = |name: &str| raw.str(name).filter(|s| !s.value.is_empty());
-    let defined = |name: &str| raw.str(name).is_some();
     let mut t = TlsConfig::default();
 
     let mode = |v: &str| match v {
@@ -691,7 +684,10 @@ fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) ->
     };
     if let Some(c) = get("TLSConnect") {
         match mode(&c.value) {
-            Some(m) => t.connect = m,
+            Some(m) => {
+                t.connect = m;
+                t.connect_given = true;
+            }
             None => errors.push(ConfigError::new(
                 &c.origin,
                 "invalid value of \"TLSConnect\" parameter; use unencrypted, psk or cert",
@@ -735,126 +731,11 @@ fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) ->
     t.cipher_all13 = text("TLSCipherAll13");
     t.cipher_all = text("TLSCipherAll");
 
-    let mut need = |cond: bool, a: &str, b: &str| {
-        if cond {
-            if let Some(s) = raw.str(a) {
-                errors.push(ConfigError::new(
-                    &s.origin,
-                    format!("parameter \"{a}\" is defined, but \"{b}\" is not defined"),
-                ));
-            }
+    let file = InFile { raw, tls: &t };
+    for rule in tls_rules::broken(&file, active, passive) {
+        if let Some(s) = raw.str(rule.param.directive()) {
+            errors.push(ConfigError::new(&s.origin, rule_message(rule)));
         }
-    };
-    need(
-        defined("TLSCertFile") && !defined("TLSKeyFile"),
-        "TLSCertFile",
-        "TLSKeyFile",
-    );
-    need(
-        defined("TLSKeyFile") && !defined("TLSCertFile"),
-        "TLSKeyFile",
-        "TLSCertFile",
-    );
-    need(
-        defined("TLSCertFile") && !defined("TLSCAFile"),
-        "TLSCertFile",
-        "TLSCAFile",
-    );
-    need(
-        defined("TLSCAFile") && !defined("TLSCertFile"),
-        "TLSCAFile",
-        "TLSCertFile",
-    );
-    need(
-        defined("TLSCRLFile") && !defined("TLSCertFile"),
-        "TLSCRLFile",
-        "TLSCertFile",
-    );
-    need(
-        defined("TLSServerCertIssuer") && !defined("TLSCertFile"),
-        "TLSServerCertIssuer",
-        "TLSCertFile",
-    );
-    need(
-        defined("TLSServerCertSubject") && !defined("TLSCertFile"),
-        "TLSServerCertSubject",
-        "TLSCertFile",
-    );
-    need(
-        defined("TLSPSKFile") && !defined("TLSPSKIdentity"),
-        "TLSPSKFile",
-        "TLSPSKIdentity",
-    );
-    need(
-        defined("TLSPSKIdentity") && !defined("TLSPSKFile"),
-        "TLSPSKIdentity",
-        "TLSPSKFile",
-    );
-    if active {
-        need(
-            defined("TLSCertFile") && !defined("TLSConnect"),
-            "TLSCertFile",
-            "TLSConnect",
-        );
-        need(
-            defined("TLSPSKFile") && !defined("TLSConnect"),
-            "TLSPSKFile",
-            "TLSConnect",
-        );
-    }
-    if passive {
-        need(
-            defined("TLSCertFile") && !defined("TLSAccept"),
-            "TLSCertFile",
-            "TLSAccept",
-        );
-        need(
-            defined("TLSPSKFile") && !defined("TLSAccept"),
-            "TLSPSKFile",
-            "TLSAccept",
-        );
-    }
-    need(
-        defined("TLSCipherCert13") && !defined("TLSCertFile"),
-        "TLSCipherCert13",
-        "TLSCertFile",
-    );
-    need(
-        defined("TLSCipherCert") && !defined("TLSCertFile"),
-        "TLSCipherCert",
-        "TLSCertFile",
-    );
-    need(
-        defined("TLSCipherPSK13") && !defined("TLSPSKIdentity"),
-        "TLSCipherPSK13",
-        "TLSPSKIdentity",
-    );
-    need(
-        defined("TLSCipherPSK") && !defined("TLSPSKIdentity"),
-        "TLSCipherPSK",
-        "TLSPSKIdentity",
-    );
-
-    let mut requires = |name: &str, modes: &[TlsMode], needed: &str, needed_mode: TlsMode| {
-        if modes.contains(&needed_mode) && !defined(needed) {
-            if let Some(s) = raw.str(name) {
-                errors.push(ConfigError::new(
-                    &s.origin,
-                    format!(
-                        "parameter \"{name}\" value requires \"{needed}\", but it is not defined"
-                    ),
-                ));
-            }
-        }
-    };
-    if active {
-        requires("TLSConnect", &[t.connect], "TLSCertFile", TlsMode::Cert);
-        requires("TLSConnect", &[t.connect], "TLSPSKFile", TlsMode::Psk);
-    }
-    if passive {
-        let accept = t.accept.clone();
-        requires("TLSAccept", &accept, "TLSCertFile", TlsMode::Cert);
-        requires("TLSAccept", &accept, "TLSPSKFile", TlsMode::Psk);
     }
     for name in [
         "TLSCAFile",
@@ -879,17 +760,48 @@ fn tls(raw: &Raw, active: bool, passive: bool, errors: &mut Vec<ConfigError>) ->
             ));
         }
     }
-    if !defined("TLSCertFile") && !defined("TLSPSKIdentity") {
-        for name in ["TLSCipherAll13", "TLSCipherAll"] {
-            if let Some(s) = raw.str(name) {
-                errors.push(ConfigError::new(
-                    &s.origin,
-                    format!("parameter \"{name}\" is defined, but neither \"TLSCertFile\" nor \"TLSPSKIdentity\" is defined"),
-                ));
-            }
-        }
-    }
     t
+}
+
+/// The TLS settings as a configuration file gives them: a directive present (even
+/// empty: that is its own error) is set; a mode counts when the directive names it.
+struct InFile<'a> {
+    raw: &'a Raw,
+    tls: &'a TlsConfig,
+}
+
+impl tls_rules::Settings for InFile<'_> {
+    fn is_set(&self, p: TlsParam) -> bool {
+        self.raw.str(p.directive()).is_some()
+    }
+    fn has_mode(&self, p: TlsParam, mode: TlsMode) -> bool {
+        self.is_set(p)
+            && match p {
+                TlsParam::Connect => self.tls.connect == mode,
+                TlsParam::Accept => self.tls.accept.contains(&mode),
+                _ => false,
+            }
+    }
+}
+
+/// A broken TLS rule in zabbix_agentd's words, for the directive's file:line.
+fn rule_message(rule: &tls_rules::Rule) -> String {
+    let name = rule.param.directive();
+    match rule.need {
+        Need::Set(other) => format!(
+            "parameter \"{name}\" is defined, but \"{}\" is not defined",
+            other.directive()
+        ),
+        Need::ModeNeeds(_, other) => format!(
+            "parameter \"{name}\" value requires \"{}\", but it is not defined",
+            other.directive()
+        ),
+        Need::Either(a, b) => format!(
+            "parameter \"{name}\" is defined, but neither \"{}\" nor \"{}\" is defined",
+            a.directive(),
+            b.directive()
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! Owns the prose and the value each directive takes in the packaged file; the names,
 //! value kinds and ranges come from [`super::directives::DIRECTIVES`] (a test fails when a
 //! directive has no entry here, so the documentation cannot fall behind the reader). It
-//! must not check values or hold defaults the code uses (those are in `build`); the
-//! defaults written here are tested against the built defaults where they can be.
+//! must not check values or hold defaults the code uses: those are `Config::default()`
+//! (which `build` falls back on); a test checks every default written here against the
+//! configuration built from a file that sets nothing, directive by directive.
 //! The text is zagent's own (not copied from Zabbix's GPL configuration file).
 
 /// One directive's documentation.
@@ -179,34 +180,128 @@ mod tests {
         assert_eq!(DOCS.len(), DIRECTIVES.len() + 1, "only Include is extra");
     }
 
+    /// What a file that sets nothing but `Server` builds, and the same with `LogFile` set.
+    fn built(extra: &str) -> crate::config::Config {
+        let text = format!("Server=127.0.0.1\n{extra}");
+        crate::config::parse_str(&text, std::path::Path::new("t.conf")).unwrap()
+    }
+
+    /// The built value of `name` as its documented default reads, or a check of the
+    /// default that prose describes. Every directive must be here: a new one fails the
+    /// test until its default is checked.
+    fn agrees(name: &str, documented: &str, cfg: &crate::config::Config) -> bool {
+        use crate::config::{LogType, TlsMode};
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let none = documented.is_empty();
+        let tls = &cfg.tls;
+        match name {
+            "PidFile" => none && cfg.pid_file.is_none(),
+            "LogType" => {
+                documented == "file when LogFile is set, else console"
+                    && cfg.log_type == LogType::Console
+                    && built("LogFile=/tmp/arch3-doc.log\n").log_type == LogType::File
+            }
+            "LogFile" => none && cfg.log_file.is_none(),
+            "LogFileSize" => documented == cfg.log_file_size.to_string(),
+            "DebugLevel" => documented == cfg.debug_level.to_string(),
+            "SourceIP" => none && cfg.source_ip.is_none(),
+            // Rules are none; the evaluator's implicit last rule denies system.run[*].
+            "AllowKey" => none && cfg.key_rules.is_empty(),
+            "DenyKey" => documented == "system.run[*]" && cfg.key_rules.is_empty(),
+            "EnableRemoteCommands" => documented == "0" && cfg.key_rules.is_empty(),
+            "LogRemoteCommands" => documented == u8::from(cfg.log_remote_commands).to_string(),
+            // Required when listening: the file's own line is the value.
+            "Server" | "ServerActive" => none && cfg.server_active.is_empty(),
+            "ListenPort" => documented == cfg.listen_port.to_string(),
+            "ListenIP" => {
+                documented == "0.0.0.0 and ::"
+                    && cfg.listen_ip
+                        == [
+                            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                        ]
+            }
+            "StartAgents" => documented == cfg.start_agents.to_string(),
+            "Hostname" => documented == "from HostnameItem" && !cfg.hostname_set,
+            "HostnameItem" => documented == cfg.hostname_item,
+            "HostMetadata" => none && cfg.host_metadata.is_none(),
+            "HostMetadataItem" => none && cfg.host_metadata_item.is_none(),
+            "HostInterface" => none && cfg.host_interface.is_none(),
+            "HostInterfaceItem" => none && cfg.host_interface_item.is_none(),
+            "RefreshActiveChecks" => documented == cfg.refresh_active_checks.as_secs().to_string(),
+            "BufferSend" => documented == cfg.buffer_send.as_secs().to_string(),
+            "BufferSize" => documented == cfg.buffer_size.to_string(),
+            "MaxLinesPerSecond" => documented == cfg.max_lines_per_second.to_string(),
+            "HeartbeatFrequency" => documented == cfg.heartbeat_frequency.as_secs().to_string(),
+            "EnablePersistentBuffer" => documented == "0" && cfg.persistent_buffer.is_none(),
+            "PersistentBufferFile" => none && cfg.persistent_buffer.is_none(),
+            "PersistentBufferPeriod" => {
+                let p = built("EnablePersistentBuffer=1\nPersistentBufferFile=/tmp/arch3-doc.db\n")
+                    .persistent_buffer
+                    .unwrap()
+                    .period;
+                documented == "1h" && p == std::time::Duration::from_secs(3600)
+            }
+            "Alias" => none && cfg.aliases.is_empty(),
+            "Timeout" => documented == cfg.timeout.as_secs().to_string(),
+            "AllowRoot" => documented == u8::from(cfg.allow_root).to_string(),
+            "User" => documented == cfg.user,
+            "UnsafeUserParameters" => {
+                documented == u8::from(cfg.unsafe_user_parameters).to_string()
+            }
+            "UserParameter" => none && cfg.user_parameters.is_empty(),
+            "UserParameterDir" => none && cfg.user_parameter_dir.is_none(),
+            "LoadModulePath" | "LoadModule" | "Include" => none,
+            "TLSConnect" => documented == "unencrypted" && tls.connect == TlsMode::Unencrypted,
+            "TLSAccept" => documented == "unencrypted" && tls.accept == [TlsMode::Unencrypted],
+            "TLSCAFile" => none && tls.ca_file.is_none(),
+            "TLSCRLFile" => none && tls.crl_file.is_none(),
+            "TLSServerCertIssuer" => none && tls.server_cert_issuer.is_none(),
+            "TLSServerCertSubject" => none && tls.server_cert_subject.is_none(),
+            "TLSCertFile" => none && tls.cert_file.is_none(),
+            "TLSKeyFile" => none && tls.key_file.is_none(),
+            "TLSPSKIdentity" => none && tls.psk_identity.is_none(),
+            "TLSPSKFile" => none && tls.psk_file.is_none(),
+            "TLSCipherCert13" => documented == "OpenSSL's" && tls.cipher_cert13.is_none(),
+            "TLSCipherCert" => documented == "OpenSSL's" && tls.cipher_cert.is_none(),
+            "TLSCipherPSK13" => documented == "OpenSSL's" && tls.cipher_psk13.is_none(),
+            "TLSCipherPSK" => documented == "OpenSSL's" && tls.cipher_psk.is_none(),
+            "TLSCipherAll13" => documented == "OpenSSL's" && tls.cipher_all13.is_none(),
+            "TLSCipherAll" => documented == "OpenSSL's" && tls.cipher_all.is_none(),
+            "ListenBacklog" => {
+                documented == "SOMAXCONN" && cfg.listen_backlog == libc::SOMAXCONN as u32
+            }
+            other => panic!("{other}: check its documented default in config::doc's test"),
+        }
+    }
+
     #[test]
-    fn documented_integer_defaults_are_the_built_ones() {
-        // A file with nothing but a Server line: every integer default applies.
-        let cfg =
-            crate::config::parse_str("Server=127.0.0.1\n", std::path::Path::new("t.conf")).unwrap();
-        let get = |n: &str| DOCS.iter().find(|d| d.name == n).unwrap().default;
-        assert_eq!(get("ListenPort"), cfg.listen_port.to_string());
-        assert_eq!(get("Timeout"), cfg.timeout.as_secs().to_string());
-        assert_eq!(
-            get("RefreshActiveChecks"),
-            cfg.refresh_active_checks.as_secs().to_string()
-        );
-        assert_eq!(get("BufferSend"), cfg.buffer_send.as_secs().to_string());
-        assert_eq!(get("BufferSize"), cfg.buffer_size.to_string());
-        assert_eq!(
-            get("MaxLinesPerSecond"),
-            cfg.max_lines_per_second.to_string()
-        );
-        assert_eq!(
-            get("HeartbeatFrequency"),
-            cfg.heartbeat_frequency.as_secs().to_string()
-        );
-        assert_eq!(get("EnablePersistentBuffer"), "0");
-        assert_eq!(cfg.persistent_buffer, None);
-        assert_eq!(get("PersistentBufferPeriod"), "1h");
-        assert_eq!(get("LogFileSize"), cfg.log_file_size.to_string());
-        assert_eq!(get("DebugLevel"), cfg.debug_level.to_string());
-        assert_eq!(get("StartAgents"), cfg.start_agents.to_string());
-        assert_eq!(get("User"), cfg.user);
+    fn every_documented_default_is_the_built_one() {
+        // A file with nothing but a Server line: every default applies.
+        let cfg = built("");
+        for doc in DOCS {
+            assert!(
+                agrees(doc.name, doc.default, &cfg),
+                "{}: documented default {:?} is not what a file without it builds",
+                doc.name,
+                doc.default
+            );
+        }
+    }
+
+    #[test]
+    fn the_no_file_defaults_are_a_files_defaults() {
+        // Config::default() is the one table; a file that sets nothing differs only in
+        // what the no-file mode chooses (Server, ListenIP) and in what it records.
+        let file = built("");
+        let d = crate::config::Config::default();
+        let same = crate::config::Config {
+            server: d.server.clone(),
+            listen_ip: d.listen_ip.clone(),
+            hostnames: d.hostnames.clone(),
+            source: None,
+            ..file
+        };
+        assert_eq!(same, d);
     }
 }

@@ -1,7 +1,9 @@
 //! zabbix_agentd.conf: the typed configuration every other module reads.
 //!
-//! Owns the [`Config`] struct and its defaults (which must work with no file at all:
-//! passive on 127.0.0.1:10050, `Server=127.0.0.1,::1`, Hostname from the system), and
+//! Owns the [`Config`] struct and its defaults: `Config::default()` is the one table of
+//! them (`build` falls back on it for an absent directive; `doc`'s test checks every
+//! documented default against it). The defaults must work with no file at all: passive on
+//! 127.0.0.1:10050, `Server=127.0.0.1,::1`, Hostname from the system. Also owns
 //! reading a file exactly as zabbix_agentd 6.0 does: [`load`], [`parse_str`], [`defaults`],
 //! [`read_user_parameters`]. Nothing here opens sockets or starts tasks.
 //!
@@ -40,6 +42,7 @@ pub mod doc;
 pub mod error;
 pub mod net;
 pub mod reader;
+pub mod tls_rules;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -163,6 +166,9 @@ pub enum TlsMode {
 pub struct TlsConfig {
     /// How we connect to servers (active checks).
     pub connect: TlsMode,
+    /// Whether `TLSConnect` (or `--tls-connect`) was given: zabbix_get and zabbix_sender
+    /// refuse a PSK or certificate file without it; the agent's has a default.
+    pub connect_given: bool,
     /// What the passive listener accepts (at least one).
     pub accept: Vec<TlsMode>,
     /// `TLSCAFile`.
@@ -200,6 +206,7 @@ impl Default for TlsConfig {
     fn default() -> Self {
         TlsConfig {
             connect: TlsMode::Unencrypted,
+            connect_given: false,
             accept: vec![TlsMode::Unencrypted],
             ca_file: None,
             crl_file: None,
@@ -351,6 +358,8 @@ pub struct Config {
 pub const DEFAULT_LISTEN_PORT: u16 = 10050;
 /// Default port of a `ServerActive` entry.
 pub const DEFAULT_ACTIVE_PORT: u16 = 10051;
+/// `PersistentBufferPeriod` when absent (zabbix_agent2's 1h).
+pub const DEFAULT_PERSISTENT_BUFFER_PERIOD: Duration = Duration::from_secs(3600);
 
 impl Default for Config {
     fn default() -> Self {
@@ -372,7 +381,7 @@ impl Default for Config {
             server_active: Vec::new(),
             hostnames: Vec::new(),
             hostname_set: false,
-            hostname_item: "system.hostname".to_string(),
+            hostname_item: build::DEFAULT_HOSTNAME_ITEM.to_string(),
             host_metadata: None,
             host_metadata_item: None,
             host_interface: None,

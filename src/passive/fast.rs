@@ -8,12 +8,11 @@
 //! handler runs). Everything else is handed to the async path with the bytes read so far.
 //! It must never block.
 //!
-//! The three raw socket calls (`recv`/`send` with `MSG_DONTWAIT`, `setsockopt`) are the
-//! only `unsafe` of the listener; each is a plain syscall on a descriptor we own.
+//! The non-blocking `recv`/`send` are [`crate::sys::sockopt`]'s; this module has no
+//! `unsafe`.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 
 use tracing::{debug, warn};
 use zbx_proto::frame::{self, Decoded, Limits};
@@ -21,6 +20,7 @@ use zbx_proto::frame::{self, Decoded, Limits};
 use super::{access, request};
 use crate::config::ServerPeer;
 use crate::keys::AgentCtx;
+use crate::sys::sockopt::{recv_nowait, send_nowait};
 
 /// Requests up to this size are read in one go on the fast path.
 const RECV_BUF: usize = 2048;
@@ -34,61 +34,6 @@ pub enum Outcome {
     Denied,
     /// Needs the async path; carries the request bytes already read.
     Async(Vec<u8>),
-}
-
-/// Sets `TCP_DEFER_ACCEPT` on a listening socket.
-pub fn set_defer_accept(sock: &socket2::Socket, secs: u32) -> io::Result<()> {
-    let v = libc::c_int::try_from(secs).unwrap_or(libc::c_int::MAX);
-    // SAFETY: setsockopt on a valid descriptor with a pointer to a live c_int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-fn recv_nowait(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: recv into a live, writable buffer of buf.len() bytes on a descriptor we own.
-    let n = unsafe {
-        libc::recv(
-            stream.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
-}
-
-fn send_nowait(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
-    // SAFETY: send from a live buffer of buf.len() bytes on a descriptor we own;
-    // MSG_NOSIGNAL turns a closed peer into EPIPE instead of SIGPIPE.
-    let n = unsafe {
-        libc::send(
-            stream.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-    };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
-    }
 }
 
 /// Tries to answer the request on `stream` without waiting for anything.
@@ -179,42 +124,6 @@ fn finish_async(stream: &TcpStream, rest: Vec<u8>, timeout: std::time::Duration)
     Outcome::Done
 }
 
-/// The CPUs this process may run on (sched_getaffinity), in order.
-pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for the calling thread.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let rc =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
-    if rc != 0 {
-        return Vec::new();
-    }
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: CPU_ISSET reads the set filled above, within CPU_SETSIZE.
-        .filter(|cpu| unsafe { libc::CPU_ISSET(*cpu, &set) })
-        .collect()
-}
-
-/// `SO_INCOMING_CPU`: in a `SO_REUSEPORT` group the kernel then hands a connection to the
-/// listener of the CPU its SYN was processed on.
-pub fn set_incoming_cpu(sock: &socket2::Socket, cpu: usize) -> io::Result<()> {
-    let v = libc::c_int::try_from(cpu).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: setsockopt on a valid descriptor with a pointer to a live c_int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_INCOMING_CPU,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// The CPU a listener of a per-CPU group serves (`SO_REUSEPORT` with `SO_INCOMING_CPU`
 /// set by [`super::bind`]); `None` for an ordinary listener.
 pub fn listener_cpu(listener: &std::net::TcpListener) -> Option<usize> {
@@ -222,39 +131,36 @@ pub fn listener_cpu(listener: &std::net::TcpListener) -> Option<usize> {
     if !sock.reuse_port().unwrap_or(false) {
         return None;
     }
-    let mut v: libc::c_int = -1;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt into a live c_int with its size.
-    let rc = unsafe {
-        libc::getsockopt(
-            listener.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_INCOMING_CPU,
-            (&mut v as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 {
-        usize::try_from(v).ok()
-    } else {
-        None
-    }
+    // Unset, the option reads -1, which socket2 hands over cast to usize.
+    sock.cpu_affinity()
+        .ok()
+        .filter(|cpu| i32::try_from(*cpu).is_ok())
 }
 
-/// Pins the calling thread to `cpu`.
-pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use socket2::{Domain, Socket, Type};
+
+    fn listener(reuse_port: bool, cpu: Option<usize>) -> std::net::TcpListener {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_reuse_port(reuse_port).unwrap();
+        if let Some(cpu) = cpu {
+            s.set_cpu_affinity(cpu).unwrap();
+        }
+        s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        s.listen(8).unwrap();
+        s.into()
     }
-    // SAFETY: a zeroed cpu_set_t with one bit set, passed with its size.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
+
+    #[test]
+    fn only_a_per_cpu_listener_names_its_cpu() {
+        let cpu = *crate::sys::affinity::allowed_cpus().last().unwrap();
+        assert_eq!(listener_cpu(&listener(true, Some(cpu))), Some(cpu));
+        assert_eq!(listener_cpu(&listener(false, None)), None);
+        // SO_REUSEPORT without SO_INCOMING_CPU reads -1: no CPU.
+        assert_eq!(listener_cpu(&listener(true, None)), None);
     }
 }

@@ -49,7 +49,7 @@ pub const DEFER_ACCEPT_SECS: u32 = 3;
 /// is tried first, so a port that anything else holds — another zagent included — is an
 /// error as before; where the kernel refuses the group, one ordinary socket is used.
 pub fn bind(ips: &[IpAddr], port: u16, backlog: u32) -> io::Result<Vec<std::net::TcpListener>> {
-    let cpus = fast::allowed_cpus();
+    let cpus = crate::sys::affinity::allowed_cpus();
     let per_cpu = cpus.len() > 1 && cpus.len() <= MAX_CPU_LISTENERS;
     let mut out = Vec::with_capacity(ips.len() * cpus.len().max(1));
     for ip in ips {
@@ -103,12 +103,12 @@ fn listen_on(
     let sock = new_socket(addr)?;
     if let Some(cpu) = cpu {
         sock.set_reuse_port(true)?;
-        fast::set_incoming_cpu(&sock, cpu)?;
+        sock.set_cpu_affinity(cpu)?;
     }
     sock.bind(&addr.into())?;
     sock.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
     sock.set_nonblocking(true)?;
-    if let Err(e) = fast::set_defer_accept(&sock, DEFER_ACCEPT_SECS) {
+    if let Err(e) = crate::sys::sockopt::set_defer_accept(&sock, DEFER_ACCEPT_SECS) {
         debug!(error = %e, "TCP_DEFER_ACCEPT not available; every request takes the async path");
     }
     Ok(sock.into())
@@ -156,7 +156,7 @@ pub async fn serve_with_tls(
     let tracker = TaskTracker::new();
     let runtime = tokio::runtime::Handle::current();
     let start_agents = usize::try_from(ctx.config.start_agents.max(1)).unwrap_or(1);
-    let ncpus = fast::allowed_cpus().len().max(1);
+    let ncpus = crate::sys::affinity::allowed_cpus().len().max(1);
     let mut listeners_alive = Vec::new();
     let mut threads = Vec::new();
     for l in listeners {
@@ -193,7 +193,7 @@ pub async fn serve_with_tls(
                     .name(format!("zagent-accept-{}-{n}", addr.port()))
                     .spawn(move || {
                         if let Some(cpu) = cpu {
-                            if let Err(e) = fast::pin_current_thread(cpu) {
+                            if let Err(e) = crate::sys::affinity::pin_current_thread(cpu) {
                                 debug!(cpu, error = %e, "Cannot pin an accept thread; it runs anywhere");
                             }
                         }

@@ -1,6 +1,7 @@
 //! User and group accounts, by name or by id: the one place the agent asks the C
 //! library's reentrant lookups (`getpwnam_r`, `getpwuid_r`, `getgrgid_r`), its buffer
 //! grown on `ERANGE` up to 1 MiB so that a large account never degrades to a number.
+//! Also switching the process to an account (`setgid`, `initgroups`, `setuid`).
 //! It owns the libc calls only; what a missing account means is the caller's.
 
 use std::ffi::{CStr, CString};
@@ -118,6 +119,34 @@ pub fn real_uid() -> u32 {
 pub fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
+}
+
+/// Switches the whole process (glibc applies it to every thread) to `uid`/`gid` with
+/// `name`'s supplementary groups: group, groups, user, then the effective ids alike.
+/// On failure, the call that failed (`setgid`, `initgroups`, `setuid`, `setegid or
+/// seteuid`) and its error. `name` must not contain a NUL byte (`InvalidInput`, call
+/// `initgroups`).
+pub fn switch_to(name: &str, uid: u32, gid: u32) -> Result<(), (&'static str, io::Error)> {
+    let name = CString::new(name)
+        .map_err(|_| ("initgroups", io::Error::from(io::ErrorKind::InvalidInput)))?;
+    let fail = |call: &'static str| Err((call, io::Error::last_os_error()));
+    // SAFETY: plain syscalls on integer ids; `name` is a valid NUL-terminated string
+    // that outlives the initgroups call.
+    unsafe {
+        if libc::setgid(gid) != 0 {
+            return fail("setgid");
+        }
+        if libc::initgroups(name.as_ptr(), gid) != 0 {
+            return fail("initgroups");
+        }
+        if libc::setuid(uid) != 0 {
+            return fail("setuid");
+        }
+        if libc::setegid(gid) != 0 || libc::seteuid(uid) != 0 {
+            return fail("setegid or seteuid");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Text decoding for the vfs.file.* keys as zabbix_agentd does it: the C library's iconv
-//! to UTF-8, the BOM guessed when no encoding is given, files split into lines by the
-//! encoding's own line feed.
+//! Text decoding for the vfs.file.* keys and log[]/logrt[] (the one converter of both)
+//! as zabbix_agentd does it: the C library's iconv to UTF-8, the BOM guessed when no
+//! encoding is given (vfs.file.*; log[] keeps the bytes then), files split into lines by
+//! the encoding's own line feed.
 //!
 //! Owns the iconv FFI (the only unsafe code here) and the line splitting; it must not
 //! open files.

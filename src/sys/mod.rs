@@ -2,6 +2,7 @@
 //! fixtures; the `/proc` root is overridable for tests.
 
 pub mod account;
+pub mod affinity;
 pub mod cpustat;
 pub mod dirwalk;
 pub mod diskstat;
@@ -17,5 +18,8 @@ pub mod procfs;
 pub mod procstat;
 pub mod serial;
 pub mod sockets;
+pub mod sockopt;
+pub mod syslog;
 pub mod tcp_limits;
 pub mod userfile;
+pub mod x509;

@@ -184,7 +184,7 @@ pub struct Split {
     /// The line feed in the encoding's width (`\n`, `\n\0`, `\0\0\0\n` …).
     pub lf: &'static [u8],
     /// Whether a lone CR ends a line too (and CR LF is one ending), as in
-    /// vfs.file.regexp/regmatch; `false`: only LF ends a line (log[]).
+    /// vfs.file.regexp/regmatch and log[]; `false`: only LF ends a line.
     pub cr: bool,
 }
 
@@ -326,7 +326,7 @@ fn find_end(data: &[u8], split: Split, complete: bool) -> Option<usize> {
 }
 
 /// Whether `unit` is the CR of the encoding whose LF is `lf` (same width and zero bytes).
-fn is_cr(unit: &[u8], lf: &[u8]) -> bool {
+pub fn is_cr(unit: &[u8], lf: &[u8]) -> bool {
     unit.iter()
         .zip(lf)
         .all(|(u, l)| if *l == b'\n' { *u == b'\r' } else { u == l })

@@ -77,6 +77,7 @@ impl TlsArgs {
         let mut c = base;
         if let Some(mode) = &self.tls_connect {
             c.connect = parse_connect(mode, program)?;
+            c.connect_given = true;
         }
         let set_path = |dst: &mut Option<PathBuf>, src: &Option<PathBuf>| {
             if src.is_some() {
@@ -100,6 +101,8 @@ impl TlsArgs {
             // Like zabbix_get/zabbix_sender: the override needs something to apply to,
             // and applies to the list of the mode we connect with.
             if c.cert_file.is_none() && c.psk_identity.is_none() {
+                // zabbix_get/zabbix_sender check every dependency rule first.
+                super::validation::validate(&c, program)?;
                 let flag = if self.tls_cipher13.is_some() {
                     "--tls-cipher13"
                 } else {

@@ -21,8 +21,9 @@ use crate::sys::oserror::zbx_strerror;
 use super::client::TlsClient;
 use super::psk::{self, Psk};
 use super::server::{seen_index, AcceptModes, PskSeen, TlsServer};
-use super::validation::{validate, Param};
+use super::validation::{quoted, validate};
 use super::{ossl, Program, TlsError, CIPHERS_CERT, CIPHERS_PSK, CIPHERS_PSK_TLS13, GROUPS};
+use crate::config::tls_rules::TlsParam;
 
 /// What [`build`] made: the listener's side and the client's side, built once at start.
 #[derive(Debug, Clone)]
@@ -281,7 +282,7 @@ fn psk_context(
     match &cfg.cipher_psk13 {
         Some(list) => b.set_ciphersuites(list).map_err(ossl(format!(
             "cannot set list of TLS 1.3 PSK ciphersuites from {} parameter:",
-            Param::CipherPsk13.quoted(program)
+            quoted(TlsParam::CipherPsk13, program)
         )))?,
         None => b
             .set_ciphersuites(CIPHERS_PSK_TLS13)
@@ -290,7 +291,7 @@ fn psk_context(
     match &cfg.cipher_psk {
         Some(list) => b.set_cipher_list(list).map_err(ossl(format!(
             "cannot set list of TLS 1.2 PSK ciphersuites from {} parameter:",
-            Param::CipherPsk.quoted(program)
+            quoted(TlsParam::CipherPsk, program)
         )))?,
         None => b
             .set_cipher_list(CIPHERS_PSK)
@@ -348,13 +349,13 @@ fn cert_context(
             if let Some(list) = &cfg.cipher_cert13 {
                 b.set_ciphersuites(list).map_err(ossl(format!(
                     "cannot set list of TLS 1.3 certificate ciphersuites from {} parameter:",
-                    Param::CipherCert13.quoted(program)
+                    quoted(TlsParam::CipherCert13, program)
                 )))?;
             }
             match &cfg.cipher_cert {
                 Some(list) => b.set_cipher_list(list).map_err(ossl(format!(
                     "cannot set list of TLS 1.2 certificate ciphersuites from {} parameter:",
-                    Param::CipherCert.quoted(program)
+                    quoted(TlsParam::CipherCert, program)
                 )))?,
                 None => b
                     .set_cipher_list(CIPHERS_CERT)

@@ -21,9 +21,8 @@
 //!
 //! It must not decide whether a certificate is trusted; OpenSSL's verification does.
 
-use foreign_types::ForeignTypeRef;
 use openssl::nid::Nid;
-use openssl::x509::{X509NameEntryRef, X509NameRef};
+use openssl::x509::X509NameRef;
 
 /// One attribute of a name: its short name and its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,22 +89,11 @@ fn escape_into(value: &str, out: &mut String) {
     }
 }
 
-extern "C" {
-    // Part of libcrypto's stable API (OpenSSL 1.1.0+); the openssl crates do not bind it.
-    fn X509_NAME_ENTRY_set(ne: *const openssl_sys::X509_NAME_ENTRY) -> std::os::raw::c_int;
-}
-
-/// The index of the RDN (SET) an entry belongs to.
-fn set_of(entry: &X509NameEntryRef) -> i32 {
-    // SAFETY: a read-only accessor on a live entry borrowed from its X509_NAME.
-    unsafe { X509_NAME_ENTRY_set(entry.as_ptr()) }
-}
-
 /// The attributes of an X.509 name, in certificate order.
 pub fn attributes(name: &X509NameRef) -> Vec<Attribute> {
     name.entries()
         .map(|e| {
-            let set = set_of(e);
+            let set = crate::sys::x509::rdn_index(e);
             let obj = e.object();
             let nid = obj.nid();
             let short = if nid == Nid::UNDEF {

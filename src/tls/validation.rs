@@ -1,186 +1,125 @@
-//! The `TLS*` dependency rules zabbix_agentd, zabbix_get and zabbix_sender check at start-up,
-//! with their texts. It must not read files or build OpenSSL contexts ([`super::context`]).
+//! The `TLS*` checks zabbix_agentd, zabbix_get and zabbix_sender make at start-up, in each
+//! program's words (`--tls-*` flag names for get/send). The rules themselves are data in
+//! [`crate::config::tls_rules`] (shared with the configuration file's check); this module
+//! only says them. It must not read files or build OpenSSL contexts ([`super::context`]).
 
+use crate::config::tls_rules::{self, Need, Rule, Settings, TlsParam};
 use crate::config::{TlsConfig, TlsMode};
 
 use super::{Program, TlsError};
 
-/// The settings, by the name the user wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Param {
-    Connect,
-    Accept,
-    CaFile,
-    CrlFile,
-    ServerCertIssuer,
-    ServerCertSubject,
-    CertFile,
-    KeyFile,
-    PskIdentity,
-    PskFile,
-    CipherCert13,
-    CipherCert,
-    CipherPsk13,
-    CipherPsk,
-    CipherAll13,
-    CipherAll,
+/// A setting's name as the program's user wrote it: the directive for the agent, the
+/// `--tls-*` flag for `zagent get`, either for `zagent send` (file or command line).
+fn cli_name(p: TlsParam, program: Program) -> &'static str {
+    use TlsParam as P;
+    match p {
+        P::Connect => "--tls-connect",
+        P::CaFile => "--tls-ca-file",
+        P::CrlFile => "--tls-crl-file",
+        P::ServerCertIssuer if program == Program::Get => "--tls-agent-cert-issuer",
+        P::ServerCertSubject if program == Program::Get => "--tls-agent-cert-subject",
+        P::ServerCertIssuer => "--tls-server-cert-issuer",
+        P::ServerCertSubject => "--tls-server-cert-subject",
+        P::CertFile => "--tls-cert-file",
+        P::KeyFile => "--tls-key-file",
+        P::PskIdentity => "--tls-psk-identity",
+        P::PskFile => "--tls-psk-file",
+        P::CipherCert13 | P::CipherPsk13 => "--tls-cipher13",
+        P::CipherCert | P::CipherPsk => "--tls-cipher",
+        P::Accept | P::CipherAll13 | P::CipherAll => p.directive(),
+    }
 }
 
-impl Param {
-    fn file_name(self) -> &'static str {
-        match self {
-            Param::Connect => "TLSConnect",
-            Param::Accept => "TLSAccept",
-            Param::CaFile => "TLSCAFile",
-            Param::CrlFile => "TLSCRLFile",
-            Param::ServerCertIssuer => "TLSServerCertIssuer",
-            Param::ServerCertSubject => "TLSServerCertSubject",
-            Param::CertFile => "TLSCertFile",
-            Param::KeyFile => "TLSKeyFile",
-            Param::PskIdentity => "TLSPSKIdentity",
-            Param::PskFile => "TLSPSKFile",
-            Param::CipherCert13 => "TLSCipherCert13",
-            Param::CipherCert => "TLSCipherCert",
-            Param::CipherPsk13 => "TLSCipherPSK13",
-            Param::CipherPsk => "TLSCipherPSK",
-            Param::CipherAll13 => "TLSCipherAll13",
-            Param::CipherAll => "TLSCipherAll",
+/// `"X"` for the agent and zabbix_get, `"X" or "--x"` for the sender.
+pub(super) fn quoted(p: TlsParam, program: Program) -> String {
+    match program {
+        Program::Agent { .. } => format!("\"{}\"", p.directive()),
+        Program::Get => format!("\"{}\"", cli_name(p, program)),
+        Program::Sender if p.directive() == cli_name(p, program) => {
+            format!("\"{}\"", p.directive())
         }
-    }
-
-    fn cli_name(self, program: Program) -> &'static str {
-        match self {
-            Param::Connect => "--tls-connect",
-            Param::CaFile => "--tls-ca-file",
-            Param::CrlFile => "--tls-crl-file",
-            Param::ServerCertIssuer if program == Program::Get => "--tls-agent-cert-issuer",
-            Param::ServerCertSubject if program == Program::Get => "--tls-agent-cert-subject",
-            Param::ServerCertIssuer => "--tls-server-cert-issuer",
-            Param::ServerCertSubject => "--tls-server-cert-subject",
-            Param::CertFile => "--tls-cert-file",
-            Param::KeyFile => "--tls-key-file",
-            Param::PskIdentity => "--tls-psk-identity",
-            Param::PskFile => "--tls-psk-file",
-            Param::CipherCert13 | Param::CipherPsk13 => "--tls-cipher13",
-            Param::CipherCert | Param::CipherPsk => "--tls-cipher",
-            Param::Accept | Param::CipherAll13 | Param::CipherAll => self.file_name(),
-        }
-    }
-
-    /// `"X"` for the agent and zabbix_get, `"X" or "--x"` for the sender.
-    pub(super) fn quoted(self, program: Program) -> String {
-        match program {
-            Program::Agent { .. } => format!("\"{}\"", self.file_name()),
-            Program::Get => format!("\"{}\"", self.cli_name(program)),
-            Program::Sender if self.file_name() == self.cli_name(program) => {
-                format!("\"{}\"", self.file_name())
-            }
-            Program::Sender => {
-                format!("\"{}\" or \"{}\"", self.file_name(), self.cli_name(program))
-            }
+        Program::Sender => {
+            format!("\"{}\" or \"{}\"", p.directive(), cli_name(p, program))
         }
     }
 }
 
-fn dependency(program: Program, p1: Param, p2: Param) -> TlsError {
-    TlsError::Config(match program {
-        Program::Sender => format!(
-            "parameter {} is defined, but neither \"{}\" nor \"{}\" is defined",
-            p1.quoted(program),
-            p2.file_name(),
-            p2.cli_name(program)
+/// A broken rule in the words of zabbix_agentd, zabbix_get or zabbix_sender.
+fn rule_message(rule: &Rule, program: Program) -> String {
+    let p1 = quoted(rule.param, program);
+    match (rule.need, program) {
+        (Need::Set(p2), Program::Sender) => format!(
+            "parameter {p1} is defined, but neither \"{}\" nor \"{}\" is defined",
+            p2.directive(),
+            cli_name(p2, program)
         ),
-        _ => format!(
-            "parameter {} is defined, but {} is not defined",
-            p1.quoted(program),
-            p2.quoted(program)
+        (Need::Set(p2), _) => format!(
+            "parameter {p1} is defined, but {} is not defined",
+            quoted(p2, program)
         ),
-    })
+        (Need::ModeNeeds(_, p2), Program::Sender) => format!(
+            "parameter {p1} value requires {}, but neither of them is defined",
+            quoted(p2, program)
+        ),
+        (Need::ModeNeeds(_, p2), _) => format!(
+            "parameter {p1} value requires {}, but it is not defined",
+            quoted(p2, program)
+        ),
+        (Need::Either(a, b), _) => format!(
+            "parameter {p1} is defined, but neither {} nor {} is defined",
+            quoted(a, program),
+            quoted(b, program)
+        ),
+    }
 }
 
-fn requirement(program: Program, p1: Param, p2: Param) -> TlsError {
-    TlsError::Config(match program {
-        Program::Sender => format!(
-            "parameter {} value requires {}, but neither of them is defined",
-            p1.quoted(program),
-            p2.quoted(program)
-        ),
-        _ => format!(
-            "parameter {} value requires {}, but it is not defined",
-            p1.quoted(program),
-            p2.quoted(program)
-        ),
-    })
-}
-
-fn not_applicable(param: Param, used: &str) -> TlsError {
+fn not_applicable(param: TlsParam, used: &str) -> TlsError {
     TlsError::Config(format!(
         "parameter \"{}\" cannot be applied: {used}",
-        param.file_name()
+        param.directive()
     ))
 }
 
+/// The settings of a built [`TlsConfig`]: `TLSConnect` always has a value, `TLSAccept`
+/// when its list is not empty.
+/// `TLSConnect` counts as set for the agent (it has a default), and for zabbix_get and
+/// zabbix_sender only when given (a mode other than the default was given, surely).
+struct Built<'a>(&'a TlsConfig, Program);
+
+impl Settings for Built<'_> {
+    fn is_set(&self, p: TlsParam) -> bool {
+        match p {
+            TlsParam::Connect => {
+                matches!(self.1, Program::Agent { .. })
+                    || self.0.connect_given
+                    || self.0.connect != TlsMode::Unencrypted
+            }
+            TlsParam::Accept => !self.0.accept.is_empty(),
+            _ => p.text(self.0).is_some(),
+        }
+    }
+    fn has_mode(&self, p: TlsParam, mode: TlsMode) -> bool {
+        match p {
+            TlsParam::Connect => self.0.connect == mode,
+            TlsParam::Accept => self.0.accept.contains(&mode),
+            _ => false,
+        }
+    }
+}
+
 /// Checks the combination of settings as zabbix_agentd (or zabbix_get/zabbix_sender)
-/// does before it reads any file. Pure.
+/// does before it reads any file: the rules of [`tls_rules::RULES`], the first broken one
+/// is the error. Pure.
 pub fn validate(cfg: &TlsConfig, program: Program) -> Result<(), TlsError> {
-    let text = [
-        (
-            Param::CaFile,
-            cfg.ca_file.as_ref().map(|p| p.to_string_lossy()),
-        ),
-        (
-            Param::CrlFile,
-            cfg.crl_file.as_ref().map(|p| p.to_string_lossy()),
-        ),
-        (
-            Param::ServerCertIssuer,
-            cfg.server_cert_issuer.as_deref().map(Into::into),
-        ),
-        (
-            Param::ServerCertSubject,
-            cfg.server_cert_subject.as_deref().map(Into::into),
-        ),
-        (
-            Param::CertFile,
-            cfg.cert_file.as_ref().map(|p| p.to_string_lossy()),
-        ),
-        (
-            Param::KeyFile,
-            cfg.key_file.as_ref().map(|p| p.to_string_lossy()),
-        ),
-        (
-            Param::PskIdentity,
-            cfg.psk_identity.as_deref().map(Into::into),
-        ),
-        (
-            Param::PskFile,
-            cfg.psk_file.as_ref().map(|p| p.to_string_lossy()),
-        ),
-        (
-            Param::CipherCert13,
-            cfg.cipher_cert13.as_deref().map(Into::into),
-        ),
-        (
-            Param::CipherCert,
-            cfg.cipher_cert.as_deref().map(Into::into),
-        ),
-        (
-            Param::CipherPsk13,
-            cfg.cipher_psk13.as_deref().map(Into::into),
-        ),
-        (Param::CipherPsk, cfg.cipher_psk.as_deref().map(Into::into)),
-        (
-            Param::CipherAll13,
-            cfg.cipher_all13.as_deref().map(Into::into),
-        ),
-        (Param::CipherAll, cfg.cipher_all.as_deref().map(Into::into)),
-    ];
-    for (param, value) in &text {
-        if let Some(v) = value {
+    for param in TlsParam::ALL {
+        if matches!(param, TlsParam::Connect | TlsParam::Accept) {
+            continue;
+        }
+        if let Some(v) = param.text(cfg) {
             if v.trim().is_empty() {
                 return Err(TlsError::Config(format!(
                     "configuration parameter {} is defined but empty",
-                    param.quoted(program)
+                    quoted(param, program)
                 )));
             }
         }
@@ -188,103 +127,28 @@ pub fn validate(cfg: &TlsConfig, program: Program) -> Result<(), TlsError> {
     if cfg.accept.is_empty() && program.accepts() {
         return Err(TlsError::Config(format!(
             "configuration parameter {} is defined but empty",
-            Param::Accept.quoted(program)
+            quoted(TlsParam::Accept, program)
         )));
     }
-
-    let cert = cfg.cert_file.is_some();
-    let psk_id = cfg.psk_identity.is_some();
-    let psk_file = cfg.psk_file.is_some();
-    if cert && cfg.key_file.is_none() {
-        return Err(dependency(program, Param::CertFile, Param::KeyFile));
-    }
-    if cfg.key_file.is_some() && !cert {
-        return Err(dependency(program, Param::KeyFile, Param::CertFile));
-    }
-    if cert && cfg.ca_file.is_none() {
-        return Err(dependency(program, Param::CertFile, Param::CaFile));
-    }
-    if cfg.ca_file.is_some() && !cert {
-        return Err(dependency(program, Param::CaFile, Param::CertFile));
-    }
-    if cfg.crl_file.is_some() && !cert {
-        return Err(dependency(program, Param::CrlFile, Param::CertFile));
-    }
-    if cfg.server_cert_issuer.is_some() && !cert {
-        return Err(dependency(
-            program,
-            Param::ServerCertIssuer,
-            Param::CertFile,
-        ));
-    }
-    if cfg.server_cert_subject.is_some() && !cert {
-        return Err(dependency(
-            program,
-            Param::ServerCertSubject,
-            Param::CertFile,
-        ));
-    }
-    if psk_file && !psk_id {
-        return Err(dependency(program, Param::PskFile, Param::PskIdentity));
-    }
-    if psk_id && !psk_file {
-        return Err(dependency(program, Param::PskIdentity, Param::PskFile));
-    }
-    if program.connects() {
-        if cfg.connect == TlsMode::Cert && !cert {
-            return Err(requirement(program, Param::Connect, Param::CertFile));
-        }
-        if cfg.connect == TlsMode::Psk && !psk_file {
-            return Err(requirement(program, Param::Connect, Param::PskFile));
-        }
-    }
-    if program.accepts() {
-        if cfg.accept.contains(&TlsMode::Cert) && !cert {
-            return Err(requirement(program, Param::Accept, Param::CertFile));
-        }
-        if cfg.accept.contains(&TlsMode::Psk) && !psk_file {
-            return Err(requirement(program, Param::Accept, Param::PskFile));
-        }
-    }
-    if cfg.cipher_cert13.is_some() && !cert {
-        return Err(dependency(program, Param::CipherCert13, Param::CertFile));
-    }
-    if cfg.cipher_cert.is_some() && !cert {
-        return Err(dependency(program, Param::CipherCert, Param::CertFile));
-    }
-    if cfg.cipher_psk13.is_some() && !psk_id {
-        return Err(dependency(program, Param::CipherPsk13, Param::PskIdentity));
-    }
-    if cfg.cipher_psk.is_some() && !psk_id {
-        return Err(dependency(program, Param::CipherPsk, Param::PskIdentity));
-    }
-    for p in [Param::CipherAll13, Param::CipherAll] {
-        let set = match p {
-            Param::CipherAll13 => cfg.cipher_all13.is_some(),
-            _ => cfg.cipher_all.is_some(),
-        };
-        if set && !cert && !psk_id {
-            return Err(TlsError::Config(format!(
-                "parameter {} is defined, but neither {} nor {} is defined",
-                p.quoted(program),
-                Param::CertFile.quoted(program),
-                Param::PskIdentity.quoted(program)
-            )));
-        }
+    if let Some(rule) =
+        tls_rules::broken(&Built(cfg, program), program.connects(), program.accepts()).next()
+    {
+        return Err(TlsError::Config(rule_message(rule, program)));
     }
     // zabbix_agentd builds a combined certificate+PSK context only when both are
-    // configured; TLSCipherAll* have nothing to apply to otherwise.
-    if !(cert && psk_file) {
+    // configured; TLSCipherAll* have nothing to apply to otherwise (checked when it
+    // builds the contexts, so not one of the directive rules).
+    if !(cfg.cert_file.is_some() && cfg.psk_file.is_some()) {
         if cfg.cipher_all13.is_some() {
             return Err(not_applicable(
-                Param::CipherAll13,
+                TlsParam::CipherAll13,
                 "the combined list of certificate and PSK ciphersuites is not used. Most \
                  likely parameters \"TLSCipherCert13\" and/or \"TLSCipherPSK13\" are sufficient",
             ));
         }
         if cfg.cipher_all.is_some() {
             return Err(not_applicable(
-                Param::CipherAll,
+                TlsParam::CipherAll,
                 "the combined list of certificate and PSK ciphersuites is not used. Most \
                  likely parameters \"TLSCipherCert\" and/or \"TLSCipherPSK\" are sufficient",
             ));
@@ -420,5 +284,296 @@ mod tests {
             ..psk_cfg()
         };
         assert!(err(&c, AGENT).starts_with("parameter \"TLSCipherAll\" cannot be applied"));
+    }
+}
+
+/// Every rule of the one table, said by each caller: the configuration file (at the
+/// directive's file:line), the agent, `zagent get` and `zagent send`.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod rule_table_tests {
+    use super::*;
+    use crate::config::tls_rules::{Scope, RULES};
+
+    /// Per rule of [`RULES`], in order: the agent's (and the file's) text, zabbix_get's,
+    /// zabbix_sender's (`None`: the rule is out of the program's scope).
+    const EXPECTED: [(&str, Option<&str>, Option<&str>); 23] = [
+        (
+            r#"parameter "TLSCertFile" is defined, but "TLSKeyFile" is not defined"#,
+            Some(r#"parameter "--tls-cert-file" is defined, but "--tls-key-file" is not defined"#),
+            Some(
+                r#"parameter "TLSCertFile" or "--tls-cert-file" is defined, but neither "TLSKeyFile" nor "--tls-key-file" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSKeyFile" is defined, but "TLSCertFile" is not defined"#,
+            Some(r#"parameter "--tls-key-file" is defined, but "--tls-cert-file" is not defined"#),
+            Some(
+                r#"parameter "TLSKeyFile" or "--tls-key-file" is defined, but neither "TLSCertFile" nor "--tls-cert-file" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSCertFile" is defined, but "TLSCAFile" is not defined"#,
+            Some(r#"parameter "--tls-cert-file" is defined, but "--tls-ca-file" is not defined"#),
+            Some(
+                r#"parameter "TLSCertFile" or "--tls-cert-file" is defined, but neither "TLSCAFile" nor "--tls-ca-file" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSCAFile" is defined, but "TLSCertFile" is not defined"#,
+            Some(r#"parameter "--tls-ca-file" is defined, but "--tls-cert-file" is not defined"#),
+            Some(
+                r#"parameter "TLSCAFile" or "--tls-ca-file" is defined, but neither "TLSCertFile" nor "--tls-cert-file" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSCRLFile" is defined, but "TLSCertFile" is not defined"#,
+            Some(r#"parameter "--tls-crl-file" is defined, but "--tls-cert-file" is not defined"#),
+            Some(
+                r#"parameter "TLSCRLFile" or "--tls-crl-file" is defined, but neither "TLSCertFile" nor "--tls-cert-file" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSServerCertIssuer" is defined, but "TLSCertFile" is not defined"#,
+            Some(
+                r#"parameter "--tls-agent-cert-issuer" is defined, but "--tls-cert-file" is not defined"#,
+            ),
+            Some(
+                r#"parameter "TLSServerCertIssuer" or "--tls-server-cert-issuer" is defined, but neither "TLSCertFile" nor "--tls-cert-file" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSServerCertSubject" is defined, but "TLSCertFile" is not defined"#,
+            Some(
+                r#"parameter "--tls-agent-cert-subject" is defined, but "--tls-cert-file" is not defined"#,
+            ),
+            Some(
+                r#"parameter "TLSServerCertSubject" or "--tls-server-cert-subject" is defined, but neither "TLSCertFile" nor "--tls-cert-file" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSPSKFile" is defined, but "TLSPSKIdentity" is not defined"#,
+            Some(
+                r#"parameter "--tls-psk-file" is defined, but "--tls-psk-identity" is not defined"#,
+            ),
+            Some(
+                r#"parameter "TLSPSKFile" or "--tls-psk-file" is defined, but neither "TLSPSKIdentity" nor "--tls-psk-identity" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSPSKIdentity" is defined, but "TLSPSKFile" is not defined"#,
+            Some(
+                r#"parameter "--tls-psk-identity" is defined, but "--tls-psk-file" is not defined"#,
+            ),
+            Some(
+                r#"parameter "TLSPSKIdentity" or "--tls-psk-identity" is defined, but neither "TLSPSKFile" nor "--tls-psk-file" is defined"#,
+            ),
+        ),
+        // Captured from zabbix_get and zabbix_sender 6.0.14 (`--tls-psk-identity x
+        // --tls-psk-file f` without `--tls-connect`); zagent's flags always give a mode.
+        (
+            r#"parameter "TLSCertFile" is defined, but "TLSConnect" is not defined"#,
+            Some(r#"parameter "--tls-cert-file" is defined, but "--tls-connect" is not defined"#),
+            Some(
+                r#"parameter "TLSCertFile" or "--tls-cert-file" is defined, but neither "TLSConnect" nor "--tls-connect" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSPSKFile" is defined, but "TLSConnect" is not defined"#,
+            Some(r#"parameter "--tls-psk-file" is defined, but "--tls-connect" is not defined"#),
+            Some(
+                r#"parameter "TLSPSKFile" or "--tls-psk-file" is defined, but neither "TLSConnect" nor "--tls-connect" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSConnect" value requires "TLSCertFile", but it is not defined"#,
+            Some(
+                r#"parameter "--tls-connect" value requires "--tls-cert-file", but it is not defined"#,
+            ),
+            Some(
+                r#"parameter "TLSConnect" or "--tls-connect" value requires "TLSCertFile" or "--tls-cert-file", but neither of them is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSConnect" value requires "TLSPSKFile", but it is not defined"#,
+            Some(
+                r#"parameter "--tls-connect" value requires "--tls-psk-file", but it is not defined"#,
+            ),
+            Some(
+                r#"parameter "TLSConnect" or "--tls-connect" value requires "TLSPSKFile" or "--tls-psk-file", but neither of them is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSCertFile" is defined, but "TLSAccept" is not defined"#,
+            None,
+            None,
+        ),
+        (
+            r#"parameter "TLSPSKFile" is defined, but "TLSAccept" is not defined"#,
+            None,
+            None,
+        ),
+        (
+            r#"parameter "TLSAccept" value requires "TLSCertFile", but it is not defined"#,
+            None,
+            None,
+        ),
+        (
+            r#"parameter "TLSAccept" value requires "TLSPSKFile", but it is not defined"#,
+            None,
+            None,
+        ),
+        (
+            r#"parameter "TLSCipherCert13" is defined, but "TLSCertFile" is not defined"#,
+            Some(r#"parameter "--tls-cipher13" is defined, but "--tls-cert-file" is not defined"#),
+            Some(
+                r#"parameter "TLSCipherCert13" or "--tls-cipher13" is defined, but neither "TLSCertFile" nor "--tls-cert-file" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSCipherCert" is defined, but "TLSCertFile" is not defined"#,
+            Some(r#"parameter "--tls-cipher" is defined, but "--tls-cert-file" is not defined"#),
+            Some(
+                r#"parameter "TLSCipherCert" or "--tls-cipher" is defined, but neither "TLSCertFile" nor "--tls-cert-file" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSCipherPSK13" is defined, but "TLSPSKIdentity" is not defined"#,
+            Some(
+                r#"parameter "--tls-cipher13" is defined, but "--tls-psk-identity" is not defined"#,
+            ),
+            Some(
+                r#"parameter "TLSCipherPSK13" or "--tls-cipher13" is defined, but neither "TLSPSKIdentity" nor "--tls-psk-identity" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSCipherPSK" is defined, but "TLSPSKIdentity" is not defined"#,
+            Some(r#"parameter "--tls-cipher" is defined, but "--tls-psk-identity" is not defined"#),
+            Some(
+                r#"parameter "TLSCipherPSK" or "--tls-cipher" is defined, but neither "TLSPSKIdentity" nor "--tls-psk-identity" is defined"#,
+            ),
+        ),
+        // zabbix_sender 6.0.14 does not check TLSCipherAll*: the sender's text is zagent's.
+        (
+            r#"parameter "TLSCipherAll13" is defined, but neither "TLSCertFile" nor "TLSPSKIdentity" is defined"#,
+            Some(
+                r#"parameter "TLSCipherAll13" is defined, but neither "--tls-cert-file" nor "--tls-psk-identity" is defined"#,
+            ),
+            Some(
+                r#"parameter "TLSCipherAll13" is defined, but neither "TLSCertFile" or "--tls-cert-file" nor "TLSPSKIdentity" or "--tls-psk-identity" is defined"#,
+            ),
+        ),
+        (
+            r#"parameter "TLSCipherAll" is defined, but neither "TLSCertFile" nor "TLSPSKIdentity" is defined"#,
+            Some(
+                r#"parameter "TLSCipherAll" is defined, but neither "--tls-cert-file" nor "--tls-psk-identity" is defined"#,
+            ),
+            Some(
+                r#"parameter "TLSCipherAll" is defined, but neither "TLSCertFile" or "--tls-cert-file" nor "TLSPSKIdentity" or "--tls-psk-identity" is defined"#,
+            ),
+        ),
+    ];
+
+    fn value(p: TlsParam, need: Need) -> &'static str {
+        match (p, need) {
+            (TlsParam::Connect | TlsParam::Accept, Need::ModeNeeds(TlsMode::Cert, _)) => "cert",
+            (TlsParam::Connect | TlsParam::Accept, _) => "psk",
+            _ => "/nonexistent/arch3",
+        }
+    }
+
+    /// The smallest settings that break `rule` first: its own setting, plus the key for a
+    /// certificate that must only lack its CA.
+    fn built(rule: &Rule) -> TlsConfig {
+        let mut c = TlsConfig::default();
+        let text = || Some("x".to_string());
+        match (rule.param, rule.need) {
+            (TlsParam::Connect, Need::ModeNeeds(m, _)) => c.connect = m,
+            (TlsParam::Accept, Need::ModeNeeds(m, _)) => c.accept = vec![m],
+            (TlsParam::CaFile, _) => c.ca_file = Some("x".into()),
+            (TlsParam::CrlFile, _) => c.crl_file = Some("x".into()),
+            (TlsParam::ServerCertIssuer, _) => c.server_cert_issuer = text(),
+            (TlsParam::ServerCertSubject, _) => c.server_cert_subject = text(),
+            (TlsParam::CertFile, _) => c.cert_file = Some("x".into()),
+            (TlsParam::KeyFile, _) => c.key_file = Some("x".into()),
+            (TlsParam::PskIdentity, _) => c.psk_identity = text(),
+            (TlsParam::PskFile, _) => c.psk_file = Some("x".into()),
+            (TlsParam::CipherCert13, _) => c.cipher_cert13 = text(),
+            (TlsParam::CipherCert, _) => c.cipher_cert = text(),
+            (TlsParam::CipherPsk13, _) => c.cipher_psk13 = text(),
+            (TlsParam::CipherPsk, _) => c.cipher_psk = text(),
+            (TlsParam::CipherAll13, _) => c.cipher_all13 = text(),
+            (TlsParam::CipherAll, _) => c.cipher_all = text(),
+            (TlsParam::Connect | TlsParam::Accept, _) => {}
+        }
+        if rule.need == Need::Set(TlsParam::CaFile) {
+            c.key_file = Some("x".into());
+        }
+        c
+    }
+
+    #[test]
+    fn every_rule_in_every_callers_words() {
+        for (rule, (agent, get, sender)) in RULES.iter().zip(EXPECTED) {
+            // The configuration file: the message at the directive's file:line.
+            let text = format!(
+                "Server=127.0.0.1\nServerActive=127.0.0.1\n{}={}\n",
+                rule.param.directive(),
+                value(rule.param, rule.need)
+            );
+            let errors = crate::config::parse_str(&text, std::path::Path::new("t.conf"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                errors.contains(&format!("t.conf:3: {agent}")),
+                "{rule:?}: {errors}"
+            );
+            // The command line's names.
+            assert_eq!(rule_message(rule, AGENT), agent, "{rule:?}");
+            let scoped = |program: Program, want: Option<&str>| {
+                let in_scope = match rule.scope {
+                    Scope::Always => true,
+                    Scope::Connects => program.connects(),
+                    Scope::Accepts => program.accepts(),
+                };
+                assert_eq!(in_scope, want.is_some(), "{rule:?} {program:?}");
+                if let Some(want) = want {
+                    assert_eq!(rule_message(rule, program), want, "{rule:?}");
+                }
+            };
+            scoped(Program::Get, get);
+            scoped(Program::Sender, sender);
+            // End to end through validate(), except `TLSConnect`/`TLSAccept` missing:
+            // a built configuration always has a mode.
+            if matches!(rule.need, Need::Set(TlsParam::Connect | TlsParam::Accept)) {
+                continue;
+            }
+            let c = built(rule);
+            let passive_agent = Program::Agent {
+                active: false,
+                passive: true,
+            };
+            let agent_program = if rule.scope == Scope::Accepts {
+                passive_agent
+            } else {
+                AGENT
+            };
+            assert_eq!(err(&c, agent_program), agent, "{rule:?}");
+            for (program, want) in [(Program::Get, get), (Program::Sender, sender)] {
+                match want {
+                    Some(want) => assert_eq!(err(&c, program), want, "{rule:?}"),
+                    None => assert!(validate(&c, program).is_ok(), "{rule:?}"),
+                }
+            }
+        }
+    }
+
+    const AGENT: Program = Program::Agent {
+        active: true,
+        passive: true,
+    };
+
+    fn err(cfg: &TlsConfig, p: Program) -> String {
+        validate(cfg, p).unwrap_err().to_string()
     }
 }

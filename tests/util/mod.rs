@@ -287,18 +287,9 @@ pub fn parse_test_output(key: &str, stdout: &str) -> Answer {
 
 /// Sets `TCP_DEFER_ACCEPT` on a listener: connections stay in the kernel (SYN_RECV, or
 /// unaccepted) until data arrives or `secs` pass — the tests' way to hold handshakes open.
-pub fn set_defer_accept(l: &TcpListener, secs: i32) {
-    use std::os::fd::AsRawFd;
-    let secs: libc::c_int = secs;
-    // SAFETY: setsockopt with a live int and its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            l.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            (&secs as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt(TCP_DEFER_ACCEPT)");
+pub fn set_defer_accept(l: &TcpListener, secs: u32) {
+    // The agent's own call (src/sys/sockopt.rs), so the tests need no unsafe.
+    if let Err(e) = zagent::sys::sockopt::set_defer_accept(l, secs) {
+        panic!("setsockopt(TCP_DEFER_ACCEPT): {e}");
+    }
 }

@@ -376,6 +376,23 @@ async fn metadata_interface_ip_port_and_hostname_item() {
     );
 }
 
+/// A HostMetadataItem answering several lines: zabbix_agentd takes its string form, the
+/// first line (what `zabbix_agentd -t agent.hostmetadata` shows as `[s|first]`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_item_text_sends_its_first_line() {
+    let m = Mock::start(Arc::new(|req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(json!({"response":"success","data":[]})),
+        _ => Some(ok_data()),
+    }))
+    .await;
+    let mut cfg = config(vec![m.addr()]);
+    cfg.host_metadata_item = Some("system.run[printf 'first\\r\\nsecond']".into());
+    run_for(cfg, 1).await;
+    let checks = m.requests("active checks");
+    assert!(!checks.is_empty());
+    assert_eq!(checks[0]["host_metadata"], "first");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_buffer_keeps_every_log_line_and_drops_old_values() {
     use std::sync::atomic::{AtomicBool, Ordering};

@@ -1455,6 +1455,7 @@ async fn host_items_print_as_zabbix_agentd() {
     ];
     let hostname_items = [
         "system.run[echo myhost]",
+        "system.run[printf \"myh\\nsecond\"]",
         "system.hostname[shorthost]",
         "my.alias",
     ];

@@ -68,7 +68,7 @@ pub async fn hostnames(ctx: &Arc<AgentCtx>) -> Vec<String> {
     let key = &ctx.config.hostname_item;
     match AgentCtx::hostname_item(&ctx.config).await {
         Ok(v) => {
-            let mut name = v.to_wire();
+            let mut name = v.str_result();
             if name.chars().count() > MAX_HOSTNAME_LEN {
                 warn!(key = %key, limit = MAX_HOSTNAME_LEN, "Host name from HostnameItem is too long, truncated");
                 name = name.chars().take(MAX_HOSTNAME_LEN).collect();

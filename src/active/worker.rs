@@ -248,7 +248,8 @@ impl Worker {
             (Some(v), _) => v.clone(),
             // The agent's own items: AllowKey/DenyKey do not apply (as zabbix_agentd).
             (None, Some(key)) => match self.ctx.execute_local(key, self.ctx.config.timeout).await {
-                Ok(v) => v.to_wire(),
+                // zabbix_agentd takes the string form: a text's first line.
+                Ok(v) => v.str_result(),
                 Err(e) => {
                     warn!(key = %key, reason = %e, "Cannot get {what} from its item");
                     return None;

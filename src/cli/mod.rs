@@ -124,7 +124,7 @@ pub async fn apply_hostname_item(config: &mut Config) -> anyhow::Result<()> {
     let value = crate::keys::AgentCtx::hostname_item(config)
         .await
         .map_err(|e| anyhow::anyhow!("cannot get host name from HostnameItem \"{item}\": {e}"))?
-        .to_wire();
+        .str_result();
     let origin = crate::config::Origin::default();
     crate::config::set_hostnames_from_item(config, &value, &origin).map_err(|errs| {
         let text: Vec<String> = errs.iter().map(ToString::to_string).collect();

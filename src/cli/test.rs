@@ -147,10 +147,7 @@ pub fn format_line_also_str(key: &str, v: &Value) -> String {
         Value::Uint(_) | Value::Float(_) => {
             format!("[{}|{}] [s|{}]", v.type_letter(), test_text(v), v.to_wire())
         }
-        Value::Text(t) => {
-            let first = t.split(['\r', '\n']).next().unwrap_or("");
-            format!("[s|{first}] [t|{t}]")
-        }
+        Value::Text(t) => format!("[s|{}] [t|{t}]", v.str_result()),
     };
     padded(key, &both)
 }

@@ -84,6 +84,16 @@ impl Value {
         }
     }
 
+    /// The value as zabbix_agentd converts a result to a string (`GET_STR_RESULT`): as
+    /// sent for numbers and strings, a text up to its first line end. What it takes from
+    /// `HostnameItem`, `HostMetadataItem` and `HostInterfaceItem`.
+    pub fn str_result(&self) -> String {
+        match self {
+            Value::Text(t) => t.split(['\r', '\n']).next().unwrap_or("").to_string(),
+            other => other.to_wire(),
+        }
+    }
+
     /// The value as sent on the wire: integers in decimal, floats with 6 decimals,
     /// strings raw.
     pub fn to_wire(&self) -> String {

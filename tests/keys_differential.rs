@@ -2041,3 +2041,46 @@ fn modbus_get_on_the_wire_as_zabbix_agentd() {
     util::stop_group(&mut ours.child, std::time::Duration::from_secs(5));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A check that runs out of time is worded as zabbix_agentd words it: `Timeout while
+/// waiting for data.` for what it runs as a threaded metric in a child (vfs.dir.*),
+/// `Timeout while processing item.` for the rest. Walking `/` and reading `/dev/zero` take
+/// longer than the 1 s Timeout here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_are_worded_as_zabbix_agentd() {
+    let s = scene();
+    let conf = s.root.join("timeout1.conf");
+    std::fs::write(&conf, "AllowRoot=1\nLogType=console\nTimeout=1\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let conf = Arc::new(conf);
+    let keys = [
+        "vfs.dir.count[/]",
+        "vfs.dir.get[/]",
+        "vfs.dir.size[/]",
+        "vfs.file.md5sum[/dev/zero]",
+        "vfs.file.regexp[/dev/zero,x]",
+    ];
+    let tasks: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            let (conf, key) = (Arc::clone(&conf), k.to_string());
+            tokio::spawn(async move {
+                let official = agentd(&conf, &key).await;
+                let ours = zagent(&conf, &key).await;
+                (key, official, ours)
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for t in tasks {
+        let (key, official, ours) = t.await.unwrap_or_else(|e| panic!("{e}"));
+        let Answer::NotSupported(text) = &official else {
+            panic!("{key}: zabbix_agentd did not time out: {official:?}");
+        };
+        assert!(text.starts_with("Timeout while"), "{key}: {text}");
+        if official != ours {
+            failures.push(format!("{key}: agentd {official:?} zagent {ours:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -151,6 +151,9 @@ pub mod reason {
     pub const INVALID_FORMAT: &str = "Invalid item key format.";
     /// A check (other than a command) that ran past its timeout.
     pub const TIMEOUT: &str = "Timeout while processing item.";
+    /// A [`super::Handler::Threaded`] check that ran past its timeout (zabbix_agentd's
+    /// words when the child process running it does not answer in time).
+    pub const TIMEOUT_THREADED: &str = "Timeout while waiting for data.";
 }
 
 /// "first", "second", … as zabbix_agentd words its parameter errors (0-based index).
@@ -222,6 +225,10 @@ pub enum Handler {
     /// mount): run on the blocking pool, at most [`FILE_CHECKS`] at once, so that the
     /// other blocking keys always keep a reserve of threads.
     BlockingFile(SyncFn),
+    /// A [`Handler::BlockingFile`] check that zabbix_agentd runs as a "threaded metric" in
+    /// a child process (vfs.dir.*): the same here, but its timeout is worded
+    /// [`reason::TIMEOUT_THREADED`], as there.
+    Threaded(SyncFn),
     /// Waits on something (a child process, a connect): awaited, bounded by the timeout.
     Async(AsyncFn),
 }
@@ -232,6 +239,7 @@ impl fmt::Debug for Handler {
             Handler::Inline(_) => "Inline",
             Handler::Blocking(_) => "Blocking",
             Handler::BlockingFile(_) => "BlockingFile",
+            Handler::Threaded(_) => "Threaded",
             Handler::Async(_) => "Async",
         })
     }
@@ -600,6 +608,8 @@ impl AgentCtx {
         // everything else as zabbix_agentd words a check that ran out of time.
         let text = if req.key.name == "system.run" {
             crate::exec::TIMEOUT_TEXT
+        } else if matches!(handler, Handler::Threaded(_)) {
+            reason::TIMEOUT_THREADED
         } else {
             reason::TIMEOUT
         };
@@ -615,7 +625,7 @@ impl AgentCtx {
                     Err(_) => Err(timed_out()),
                 }
             }
-            Handler::BlockingFile(f) => {
+            Handler::BlockingFile(f) | Handler::Threaded(f) => {
                 let deadline = tokio::time::Instant::from_std(req.deadline);
                 let Ok(Ok(slot)) = tokio::time::timeout_at(deadline, FILE_SLOTS.acquire()).await
                 else {

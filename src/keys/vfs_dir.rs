@@ -65,7 +65,7 @@ pub const KEYS: &[KeyDef] = &[
         description: "Number of directory entries, filtered by name, type, size, age, depth.",
         params: Params::List(DIR_FILTER_PARAMS),
         test_key: "vfs.dir.count[/var/log]",
-        handler: Handler::BlockingFile(dir_count),
+        handler: Handler::Threaded(dir_count),
     },
     KeyDef {
         name: "vfs.dir.get",
@@ -73,7 +73,7 @@ pub const KEYS: &[KeyDef] = &[
             "Directory entries with their file information (JSON), filtered as vfs.dir.count.",
         params: Params::List(DIR_FILTER_PARAMS),
         test_key: "vfs.dir.get[/var/log]",
-        handler: Handler::BlockingFile(dir_get),
+        handler: Handler::Threaded(dir_get),
     },
     KeyDef {
         name: "vfs.dir.size",
@@ -88,7 +88,7 @@ pub const KEYS: &[KeyDef] = &[
             ParamDef::opt("regex_excl_dir"),
         ]),
         test_key: "vfs.dir.size[/var/log]",
-        handler: Handler::BlockingFile(dir_size),
+        handler: Handler::Threaded(dir_size),
     },
 ];
 
@@ -234,7 +234,9 @@ impl<'a> DirCommon<'a> {
             visit(e);
             crate::sys::dirwalk::Visit::Continue
         })
-        .map_err(|e| NotSupported::new(e.to_string()))
+        // The walk stops at the check's deadline itself: worded as the registry words a
+        // threaded check's timeout.
+        .map_err(|_| NotSupported::new(super::reason::TIMEOUT_THREADED))
     }
 }
 

@@ -226,7 +226,7 @@ pub enum Handler {
     /// other blocking keys always keep a reserve of threads.
     BlockingFile(SyncFn),
     /// A [`Handler::BlockingFile`] check that zabbix_agentd runs as a "threaded metric" in
-    /// a child process (vfs.dir.*): the same here, but its timeout is worded
+    /// a child process (vfs.dir.*, vfs.fs.size, vfs.fs.inode): the same here, but its timeout is worded
     /// [`reason::TIMEOUT_THREADED`], as there.
     Threaded(SyncFn),
     /// Waits on something (a child process, a connect): awaited, bounded by the timeout.

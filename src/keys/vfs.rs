@@ -151,14 +151,14 @@ pub const KEYS: &[KeyDef] = &[
         description: "Number or percentage of inodes: total, free, used, pfree, pused.",
         params: Params::List(INODE_PARAMS),
         test_key: "vfs.fs.inode[/,pfree]",
-        handler: Handler::BlockingFile(fs_inode),
+        handler: Handler::Threaded(fs_inode),
     },
     KeyDef {
         name: "vfs.fs.size",
         description: "File system space in bytes or percent: total, free, used, pfree, pused.",
         params: Params::List(FS_PARAMS),
         test_key: "vfs.fs.size[/,free]",
-        handler: Handler::BlockingFile(fs_size),
+        handler: Handler::Threaded(fs_size),
     },
 ];
 

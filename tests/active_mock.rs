@@ -700,9 +700,66 @@ async fn a_small_buffer_does_not_slow_log_items_down() {
     assert_eq!(got, lines);
 }
 
+type LogValues = std::collections::BTreeMap<String, Vec<(String, u64)>>;
+
+/// Serves the log items `keys` to the real zabbix_agentd and to `zagent` (run for
+/// `seconds`), each through its own mock server, and asserts that every key's values
+/// (and states) are the same on both; returns (agentd's, zagent's).
+async fn log_items_on_both(keys: &[String], seconds: u64) -> (LogValues, LogValues) {
+    let items: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"key": k, "delay": 1, "lastlogsize": 0, "mtime": 0}))
+        .collect();
+    let list = json!({"response": "success", "data": items});
+    let handler = move |req: &Value| match req["request"].as_str() {
+        Some("active checks") => Some(list.clone()),
+        Some("agent data") => Some(ok_data()),
+        _ => None,
+    };
+    let handler: Arc<Handler> = Arc::new(handler);
+    let theirs = Mock::start(Arc::clone(&handler)).await;
+    let ours = Mock::start(handler).await;
+    let conf = format!(
+        "Server=127.0.0.1\nServerActive=127.0.0.1:{}\nHostname=mock-host\nBufferSend=1\n",
+        theirs.addr.port()
+    );
+    let agentd = tokio::task::spawn_blocking(move || util::start_zabbix_agentd(&conf))
+        .await
+        .unwrap();
+    run_for(config(vec![ours.addr()]), seconds).await;
+    // agentd gets as long as it needs to answer every item once (it may start later).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while log_values(&theirs).len() < log_values(&ours).len()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(agentd);
+    let (a, z) = (log_values(&theirs), log_values(&ours));
+    let mut diffs = Vec::new();
+    for k in keys {
+        if a.get(k) != z.get(k) {
+            diffs.push(format!(
+                "{k}:\n  agentd {:?}\n  zagent {:?}",
+                a.get(k),
+                z.get(k)
+            ));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} of {} keys differ:\n{}",
+        diffs.len(),
+        keys.len(),
+        diffs.join("\n")
+    );
+    (a, z)
+}
+
 /// The log[] values one agent sent, by key: `(value, state)` in order.
-fn log_values(m: &Mock) -> std::collections::BTreeMap<String, Vec<(String, u64)>> {
-    let mut out: std::collections::BTreeMap<String, Vec<(String, u64)>> = Default::default();
+fn log_values(m: &Mock) -> LogValues {
+    let mut out: LogValues = Default::default();
     // Rows without a value only move lastlogsize/mtime forward: not what this compares.
     for r in m.rows().iter().filter(|r| r.get("value").is_some()) {
         let key = r["key"].as_str().unwrap_or_default().to_string();
@@ -761,55 +818,8 @@ async fn log_regexps_answer_as_zabbix_agentd() {
     }
     keys.push(format!("log[{f}]"));
     keys.push(format!("log[{f},rr]"));
-    let items: Vec<Value> = keys
-        .iter()
-        .map(|k| json!({"key": k, "delay": 1, "lastlogsize": 0, "mtime": 0}))
-        .collect();
-    let list = json!({"response": "success", "data": items});
-    let handler = move |req: &Value| match req["request"].as_str() {
-        Some("active checks") => Some(list.clone()),
-        Some("agent data") => Some(ok_data()),
-        _ => None,
-    };
-    let handler: Arc<Handler> = Arc::new(handler);
-    let theirs = Mock::start(Arc::clone(&handler)).await;
-    let ours = Mock::start(handler).await;
-    let conf = format!(
-        "Server=127.0.0.1\nServerActive=127.0.0.1:{}\nHostname=mock-host\nBufferSend=1\n",
-        theirs.addr.port()
-    );
-    let agentd = tokio::task::spawn_blocking(move || util::start_zabbix_agentd(&conf))
-        .await
-        .unwrap();
-    run_for(config(vec![ours.addr()]), 5).await;
-    // agentd gets as long as it needs to answer every item once (it may start later).
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while log_values(&theirs).len() < log_values(&ours).len()
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    drop(agentd);
-    let (a, z) = (log_values(&theirs), log_values(&ours));
+    let (a, _) = log_items_on_both(&keys, 5).await;
     assert!(a.len() > 20, "zabbix_agentd sent too little: {a:?}");
-    let mut diffs = Vec::new();
-    for k in &keys {
-        if a.get(k) != z.get(k) {
-            diffs.push(format!(
-                "{k}:\n  agentd {:?}\n  zagent {:?}",
-                a.get(k),
-                z.get(k)
-            ));
-        }
-    }
-    assert!(
-        diffs.is_empty(),
-        "{} of {} keys differ:\n{}",
-        diffs.len(),
-        keys.len(),
-        diffs.join("\n")
-    );
 }
 
 /// The proof of the persistent buffer: values collected while the server is down survive
@@ -1000,53 +1010,7 @@ async fn log_encodings_answer_as_zabbix_agentd() {
         format!("log[{latin1},,ISO-8859-1]"),
         format!("log[{lone_cr}]"),
     ];
-    let items: Vec<Value> = keys
-        .iter()
-        .map(|k| json!({"key": k, "delay": 1, "lastlogsize": 0, "mtime": 0}))
-        .collect();
-    let list = json!({"response": "success", "data": items});
-    let handler = move |req: &Value| match req["request"].as_str() {
-        Some("active checks") => Some(list.clone()),
-        Some("agent data") => Some(ok_data()),
-        _ => None,
-    };
-    let handler: Arc<Handler> = Arc::new(handler);
-    let theirs = Mock::start(Arc::clone(&handler)).await;
-    let ours = Mock::start(handler).await;
-    let conf = format!(
-        "Server=127.0.0.1\nServerActive=127.0.0.1:{}\nHostname=mock-host\nBufferSend=1\n",
-        theirs.addr.port()
-    );
-    let agentd = tokio::task::spawn_blocking(move || util::start_zabbix_agentd(&conf))
-        .await
-        .unwrap();
-    run_for(config(vec![ours.addr()]), 4).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while log_values(&theirs).len() < log_values(&ours).len()
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    drop(agentd);
-    let (a, z) = (log_values(&theirs), log_values(&ours));
-    let mut diffs = Vec::new();
-    for k in &keys {
-        if a.get(k) != z.get(k) {
-            diffs.push(format!(
-                "{k}:\n  agentd {:?}\n  zagent {:?}",
-                a.get(k),
-                z.get(k)
-            ));
-        }
-    }
-    assert!(
-        diffs.is_empty(),
-        "{} of {} keys differ:\n{}",
-        diffs.len(),
-        keys.len(),
-        diffs.join("\n")
-    );
+    let (_, z) = log_items_on_both(&keys, 4).await;
     // Not vacuous: UTF-16 is read.
     assert_eq!(
         z.get(&keys[0])

@@ -27,6 +27,51 @@ pub const MAX_RTT_SAMPLES: usize = 1_000_000;
 /// `net.tcp.health`.
 pub type FastMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
+/// An address as two words: the derived `Hash` of a `[u8; 16]` feeds a length and 16
+/// single bytes to the hasher; two `u64`s are two FxHash rounds (the aggregation maps
+/// hash once per socket).
+#[inline]
+fn addr_words(a: &[u8; 16]) -> (u64, u64) {
+    let (hi, lo) = a.split_at(8);
+    let w = |b: &[u8]| u64::from_ne_bytes(b.try_into().unwrap_or_default());
+    (w(hi), w(lo))
+}
+
+/// `Hash` for the fixed-size aggregation keys: the words of their addresses, then family
+/// and ports in one word (equal keys hash equally: every field goes in).
+macro_rules! hash_by_words {
+    ($t:ty, |$k:ident| [$($addr:expr),*], $small:expr) => {
+        impl std::hash::Hash for $t {
+            #[inline]
+            fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+                let $k = self;
+                $(
+                    let (a, b) = addr_words(&$addr);
+                    h.write_u64(a);
+                    h.write_u64(b);
+                )*
+                h.write_u64($small);
+            }
+        }
+    };
+}
+
+hash_by_words!(
+    Local,
+    |k| [k.addr],
+    u64::from(k.family) << 16 | u64::from(k.port)
+);
+hash_by_words!(
+    Dest,
+    |k| [k.laddr, k.raddr],
+    u64::from(k.family) << 16 | u64::from(k.rport)
+);
+hash_by_words!(
+    GKey,
+    |k| [k.addr],
+    u64::from(k.family) << 16 | u64::from(k.port)
+);
+
 /// Compact per-state counts (u32: a host has fewer than 4G sockets).
 type Counts = [u32; 12];
 
@@ -120,7 +165,7 @@ fn write_states(out: &mut String, c: &Counts) {
 }
 
 /// Local endpoint: family, address, port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Local {
     family: u8,
     port: u16,
@@ -339,13 +384,21 @@ impl Listeners {
     /// 65,536 listeners of 20 values each: no intermediate `serde_json::Value`).
     /// Keys in the order `serde_json::Map` gives them (sorted).
     pub fn report_text(&self, laddr: Option<&AddrFilter>, port: Option<u16>) -> String {
+        let mut out = String::new();
+        self.write_report(&mut out, laddr, port);
+        out
+    }
+
+    /// [`Listeners::report_text`] appended to `out` (the health object writes it in place,
+    /// not copied from a string of its own).
+    fn write_report(&self, out: &mut String, laddr: Option<&AddrFilter>, port: Option<u16>) {
         let mut rows: Vec<(String, Local, ListenAgg, Counts)> = self
             .attributed(laddr, port)
             .into_iter()
             .map(|(k, l, c)| (endpoint(k.family, &k.addr, k.port), k, l, c))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = String::with_capacity(rows.len() * 300 + 2);
+        out.reserve(rows.len() * 300 + 2);
         out.push('{');
         for (i, (name, k, l, c)) in rows.iter().enumerate() {
             if i > 0 {
@@ -355,25 +408,24 @@ impl Listeners {
             out.push('"');
             out.push_str(name);
             out.push_str("\":{\"backlog\":");
-            push_int(&mut out, l.backlog);
+            push_int(out, l.backlog);
             out.push_str(",\"laddr\":\"");
             let _ = write!(out, "{}", ip(k.family, &k.addr));
             out.push_str("\",\"port\":");
-            push_int(&mut out, k.port);
+            push_int(out, k.port);
             out.push_str(",\"queue\":");
-            push_int(&mut out, l.queue);
+            push_int(out, l.queue);
             out.push_str(",\"queue_pct\":");
             let _ = write!(out, "{}", Json::from(pct(l.queue, l.backlog)));
             out.push_str(",\"sockets\":");
-            push_int(&mut out, l.sockets);
+            push_int(out, l.sockets);
             out.push_str(",\"states\":");
-            write_states(&mut out, c);
+            write_states(out, c);
             out.push_str(",\"syn_recv\":");
-            push_int(&mut out, c[usize::from(state::SYN_RECV)]);
+            push_int(out, c[usize::from(state::SYN_RECV)]);
             out.push('}');
         }
         out.push('}');
-        out
     }
 
     /// One row per listener (reuseport groups collapsed): id, address, port, backlog.
@@ -394,7 +446,7 @@ impl Listeners {
 }
 
 /// Destination of an outgoing connection: local address, remote address and port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Dest {
     family: u8,
     rport: u16,
@@ -564,7 +616,7 @@ impl By {
 }
 
 /// A group key: 20 bytes whatever the grouping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GKey {
     family: u8,
     port: u16,
@@ -942,13 +994,14 @@ impl Health {
             "remote": self.cw_remote_owners.report(&remote["max"], names),
         });
         let close_wait = json!({"lport": lport, "remote": remote, "owner": owner});
-        let listeners = self.listeners.report_text(None, None);
-        let mut out = String::with_capacity(listeners.len() + 4096);
+        let mut out = String::new();
         let _ = write!(
             out,
-            "{{\"close_wait\":{close_wait},\"ephemeral\":{},\"listeners\":{listeners},\"states\":",
+            "{{\"close_wait\":{close_wait},\"ephemeral\":{},\"listeners\":",
             self.ephemeral.report(top)
         );
+        self.listeners.write_report(&mut out, None, None);
+        out.push_str(",\"states\":");
         write_states(&mut out, &self.states);
         out.push('}');
         out

@@ -696,6 +696,13 @@ struct Group {
     q: Option<Box<Quality>>,
 }
 
+/// The row order of ports and addresses: biggest count first, ties by the numeric key
+/// (family, address, port).
+fn row_order(a: (&GKey, u32), b: (&GKey, u32)) -> std::cmp::Ordering {
+    b.1.cmp(&a.1)
+        .then_with(|| (a.0.family, a.0.addr, a.0.port).cmp(&(b.0.family, b.0.addr, b.0.port)))
+}
+
 /// A report row: the group's name, its uid (user groups), its counts.
 type Row = (String, Option<u32>, Group);
 
@@ -766,6 +773,15 @@ impl Grouped {
         }
     }
 
+    /// The key of the first row [`Grouped::report`] gives, for the groupings named by
+    /// their key (ports, addresses); `None` when there is no group.
+    fn max_key(&self) -> Option<GKey> {
+        self.groups
+            .iter()
+            .min_by(|a, b| row_order((a.0, a.1.count), (b.0, b.1.count)))
+            .map(|(k, _)| *k)
+    }
+
     /// The `net.tcp.group` (or `net.tcp.quality`) object: `state` is echoed.
     ///
     /// Rows: biggest count first; ties by name for users and processes, by the numeric
@@ -787,9 +803,7 @@ impl Grouped {
             By::Lport | By::Rport | By::Raddr | By::Remote => {
                 let mut v: Vec<(GKey, Group)> = self.groups.into_iter().collect();
                 let cmp = |a: &(GKey, Group), b: &(GKey, Group)| {
-                    b.1.count.cmp(&a.1.count).then_with(|| {
-                        (a.0.family, a.0.addr, a.0.port).cmp(&(b.0.family, b.0.addr, b.0.port))
-                    })
+                    row_order((&a.0, a.1.count), (&b.0, b.1.count))
                 };
                 // At least one row: `max` is the first.
                 let keep = top.max(1).min(v.len());
@@ -900,8 +914,8 @@ impl Grouped {
 }
 
 /// Sockets counted per (group key, owner uid), so that a report can name the user who
-/// holds most of one group (the biggest local port or upstream in CLOSE_WAIT). For
-/// [`By::Lport`] and [`By::Remote`] groupings.
+/// holds most of one group (the biggest local port or upstream in CLOSE_WAIT, as the
+/// [`Grouped`] of the same sockets says).
 #[derive(Debug)]
 struct Owners {
     by: By,
@@ -927,25 +941,9 @@ impl Owners {
     }
 
     /// `{"user": <name, else the uid>, "count": <its sockets>}` for the uid holding most
-    /// sockets (then the lowest uid) of the group `max` (`{"key", "count"}` of the
-    /// group's report); `{"user": "", "count": 0}` when there is none. Only keys with
-    /// `max`'s count and port are turned into text to find it.
-    fn report(&self, max: &Json, names: &mut dyn Names) -> Json {
-        let (key, count) = (
-            max["key"].as_str().unwrap_or_default(),
-            max["count"].as_u64().unwrap_or_default(),
-        );
-        let mut sums: FastMap<GKey, u64> = FastMap::default();
-        for ((g, _), n) in &self.counts {
-            *sums.entry(*g).or_default() += u64::from(*n);
-        }
-        // The port ends both key texts (lport, remote): a cheap test before formatting.
-        let port: Option<u16> = key.rsplit(':').next().and_then(|p| p.parse().ok());
-        let group = sums
-            .iter()
-            .filter(|(g, n)| **n == count && Some(g.port) == port && g.text(self.by) == key)
-            .map(|(g, _)| *g)
-            .next();
+    /// sockets (then the lowest uid) of `group`; `{"user": "", "count": 0}` when there
+    /// is none.
+    fn report(&self, group: Option<GKey>, names: &mut dyn Names) -> Json {
         let best = self
             .counts
             .iter()
@@ -1024,12 +1022,12 @@ impl Health {
     /// listeners (the bulk) written directly; top-level keys sorted as `serde_json::Map`
     /// orders them.
     pub fn report_text(self, top: usize, names: &mut dyn Names) -> String {
+        let owner = json!({
+            "lport": self.cw_lport_owners.report(self.cw_lport.max_key(), names),
+            "remote": self.cw_remote_owners.report(self.cw_remote.max_key(), names),
+        });
         let lport = self.cw_lport.report("close_wait", top, names);
         let remote = self.cw_remote.report("close_wait", top, names);
-        let owner = json!({
-            "lport": self.cw_lport_owners.report(&lport["max"], names),
-            "remote": self.cw_remote_owners.report(&remote["max"], names),
-        });
         let close_wait = json!({"lport": lport, "remote": remote, "owner": owner});
         let mut out = String::new();
         let _ = write!(

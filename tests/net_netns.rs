@@ -175,19 +175,7 @@ fn build_scene() -> Scene {
 
 /// zagent's answer for `key`, computed inside the namespace.
 fn zagent(ns: &Netns, keys: Vec<String>) -> Vec<String> {
-    ns.run_in(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let ctx = AgentCtx::new(Arc::new(Config::default()));
-        keys.iter()
-            .map(|k| match rt.block_on(ctx.execute(k)) {
-                Ok(v) => v.to_wire(),
-                Err(e) => format!("ZBX_NOTSUPPORTED: {}", e.0),
-            })
-            .collect()
-    })
+    zagent_dumps(ns, keys).into_iter().map(|(v, _)| v).collect()
 }
 
 /// `zabbix_agentd -t KEY` inside the namespace: the C agent's own net_socket_count.
